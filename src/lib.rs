@@ -1,0 +1,8 @@
+//! payglot: a reverse proxy that speaks the crypto-payment API dialects of AlpPay,
+//! Cryptomus (and NearPayments) and Apollo Payment, and translates between them.
+//!
+//! The core (`money`, `model`, `network`, `signature`, `dialect`, `translate`) is pure:
+//! plain functions over bytes and structs, no I/O. The pingora glue lives in `proxy`.
+
+pub mod sandbox;
+pub mod serve;

@@ -1,0 +1,1 @@
+//! Offline emulator of the three providers.

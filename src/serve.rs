@@ -1,0 +1,1 @@
+//! Running pingora services in the background.
