@@ -4,5 +4,14 @@
 //! The core (`money`, `model`, `network`, `signature`, `dialect`, `translate`) is pure:
 //! plain functions over bytes and structs, no I/O. The pingora glue lives in `proxy`.
 
+pub mod dialect;
+pub mod error;
+pub mod facts;
+pub mod model;
+pub mod money;
+pub mod network;
 pub mod sandbox;
+pub mod secret;
 pub mod serve;
+pub mod signature;
+pub mod translate;

@@ -1,0 +1,221 @@
+//! Parsing helpers shared by the dialects' wire types: JSON with field paths in errors, the
+//! loose encodings real SDKs send (numbers as strings and back), and timestamps.
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use crate::error::{ApiError, ErrorKind, FieldError};
+
+use super::Codec;
+
+/// Parses a JSON body into a dialect's wire type. Syntax problems (not JSON, not UTF-8,
+/// truncated) are `MalformedBody`; shape problems name the field, in canonical terms.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if !inner.is_data() {
+            return ApiError::new(
+                ErrorKind::MalformedBody,
+                format!("the body is not valid JSON: {inner}"),
+            );
+        }
+        let text = inner.to_string();
+        let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
+        if path == "." && message.starts_with("invalid type") {
+            return ApiError::new(ErrorKind::MalformedBody, "the body must be a JSON object");
+        }
+        let (field, rule) = match missing_field_name(&message) {
+            Some(name) if path == "." => (name.to_owned(), "validation.required"),
+            Some(name) => (format!("{path}.{name}"), "validation.required"),
+            None => (path, "validation.invalid"),
+        };
+        let canonical = codec.canonical_field(&field).to_owned();
+        ApiError {
+            kind: ErrorKind::InvalidField,
+            message: format!("{field}: {message}"),
+            fields: vec![FieldError {
+                field: canonical,
+                rule: rule.to_owned(),
+            }],
+            upstream_status: None,
+        }
+    })?;
+    // Trailing bytes after the object (e.g. a second object) make the body malformed.
+    de.end().map_err(|e| {
+        ApiError::new(ErrorKind::MalformedBody, format!("the body is not valid JSON: {e}"))
+    })?;
+    Ok(value)
+}
+
+fn missing_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// Checks a free-text field: not empty, not longer than `max` characters.
+/// Messages name the field as the codec's dialect does.
+pub fn text_field(codec: &dyn Codec, canonical: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    let name = codec.field_name(canonical);
+    if value.trim().is_empty() {
+        return Err(ApiError::field(
+            canonical,
+            "validation.required",
+            format!("{name} must not be empty"),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::field(
+            canonical,
+            "validation.max.string",
+            format!("{name} must not be longer than {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A decimal sent as a JSON string or a JSON number; the number's own text is kept, never
+/// converted through `f64`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecimalText(pub String);
+
+impl<'de> Deserialize<'de> for DecimalText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            let s: String = serde_json::from_str(text).map_err(D::Error::custom)?;
+            Ok(DecimalText(s))
+        } else if text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+            Ok(DecimalText(text.to_owned()))
+        } else {
+            Err(D::Error::custom("invalid type: expected a decimal string"))
+        }
+    }
+}
+
+/// A whole number sent as a JSON number or a numeric string (e.g. `"3600"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LooseU64(pub u64);
+
+impl<'de> Deserialize<'de> for LooseU64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        let digits = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+        digits
+            .parse::<u64>()
+            .map(LooseU64)
+            .map_err(|_| D::Error::custom("invalid type: expected a whole number of seconds"))
+    }
+}
+
+/// A boolean sent as `true`/`false` or as the strings `"true"`/`"false"` (NearPayments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LooseBool(pub bool);
+
+impl<'de> Deserialize<'de> for LooseBool {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        match raw.get() {
+            "true" | "\"true\"" | "1" | "\"1\"" => Ok(LooseBool(true)),
+            "false" | "\"false\"" | "0" | "\"0\"" => Ok(LooseBool(false)),
+            _ => Err(D::Error::custom("invalid type: expected true or false")),
+        }
+    }
+}
+
+/// An identifier sent as a JSON string or number (AlpPay `customer.id`, `merchant.id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooseId(pub String);
+
+impl<'de> Deserialize<'de> for LooseId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            serde_json::from_str(text).map(LooseId).map_err(D::Error::custom)
+        } else if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+            Ok(LooseId(text.to_owned()))
+        } else {
+            Err(D::Error::custom("invalid type: expected a string or an integer"))
+        }
+    }
+}
+
+/// Parses the ISO-8601 forms the providers write (`Z` or an offset, any fraction).
+pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// `2025-05-20T12:34:56Z` (AlpPay).
+pub fn format_seconds_z(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+/// `2024-10-15T16:41:27.596Z` (Apollo).
+pub fn format_millis_z(t: OffsetDateTime) -> String {
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+/// `2023-07-11T20:23:52+00:00` (Cryptomus).
+pub fn format_offset(t: OffsetDateTime) -> String {
+    let fmt = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+/// Serialises a wire struct compactly. Wire structs hold only strings, numbers and options,
+/// so this cannot fail; an empty body would be refused by the upstream rather than hidden.
+pub fn to_compact_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_text_keeps_number_lexemes() {
+        let v: DecimalText = serde_json::from_str("12.345678901234567890").unwrap();
+        assert_eq!(v.0, "12.345678901234567890");
+        let v: DecimalText = serde_json::from_str("\"15\"").unwrap();
+        assert_eq!(v.0, "15");
+        assert!(serde_json::from_str::<DecimalText>("true").is_err());
+    }
+
+    #[test]
+    fn loose_scalars() {
+        assert_eq!(serde_json::from_str::<LooseU64>("\"3600\"").unwrap().0, 3600);
+        assert_eq!(serde_json::from_str::<LooseU64>("3600").unwrap().0, 3600);
+        assert!(serde_json::from_str::<LooseU64>("-1").is_err());
+        assert!(serde_json::from_str::<LooseU64>("1.5").is_err());
+        assert!(serde_json::from_str::<LooseBool>("\"false\"").is_ok_and(|b| !b.0));
+        assert!(serde_json::from_str::<LooseBool>("\"maybe\"").is_err());
+    }
+
+    #[test]
+    fn times_round_trip_in_each_style() {
+        let t = parse_time("2025-06-09T13:48:29.425Z").unwrap();
+        assert_eq!(format_millis_z(t), "2025-06-09T13:48:29.425Z");
+        assert_eq!(format_seconds_z(t), "2025-06-09T13:48:29Z");
+        let t = parse_time("2023-07-11T20:23:52+03:00").unwrap();
+        assert_eq!(format_offset(t), "2023-07-11T17:23:52+00:00");
+    }
+}
