@@ -14,22 +14,102 @@ pub struct NetworkRow {
 
 pub const NETWORKS: &[NetworkRow] = &[
     // AlpPay docs also show `TRC20` for tron `[docs]`; accepted on input, never sent.
-    NetworkRow { chain: "tron", alppay: &["tron", "trc20"], cryptomus: &["tron"], apollo: &["tron"] },
-    NetworkRow { chain: "ethereum", alppay: &["ethereum"], cryptomus: &["eth"], apollo: &["ethereum"] },
-    NetworkRow { chain: "bsc", alppay: &[], cryptomus: &["bsc"], apollo: &["bsc"] },
-    NetworkRow { chain: "bitcoin", alppay: &[], cryptomus: &["btc"], apollo: &["bitcoin"] },
-    NetworkRow { chain: "litecoin", alppay: &[], cryptomus: &["ltc"], apollo: &["litecoin"] },
-    NetworkRow { chain: "bitcoincash", alppay: &[], cryptomus: &["bch"], apollo: &["bitcoincash"] },
-    NetworkRow { chain: "ton", alppay: &["ton"], cryptomus: &["ton"], apollo: &["ton"] },
-    NetworkRow { chain: "solana", alppay: &["solana"], cryptomus: &["sol"], apollo: &[] },
-    NetworkRow { chain: "polygon", alppay: &[], cryptomus: &["polygon"], apollo: &[] },
-    NetworkRow { chain: "arbitrum", alppay: &[], cryptomus: &["arbitrum"], apollo: &[] },
-    NetworkRow { chain: "avalanche", alppay: &[], cryptomus: &["avalanche"], apollo: &[] },
-    NetworkRow { chain: "dogecoin", alppay: &[], cryptomus: &["doge"], apollo: &[] },
-    NetworkRow { chain: "dash", alppay: &[], cryptomus: &["dash"], apollo: &[] },
-    NetworkRow { chain: "monero", alppay: &[], cryptomus: &["xmr"], apollo: &[] },
-    NetworkRow { chain: "ripple", alppay: &[], cryptomus: &[], apollo: &["ripple"] },
-    NetworkRow { chain: "fantom", alppay: &[], cryptomus: &[], apollo: &["fantom"] },
+    NetworkRow {
+        chain: "tron",
+        alppay: &["tron", "trc20"],
+        cryptomus: &["tron"],
+        apollo: &["tron"],
+    },
+    NetworkRow {
+        chain: "ethereum",
+        alppay: &["ethereum"],
+        cryptomus: &["eth"],
+        apollo: &["ethereum"],
+    },
+    NetworkRow {
+        chain: "bsc",
+        alppay: &[],
+        cryptomus: &["bsc"],
+        apollo: &["bsc"],
+    },
+    NetworkRow {
+        chain: "bitcoin",
+        alppay: &[],
+        cryptomus: &["btc"],
+        apollo: &["bitcoin"],
+    },
+    NetworkRow {
+        chain: "litecoin",
+        alppay: &[],
+        cryptomus: &["ltc"],
+        apollo: &["litecoin"],
+    },
+    NetworkRow {
+        chain: "bitcoincash",
+        alppay: &[],
+        cryptomus: &["bch"],
+        apollo: &["bitcoincash"],
+    },
+    NetworkRow {
+        chain: "ton",
+        alppay: &["ton"],
+        cryptomus: &["ton"],
+        apollo: &["ton"],
+    },
+    NetworkRow {
+        chain: "solana",
+        alppay: &["solana"],
+        cryptomus: &["sol"],
+        apollo: &[],
+    },
+    NetworkRow {
+        chain: "polygon",
+        alppay: &[],
+        cryptomus: &["polygon"],
+        apollo: &[],
+    },
+    NetworkRow {
+        chain: "arbitrum",
+        alppay: &[],
+        cryptomus: &["arbitrum"],
+        apollo: &[],
+    },
+    NetworkRow {
+        chain: "avalanche",
+        alppay: &[],
+        cryptomus: &["avalanche"],
+        apollo: &[],
+    },
+    NetworkRow {
+        chain: "dogecoin",
+        alppay: &[],
+        cryptomus: &["doge"],
+        apollo: &[],
+    },
+    NetworkRow {
+        chain: "dash",
+        alppay: &[],
+        cryptomus: &["dash"],
+        apollo: &[],
+    },
+    NetworkRow {
+        chain: "monero",
+        alppay: &[],
+        cryptomus: &["xmr"],
+        apollo: &[],
+    },
+    NetworkRow {
+        chain: "ripple",
+        alppay: &[],
+        cryptomus: &[],
+        apollo: &["ripple"],
+    },
+    NetworkRow {
+        chain: "fantom",
+        alppay: &[],
+        cryptomus: &[],
+        apollo: &["fantom"],
+    },
 ];
 
 /// Cryptomus `lifetime` bounds in seconds `[docs]`.

@@ -84,7 +84,7 @@ impl NetworkTable {
     pub fn from_canonical(&self, dialect: Dialect, chain: &str) -> Option<&str> {
         self.chains
             .iter()
-            .find(|c| c.chain == chain)
+            .find(|c| c.chain.eq_ignore_ascii_case(chain))
             .and_then(|c| c.names.get(&dialect))
             .and_then(|list| list.first())
             .map(String::as_str)
@@ -103,10 +103,17 @@ mod tests {
     fn maps_names_both_ways() {
         let t = NetworkTable::builtin();
         assert_eq!(t.to_canonical(Dialect::Cryptomus, "ETH"), Some("ethereum"));
-        assert_eq!(t.from_canonical(Dialect::Apollo, "ethereum"), Some("ethereum"));
+        assert_eq!(
+            t.from_canonical(Dialect::Apollo, "ethereum"),
+            Some("ethereum")
+        );
         assert_eq!(t.to_canonical(Dialect::AlpPay, "TRC20"), Some("tron"));
         assert_eq!(t.from_canonical(Dialect::AlpPay, "tron"), Some("tron"));
         assert_eq!(t.from_canonical(Dialect::AlpPay, "bsc"), None);
+        assert_eq!(
+            t.from_canonical(Dialect::Cryptomus, "Ethereum"),
+            Some("eth")
+        );
         assert_eq!(t.to_canonical(Dialect::Apollo, "eth"), None);
     }
 

@@ -162,7 +162,11 @@ mod tests {
             php.as_bytes(),
             "ec797338eec49b72bdbad52ada494126"
         ));
-        assert!(!verify_cryptomus_sign(b"wrong", php.as_bytes(), "8da0d89a363f69cf6d91bc063dd7b973"));
+        assert!(!verify_cryptomus_sign(
+            b"wrong",
+            php.as_bytes(),
+            "8da0d89a363f69cf6d91bc063dd7b973"
+        ));
     }
 
     #[test]
@@ -209,7 +213,10 @@ mod tests {
 
     #[test]
     fn php_escape_covers_separators() {
-        assert_eq!(php_json_escape("\"a/b\u{2028}\u{2029}\""), "\"a\\/b\\u2028\\u2029\"");
+        assert_eq!(
+            php_json_escape("\"a/b\u{2028}\u{2029}\""),
+            "\"a\\/b\\u2028\\u2029\""
+        );
     }
 
     const APOLLO_KEY: &[u8] = b"test_private_key";
@@ -220,9 +227,18 @@ mod tests {
         let py = r#"{"currency": "USDT", "network": "tron", "amount": "100", "order": "order-1", "lifetime": 1800, "successWebhook": "https://merchant.example/wh", "nonce": 1700000000001}"#;
         let php = js.replace('/', "\\/");
         let cases = [
-            (js.to_owned(), "750b3ef578cfb14f2b440359496720181bbaefc45124239ef294e463d901122e"),
-            (py.to_owned(), "67fda48f5989c3c5ae6e511daa4483d7631bf68bfeee2ffc75efbd9183ceb6e0"),
-            (php, "7ddbc1c59dd71be617e102732732e364967ec04bf70eba720295b16ddbd621fc"),
+            (
+                js.to_owned(),
+                "750b3ef578cfb14f2b440359496720181bbaefc45124239ef294e463d901122e",
+            ),
+            (
+                py.to_owned(),
+                "67fda48f5989c3c5ae6e511daa4483d7631bf68bfeee2ffc75efbd9183ceb6e0",
+            ),
+            (
+                php,
+                "7ddbc1c59dd71be617e102732732e364967ec04bf70eba720295b16ddbd621fc",
+            ),
             (
                 r#"{"nonce":1700000000002}"#.to_owned(),
                 "b7a1bbe68f58171f38091bab796e4a7ede04ffa6f9ff23fa2d79ad904ddddedb",
@@ -233,7 +249,15 @@ mod tests {
             assert!(verify_hmac_sha256_hex(APOLLO_KEY, body.as_bytes(), sig));
         }
         // A signature made for one encoding does not verify another.
-        assert!(!verify_hmac_sha256_hex(APOLLO_KEY, cases[1].0.as_bytes(), cases[0].1));
-        assert!(!verify_hmac_sha256_hex(b"test_public_key", cases[0].0.as_bytes(), cases[0].1));
+        assert!(!verify_hmac_sha256_hex(
+            APOLLO_KEY,
+            cases[1].0.as_bytes(),
+            cases[0].1
+        ));
+        assert!(!verify_hmac_sha256_hex(
+            b"test_public_key",
+            cases[0].0.as_bytes(),
+            cases[0].1
+        ));
     }
 }

@@ -45,7 +45,12 @@ pub fn caller_key_id(dialect: Dialect, headers: &HeaderMap) -> Result<&str, ApiE
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::new(ErrorKind::Unauthenticated, format!("missing {header} header")))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unauthenticated,
+                format!("missing {header} header"),
+            )
+        })
 }
 
 /// Verifies the caller's signature and reads its request.
@@ -67,7 +72,11 @@ pub fn read_request(
 /// provider's notifications reach the merchant in its own dialect. Across dialects the
 /// provider would notify in a dialect the merchant cannot verify, so the URLs are withheld
 /// (and noted) until payglot's webhook relay can receive and re-sign those notifications.
-pub fn upstream_callbacks(request: &CreatePayment, from: Dialect, to: Dialect) -> (Callbacks, Option<Note>) {
+pub fn upstream_callbacks(
+    request: &CreatePayment,
+    from: Dialect,
+    to: Dialect,
+) -> (Callbacks, Option<Note>) {
     if from == to || request.callbacks.is_empty() {
         return (request.callbacks.clone(), None);
     }

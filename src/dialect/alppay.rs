@@ -23,7 +23,7 @@ pub const KEY_HEADER: &str = "API-KEY";
 pub const SIGNATURE_HEADER: &str = "X-HMAC";
 
 /// Canonical field name ↔ AlpPay field name.
-const FIELDS: &[(&str, &str)] = &[
+pub const FIELDS: &[(&str, &str)] = &[
     ("order_ref", "invoice"),
     ("currency", "asset.short"),
     ("network", "asset.network"),
@@ -31,37 +31,77 @@ const FIELDS: &[(&str, &str)] = &[
     ("client_id", "clientId"),
 ];
 
-/// AlpPay `status` + `displayStatus` → canonical `[docs]` values, `[inferred]` mapping (§5.5).
-fn status_from_wire(status: &str, display: Option<&str>) -> PaymentStatus {
-    let display = display.unwrap_or("").to_ascii_uppercase();
-    match (status.to_ascii_uppercase().as_str(), display.as_str()) {
-        (_, "AML_CHECK_DANGER") => PaymentStatus::AmlHold,
-        ("AML_CHECK_FAILED" | "CANCELLED", _) => PaymentStatus::Failed,
-        ("COMPLETED", "OVERPAID") => PaymentStatus::Overpaid,
-        ("COMPLETED", _) => PaymentStatus::Paid,
-        ("EXPIRED", "UNDERPAID") => PaymentStatus::UnderpaidClosed,
-        ("EXPIRED", _) => PaymentStatus::Expired,
-        (_, "UNDERPAID") => PaymentStatus::UnderpaidOpen,
-        _ => PaymentStatus::AwaitingPayment,
+/// One reading rule of AlpPay's status table: `None` matches any value. Rules are tried in
+/// order and the first match wins; comparison ignores case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRule {
+    pub status: Option<&'static str>,
+    pub display_status: Option<&'static str>,
+    pub canonical: PaymentStatus,
+}
+
+const fn rule(
+    status: Option<&'static str>,
+    display_status: Option<&'static str>,
+    canonical: PaymentStatus,
+) -> StatusRule {
+    StatusRule {
+        status,
+        display_status,
+        canonical,
     }
 }
 
+/// AlpPay `status` + `displayStatus` → canonical: `[docs]` values, `[inferred]` mapping (§5.5).
+/// The last rule catches everything else (`NEW`, `OPEN`, unknown words) as awaiting payment.
+pub const STATUS_IN: &[StatusRule] = &[
+    rule(None, Some("AML_CHECK_DANGER"), PaymentStatus::AmlHold),
+    rule(Some("AML_CHECK_FAILED"), None, PaymentStatus::Failed),
+    rule(Some("CANCELLED"), None, PaymentStatus::Failed),
+    rule(Some("COMPLETED"), Some("OVERPAID"), PaymentStatus::Overpaid),
+    rule(Some("COMPLETED"), None, PaymentStatus::Paid),
+    rule(
+        Some("EXPIRED"),
+        Some("UNDERPAID"),
+        PaymentStatus::UnderpaidClosed,
+    ),
+    rule(Some("EXPIRED"), None, PaymentStatus::Expired),
+    rule(None, Some("UNDERPAID"), PaymentStatus::UnderpaidOpen),
+    rule(None, None, PaymentStatus::AwaitingPayment),
+];
+
 /// Canonical → AlpPay `status` and `displayStatus`. AlpPay has no failed or refunded state;
 /// a failed payment reads as the old `CANCELLED`, refunds as completed `[inferred]`.
+pub const STATUS_OUT: &[(PaymentStatus, &str, &str)] = &[
+    (PaymentStatus::AwaitingPayment, "OPEN", "OPEN"),
+    (PaymentStatus::Confirming, "OPEN", "OPEN"),
+    (PaymentStatus::UnderpaidOpen, "OPEN", "UNDERPAID"),
+    (PaymentStatus::AmlHold, "OPEN", "AML_CHECK_DANGER"),
+    (PaymentStatus::Paid, "COMPLETED", "COMPLETED"),
+    (PaymentStatus::RefundPending, "COMPLETED", "COMPLETED"),
+    (PaymentStatus::Refunded, "COMPLETED", "COMPLETED"),
+    (PaymentStatus::RefundFailed, "COMPLETED", "COMPLETED"),
+    (PaymentStatus::Overpaid, "COMPLETED", "OVERPAID"),
+    (PaymentStatus::UnderpaidClosed, "EXPIRED", "UNDERPAID"),
+    (PaymentStatus::Expired, "EXPIRED", "EXPIRED"),
+    (PaymentStatus::Failed, "CANCELLED", "EXPIRED"),
+];
+
+fn status_from_wire(status: &str, display: Option<&str>) -> PaymentStatus {
+    let matches = |want: Option<&str>, got: Option<&str>| {
+        want.is_none_or(|w| got.is_some_and(|g| g.eq_ignore_ascii_case(w)))
+    };
+    STATUS_IN
+        .iter()
+        .find(|r| matches(r.status, Some(status)) && matches(r.display_status, display))
+        .map_or(PaymentStatus::AwaitingPayment, |r| r.canonical)
+}
+
 fn status_to_wire(status: PaymentStatus) -> (&'static str, &'static str) {
-    match status {
-        PaymentStatus::AwaitingPayment | PaymentStatus::Confirming => ("OPEN", "OPEN"),
-        PaymentStatus::UnderpaidOpen => ("OPEN", "UNDERPAID"),
-        PaymentStatus::AmlHold => ("OPEN", "AML_CHECK_DANGER"),
-        PaymentStatus::Paid
-        | PaymentStatus::RefundPending
-        | PaymentStatus::Refunded
-        | PaymentStatus::RefundFailed => ("COMPLETED", "COMPLETED"),
-        PaymentStatus::Overpaid => ("COMPLETED", "OVERPAID"),
-        PaymentStatus::UnderpaidClosed => ("EXPIRED", "UNDERPAID"),
-        PaymentStatus::Expired => ("EXPIRED", "EXPIRED"),
-        PaymentStatus::Failed => ("CANCELLED", "EXPIRED"),
-    }
+    STATUS_OUT
+        .iter()
+        .find(|(canonical, _, _)| *canonical == status)
+        .map_or(("OPEN", "OPEN"), |(_, s, d)| (*s, *d))
 }
 
 #[derive(Deserialize)]
@@ -241,12 +281,14 @@ struct ErrorOut<'a> {
 /// 53-bit number derived from it (or from the order reference), so retries map to the same id.
 fn customer_id_for_alppay(request: &CreatePayment, request_id: &str) -> (u64, Option<Note>) {
     const JS_SAFE: u64 = (1 << 53) - 1;
-    if let Some(id) = request.customer.id.as_deref() {
-        if let Ok(n) = id.parse::<u64>() {
-            if n <= JS_SAFE {
-                return (n, None);
-            }
-        }
+    if let Some(n) = request
+        .customer
+        .id
+        .as_deref()
+        .and_then(|id| id.parse::<u64>().ok())
+        && n <= JS_SAFE
+    {
+        return (n, None);
     }
     let seed = request
         .customer
@@ -307,7 +349,11 @@ impl Codec for AlpPay {
         ]
     }
 
-    fn parse_create(&self, body: &[u8], networks: &NetworkTable) -> Result<CreatePayment, ApiError> {
+    fn parse_create(
+        &self,
+        body: &[u8],
+        networks: &NetworkTable,
+    ) -> Result<CreatePayment, ApiError> {
         let wire: CreateIn = parse_json(body, self)?;
         let amount = Amount::parse(&wire.amount.0)
             .map_err(|e| ApiError::field("amount", "validation.decimal", format!("amount {e}")))?;
@@ -318,10 +364,14 @@ impl Codec for AlpPay {
                 ApiError::field(
                     "network",
                     "validation.in",
-                    format!("asset.network \"{}\" is not a known network", wire.asset.network),
+                    format!(
+                        "asset.network \"{}\" is not a known network",
+                        wire.asset.network
+                    ),
                 )
             })?;
         for (field, value) in [
+            ("customer.id", Some(&wire.customer.id.0)),
             ("customer.name", Some(&wire.customer.name)),
             ("customer.email", Some(&wire.customer.email)),
             ("order_ref", wire.invoice.as_ref()),
@@ -378,15 +428,43 @@ impl Codec for AlpPay {
             &mut notes,
         )?;
         for (present, field, why) in [
-            (request.lifetime_secs.is_some(), "lifetime", "AlpPay chooses the invoice timeout itself"),
-            (!request.callbacks.is_empty(), "callback", "AlpPay sends webhooks to an account-level URL, not one per payment"),
-            (request.success_url.is_some(), "success_url", "AlpPay has no success URL besides checkoutUrl"),
-            (request.description.is_some(), "description", "AlpPay has no description field"),
-            (request.tolerance_percent.is_some(), "tolerance_percent", "AlpPay has no underpayment tolerance"),
-            (request.allow_partial.is_some(), "allow_partial", "AlpPay has no partial-payment switch"),
+            (
+                request.lifetime_secs.is_some(),
+                "lifetime",
+                "AlpPay chooses the invoice timeout itself",
+            ),
+            (
+                !request.callbacks.is_empty(),
+                "callback",
+                "AlpPay sends webhooks to an account-level URL, not one per payment",
+            ),
+            (
+                request.success_url.is_some(),
+                "success_url",
+                "AlpPay has no success URL besides checkoutUrl",
+            ),
+            (
+                request.description.is_some(),
+                "description",
+                "AlpPay has no description field",
+            ),
+            (
+                request.tolerance_percent.is_some(),
+                "tolerance_percent",
+                "AlpPay has no underpayment tolerance",
+            ),
+            (
+                request.allow_partial.is_some(),
+                "allow_partial",
+                "AlpPay has no partial-payment switch",
+            ),
         ] {
             if present {
-                notes.push(Note { field: field.into(), action: NoteAction::Dropped, detail: why.into() });
+                notes.push(Note {
+                    field: field.into(),
+                    action: NoteAction::Dropped,
+                    detail: why.into(),
+                });
             }
         }
         let out = CreateOut {
@@ -430,8 +508,11 @@ impl Codec for AlpPay {
             )
         })?;
         let created_at = wire.created_at.as_deref().and_then(wire::parse_time);
+        // An absurd timeout (past the calendar's end) leaves the expiry unknown, not a panic.
         let expires_at = match (created_at, wire.timeout) {
-            (Some(c), Some(t)) => Some(c + Duration::seconds(t.min(i64::MAX as u64) as i64)),
+            (Some(c), Some(t)) => i64::try_from(t)
+                .ok()
+                .and_then(|t| c.checked_add(Duration::seconds(t))),
             _ => None,
         };
         let (currency, network) = match &wire.asset {
@@ -470,7 +551,9 @@ impl Codec for AlpPay {
             status: status_from_wire(&wire.status, wire.display_status.as_deref()),
             provider_status: wire.status,
             amount: wire.amount.and_then(|a| Quantity::parse(&a.0).ok()),
-            received: wire.total_received_amount.and_then(|a| Quantity::parse(&a.0).ok()),
+            received: wire
+                .total_received_amount
+                .and_then(|a| Quantity::parse(&a.0).ok()),
             currency,
             network,
             address: wire.address_to,
@@ -499,8 +582,9 @@ impl Codec for AlpPay {
             logo_url: None,
             network: network.or(chain),
         };
+        // An expiry before creation (inconsistent upstream data) reads as already timed out.
         let timeout = match (payment.created_at, payment.expires_at) {
-            (Some(c), Some(e)) => Some((e - c).whole_seconds()),
+            (Some(c), Some(e)) => Some((e - c).whole_seconds().max(0)),
             _ => None,
         };
         let customer_id = match request.customer.id.as_deref() {
@@ -559,7 +643,10 @@ impl Codec for AlpPay {
             invoice: request.order_ref.as_deref(),
             payment_redirect_url: payment.payment_url.as_deref(),
             created_at: payment.created_at.map(wire::format_seconds_z),
-            updated_at: payment.updated_at.or(payment.created_at).map(wire::format_seconds_z),
+            updated_at: payment
+                .updated_at
+                .or(payment.created_at)
+                .map(wire::format_seconds_z),
         };
         wire::to_compact_json(&out).into_bytes()
     }

@@ -21,46 +21,85 @@ pub struct Apollo;
 pub const KEY_HEADER: &str = "x-api-public-key";
 pub const SIGNATURE_HEADER: &str = "x-api-signature";
 
-const FIELDS: &[(&str, &str)] = &[
+/// Canonical field name ↔ Apollo field name.
+pub const FIELDS: &[(&str, &str)] = &[
     ("order_ref", "order"),
     ("callback", "successWebhook"),
+    ("failure_callback", "errorWebhook"),
     ("return_url", "returnUrl"),
     ("client_id", "externalUserId"),
     ("customer.email", "payerEmail"),
     ("tolerance_percent", "paymentTolerancePercent"),
 ];
 
-/// Apollo order `status` → canonical `[docs]` words, `[inferred]` grouping (§3d, §5.5). A fresh
-/// order may already say `pending`, so `pending` counts as confirming only once funds arrived.
-fn status_from_wire(status: &str, received_something: bool) -> PaymentStatus {
-    match status {
-        "pending" if received_something => PaymentStatus::Confirming,
-        "processed" => PaymentStatus::Paid,
-        "overpaid" => PaymentStatus::Overpaid,
-        "partial" => PaymentStatus::UnderpaidClosed,
-        "expired" => PaymentStatus::Expired,
-        "error" => PaymentStatus::Failed,
-        _ => PaymentStatus::AwaitingPayment,
+/// One reading rule of Apollo's status table. `funds_received`: `None` matches either way.
+/// Rules are tried in order and the first match wins; comparison ignores case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRule {
+    pub status: &'static str,
+    /// Whether the order shows funds (a transaction, or a non-zero `received`).
+    pub funds_received: Option<bool>,
+    pub canonical: PaymentStatus,
+}
+
+const fn rule(
+    status: &'static str,
+    funds_received: Option<bool>,
+    canonical: PaymentStatus,
+) -> StatusRule {
+    StatusRule {
+        status,
+        funds_received,
+        canonical,
     }
 }
 
+/// Apollo order `status` → canonical: `[docs]` words, `[inferred]` grouping (§3d, §5.5). A fresh
+/// order may already say `pending`, so `pending` counts as confirming only once funds arrived.
+/// Words not listed read as awaiting payment.
+pub const STATUS_IN: &[StatusRule] = &[
+    rule("init", None, PaymentStatus::AwaitingPayment),
+    rule("pending", Some(true), PaymentStatus::Confirming),
+    rule("pending", Some(false), PaymentStatus::AwaitingPayment),
+    rule("processed", None, PaymentStatus::Paid),
+    rule("overpaid", None, PaymentStatus::Overpaid),
+    rule("partial", None, PaymentStatus::UnderpaidClosed),
+    rule("expired", None, PaymentStatus::Expired),
+    rule("error", None, PaymentStatus::Failed),
+];
+
 /// Canonical → Apollo. Apollo has no AML or refund states: an AML hold reads as pending,
 /// refunds as processed `[inferred]`.
+pub const STATUS_OUT: &[(PaymentStatus, &str)] = &[
+    (PaymentStatus::AwaitingPayment, "init"),
+    (PaymentStatus::Confirming, "pending"),
+    (PaymentStatus::UnderpaidOpen, "pending"),
+    (PaymentStatus::AmlHold, "pending"),
+    (PaymentStatus::Paid, "processed"),
+    (PaymentStatus::RefundPending, "processed"),
+    (PaymentStatus::Refunded, "processed"),
+    (PaymentStatus::RefundFailed, "processed"),
+    (PaymentStatus::Overpaid, "overpaid"),
+    (PaymentStatus::UnderpaidClosed, "partial"),
+    (PaymentStatus::Expired, "expired"),
+    (PaymentStatus::Failed, "error"),
+];
+
+fn status_from_wire(status: &str, received_something: bool) -> PaymentStatus {
+    STATUS_IN
+        .iter()
+        .find(|r| {
+            r.status.eq_ignore_ascii_case(status)
+                && r.funds_received.is_none_or(|f| f == received_something)
+        })
+        .map_or(PaymentStatus::AwaitingPayment, |r| r.canonical)
+}
+
 fn status_to_wire(status: PaymentStatus) -> &'static str {
-    match status {
-        PaymentStatus::AwaitingPayment => "init",
-        PaymentStatus::Confirming | PaymentStatus::UnderpaidOpen | PaymentStatus::AmlHold => {
-            "pending"
-        }
-        PaymentStatus::Paid
-        | PaymentStatus::RefundPending
-        | PaymentStatus::Refunded
-        | PaymentStatus::RefundFailed => "processed",
-        PaymentStatus::Overpaid => "overpaid",
-        PaymentStatus::UnderpaidClosed => "partial",
-        PaymentStatus::Expired => "expired",
-        PaymentStatus::Failed => "error",
-    }
+    STATUS_OUT
+        .iter()
+        .find(|(canonical, _)| *canonical == status)
+        .map_or("init", |(_, word)| *word)
 }
 
 #[derive(Deserialize)]
@@ -247,7 +286,11 @@ impl Codec for Apollo {
         ]
     }
 
-    fn parse_create(&self, body: &[u8], networks: &NetworkTable) -> Result<CreatePayment, ApiError> {
+    fn parse_create(
+        &self,
+        body: &[u8],
+        networks: &NetworkTable,
+    ) -> Result<CreatePayment, ApiError> {
         let wire: CreateIn = parse_json(body, self)?;
         let Some(nonce) = wire.nonce else {
             return Err(ApiError::field(
@@ -277,7 +320,10 @@ impl Codec for Apollo {
                     return Err(ApiError::field(
                         "lifetime",
                         "validation.between",
-                        format!("lifetime must be between {min} and {max} seconds on {}", wire.network),
+                        format!(
+                            "lifetime must be between {min} and {max} seconds on {}",
+                            wire.network
+                        ),
                     ));
                 }
                 Some(l)
@@ -286,7 +332,7 @@ impl Codec for Apollo {
         };
         for (field, value) in [
             ("callback", &wire.success_webhook),
-            ("error_webhook", &wire.error_webhook),
+            ("failure_callback", &wire.error_webhook),
             ("return_url", &wire.return_url),
             ("description", &wire.description),
             ("customer.email", &wire.payer_email),
@@ -317,6 +363,10 @@ impl Codec for Apollo {
             });
         }
         let client_id = wire.external_user_id.map(|id| id.0);
+        if let Some(id) = &client_id {
+            text_field(self, "client_id", id, facts::MAX_TEXT_FIELD)?;
+        }
+        text_field(self, "nonce", &nonce.0, facts::MAX_TEXT_FIELD)?;
         Ok(CreatePayment {
             order_ref: Some(wire.order),
             amount,
@@ -354,16 +404,49 @@ impl Codec for Apollo {
         let chain = context.networks.to_canonical(Dialect::Apollo, network);
         let order = super::required_order_ref(request, context, "order", &mut notes);
         let lifetime = request.lifetime_secs.map(|l| {
-            super::clamp_lifetime(l, facts::apollo_lifetime_bounds(chain), Dialect::Apollo, &mut notes)
+            super::clamp_lifetime(
+                l,
+                facts::apollo_lifetime_bounds(chain),
+                Dialect::Apollo,
+                &mut notes,
+            )
         });
-        let client_id = request.client_id.as_deref().or(request.customer.id.as_deref());
+        // Only a requested sticky identity becomes `externalUserId`: at Apollo it reserves a
+        // personal address for that user, which a bare customer id (AlpPay) does not ask for.
+        let client_id = request.client_id.as_deref();
+        let customer_id_dropped = request
+            .customer
+            .id
+            .as_deref()
+            .is_some_and(|id| Some(id) != client_id);
         for (present, field, why) in [
-            (request.success_url.is_some(), "success_url", "Apollo has only returnUrl"),
-            (request.allow_partial.is_some(), "allow_partial", "Apollo always accepts several transactions per order"),
-            (request.customer.name.is_some(), "customer.name", "Apollo orders carry no payer name"),
+            (
+                customer_id_dropped,
+                "customer.id",
+                "Apollo's only user id, externalUserId, reserves a personal address; it carries clientId only",
+            ),
+            (
+                request.success_url.is_some(),
+                "success_url",
+                "Apollo has only returnUrl",
+            ),
+            (
+                request.allow_partial.is_some(),
+                "allow_partial",
+                "Apollo always accepts several transactions per order",
+            ),
+            (
+                request.customer.name.is_some(),
+                "customer.name",
+                "Apollo orders carry no payer name",
+            ),
         ] {
             if present {
-                notes.push(Note { field: field.into(), action: NoteAction::Dropped, detail: why.into() });
+                notes.push(Note {
+                    field: field.into(),
+                    action: NoteAction::Dropped,
+                    detail: why.into(),
+                });
             }
         }
         let out = CreateOut {
@@ -373,7 +456,11 @@ impl Codec for Apollo {
             order: &order,
             lifetime,
             payment_tolerance_percent: request.tolerance_percent.as_deref(),
-            error_webhook: request.callbacks.failure.as_deref().or(request.callbacks.success.as_deref()),
+            error_webhook: request
+                .callbacks
+                .failure
+                .as_deref()
+                .or(request.callbacks.success.as_deref()),
             success_webhook: request.callbacks.success.as_deref(),
             return_url: request.return_url.as_deref(),
             description: request.description.as_deref(),
@@ -403,13 +490,25 @@ impl Codec for Apollo {
             }
             Err(_) => {
                 let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                return Err(super::upstream_status_error(Dialect::Apollo, status, text, Vec::new()));
+                return Err(super::upstream_status_error(
+                    Dialect::Apollo,
+                    status,
+                    text,
+                    Vec::new(),
+                ));
             }
         };
         let ok = (200..300).contains(&status) && envelope.success == Some(true);
         let response = match (ok, envelope.response) {
             (true, Some(r)) => r,
-            (_, response) => {
+            // A success without the order is not Apollo's format, not a refusal.
+            (true, None) => {
+                return Err(ApiError::new(
+                    ErrorKind::UpstreamInvalid,
+                    "Apollo answered success:true without a response",
+                ));
+            }
+            (false, response) => {
                 let fields = response
                     .and_then(|r| serde_json::from_str::<ValidationErrors>(r.get()).ok())
                     .and_then(|v| v.errors)
@@ -433,7 +532,12 @@ impl Codec for Apollo {
                     (200..=299, _) => 422,
                     (s, _) => s,
                 };
-                return Err(super::upstream_status_error(Dialect::Apollo, status, text, fields));
+                return Err(super::upstream_status_error(
+                    Dialect::Apollo,
+                    status,
+                    text,
+                    fields,
+                ));
             }
         };
         let order: OrderIn = serde_json::from_str(response.get()).map_err(|e| {
@@ -598,4 +702,3 @@ impl Apollo {
             .collect()
     }
 }
-

@@ -23,7 +23,8 @@ pub struct Cryptomus;
 pub const KEY_HEADER: &str = "merchant";
 pub const SIGNATURE_HEADER: &str = "sign";
 
-const FIELDS: &[(&str, &str)] = &[
+/// Canonical field name ↔ Cryptomus field name.
+pub const FIELDS: &[(&str, &str)] = &[
     ("order_ref", "order_id"),
     ("pay_currency", "to_currency"),
     ("callback", "url_callback"),
@@ -34,40 +35,53 @@ const FIELDS: &[(&str, &str)] = &[
     ("allow_partial", "is_payment_multiple"),
 ];
 
-/// Cryptomus `status` → canonical `[docs]` words, `[inferred]` grouping (§2d, §5.5).
+/// Cryptomus `status` → canonical: `[docs]` words, `[inferred]` grouping (§2d, §5.5). Words
+/// not listed (and `check`/`process`) read as awaiting payment; comparison ignores case.
+pub const STATUS_IN: &[(&str, PaymentStatus)] = &[
+    ("check", PaymentStatus::AwaitingPayment),
+    ("process", PaymentStatus::AwaitingPayment),
+    ("confirm_check", PaymentStatus::Confirming),
+    ("wrong_amount_waiting", PaymentStatus::UnderpaidOpen),
+    ("paid", PaymentStatus::Paid),
+    ("paid_over", PaymentStatus::Overpaid),
+    ("wrong_amount", PaymentStatus::UnderpaidClosed),
+    ("cancel", PaymentStatus::Expired),
+    ("fail", PaymentStatus::Failed),
+    ("system_fail", PaymentStatus::Failed),
+    ("locked", PaymentStatus::AmlHold),
+    ("refund_process", PaymentStatus::RefundPending),
+    ("refund_paid", PaymentStatus::Refunded),
+    ("refund_fail", PaymentStatus::RefundFailed),
+];
+
+/// Canonical → the Cryptomus word payglot writes in both `status` and `payment_status`.
+pub const STATUS_OUT: &[(PaymentStatus, &str)] = &[
+    (PaymentStatus::AwaitingPayment, "check"),
+    (PaymentStatus::Confirming, "confirm_check"),
+    (PaymentStatus::UnderpaidOpen, "wrong_amount_waiting"),
+    (PaymentStatus::Paid, "paid"),
+    (PaymentStatus::Overpaid, "paid_over"),
+    (PaymentStatus::UnderpaidClosed, "wrong_amount"),
+    (PaymentStatus::Expired, "cancel"),
+    (PaymentStatus::Failed, "fail"),
+    (PaymentStatus::AmlHold, "locked"),
+    (PaymentStatus::RefundPending, "refund_process"),
+    (PaymentStatus::Refunded, "refund_paid"),
+    (PaymentStatus::RefundFailed, "refund_fail"),
+];
+
 fn status_from_wire(status: &str) -> PaymentStatus {
-    match status {
-        "confirm_check" => PaymentStatus::Confirming,
-        "wrong_amount_waiting" => PaymentStatus::UnderpaidOpen,
-        "paid" => PaymentStatus::Paid,
-        "paid_over" => PaymentStatus::Overpaid,
-        "wrong_amount" => PaymentStatus::UnderpaidClosed,
-        "cancel" => PaymentStatus::Expired,
-        "fail" | "system_fail" => PaymentStatus::Failed,
-        "locked" => PaymentStatus::AmlHold,
-        "refund_process" => PaymentStatus::RefundPending,
-        "refund_paid" => PaymentStatus::Refunded,
-        "refund_fail" => PaymentStatus::RefundFailed,
-        // `check`, `process` and anything new: still waiting for the payer.
-        _ => PaymentStatus::AwaitingPayment,
-    }
+    STATUS_IN
+        .iter()
+        .find(|(word, _)| word.eq_ignore_ascii_case(status))
+        .map_or(PaymentStatus::AwaitingPayment, |(_, canonical)| *canonical)
 }
 
 fn status_to_wire(status: PaymentStatus) -> &'static str {
-    match status {
-        PaymentStatus::AwaitingPayment => "check",
-        PaymentStatus::Confirming => "confirm_check",
-        PaymentStatus::UnderpaidOpen => "wrong_amount_waiting",
-        PaymentStatus::Paid => "paid",
-        PaymentStatus::Overpaid => "paid_over",
-        PaymentStatus::UnderpaidClosed => "wrong_amount",
-        PaymentStatus::Expired => "cancel",
-        PaymentStatus::Failed => "fail",
-        PaymentStatus::AmlHold => "locked",
-        PaymentStatus::RefundPending => "refund_process",
-        PaymentStatus::Refunded => "refund_paid",
-        PaymentStatus::RefundFailed => "refund_fail",
-    }
+    STATUS_OUT
+        .iter()
+        .find(|(canonical, _)| *canonical == status)
+        .map_or("check", |(_, word)| *word)
 }
 
 #[derive(Deserialize)]
@@ -196,6 +210,9 @@ struct ErrorOut<'a> {
     errors: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The shortest `url_*` value Cryptomus accepts `[docs]` (6–255 characters).
+const CRYPTOMUS_URL_MIN: usize = 6;
+
 /// Whether a reference is a legal Cryptomus `order_id`: 1–128 of `[A-Za-z0-9_-]`.
 pub fn is_legal_order_id(reference: &str) -> bool {
     !reference.is_empty()
@@ -243,14 +260,20 @@ fn unportable(field: &'static str, affects_money: bool, why: &'static str) -> Un
     }
 }
 
-fn check_range(canonical: &str, value: &DecimalText, min: i64, max: i64) -> Result<String, ApiError> {
+fn check_range(
+    canonical: &str,
+    value: &DecimalText,
+    min: i64,
+    max: i64,
+) -> Result<String, ApiError> {
     let parsed: Option<rust_decimal::Decimal> = value.0.parse().ok();
+    let name = Cryptomus.field_name(canonical);
     match parsed {
         Some(d) if d >= min.into() && d <= max.into() => Ok(value.0.clone()),
         _ => Err(ApiError::field(
             canonical,
             "validation.between.numeric",
-            format!("{canonical} must be a number between {min} and {max}"),
+            format!("{name} must be a number between {min} and {max}"),
         )),
     }
 }
@@ -270,7 +293,10 @@ impl Codec for Cryptomus {
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
         let Some(claimed) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
-            return Err(ApiError::new(ErrorKind::Unauthenticated, "missing sign header"));
+            return Err(ApiError::new(
+                ErrorKind::Unauthenticated,
+                "missing sign header",
+            ));
         };
         if signature::verify_cryptomus_sign(secret, body, claimed) {
             Ok(())
@@ -292,11 +318,18 @@ impl Codec for Cryptomus {
         ]
     }
 
-    fn parse_create(&self, body: &[u8], networks: &NetworkTable) -> Result<CreatePayment, ApiError> {
+    fn parse_create(
+        &self,
+        body: &[u8],
+        networks: &NetworkTable,
+    ) -> Result<CreatePayment, ApiError> {
         let wire: CreateIn = parse_json(body, self)?;
         let amount = Amount::parse(&wire.amount.0)
             .map_err(|e| ApiError::field("amount", "validation.numeric", format!("amount {e}")))?;
         text_field(self, "currency", &wire.currency, 32)?;
+        if let Some(to) = &wire.to_currency {
+            text_field(self, "pay_currency", to, 32)?;
+        }
         if !is_legal_order_id(&wire.order_id) {
             return Err(ApiError::field(
                 "order_ref",
@@ -339,11 +372,14 @@ impl Codec for Cryptomus {
             ("success_url", &wire.url_success),
         ] {
             if let Some(url) = value {
-                if url.chars().count() < 6 {
+                if url.chars().count() < CRYPTOMUS_URL_MIN {
                     return Err(ApiError::field(
                         field,
                         "validation.min.string",
-                        format!("{} must be at least 6 characters", self.field_name(field)),
+                        format!(
+                            "{} must be at least {CRYPTOMUS_URL_MIN} characters",
+                            self.field_name(field)
+                        ),
                     ));
                 }
                 text_field(self, field, url, facts::MAX_TEXT_FIELD)?;
@@ -382,9 +418,21 @@ impl Codec for Cryptomus {
             ));
         }
         for (present, field, why) in [
-            (wire.course_source.is_some(), "course_source", "exchange-rate source applies only to Cryptomus conversions"),
-            (wire.from_referral_code.is_some(), "from_referral_code", "Cryptomus referral programme only"),
-            (wire.is_refresh.is_some(), "is_refresh", "Cryptomus invoice refresh only"),
+            (
+                wire.course_source.is_some(),
+                "course_source",
+                "exchange-rate source applies only to Cryptomus conversions",
+            ),
+            (
+                wire.from_referral_code.is_some(),
+                "from_referral_code",
+                "Cryptomus referral programme only",
+            ),
+            (
+                wire.is_refresh.is_some(),
+                "is_refresh",
+                "Cryptomus invoice refresh only",
+            ),
         ] {
             if present {
                 unportable_fields.push(unportable(field, false, why));
@@ -414,15 +462,20 @@ impl Codec for Cryptomus {
         })
     }
 
-    fn render_create(
+    fn render_create<'a>(
         &self,
-        request: &CreatePayment,
+        request: &'a CreatePayment,
         context: &RenderContext<'_>,
     ) -> Result<Rendered, ApiError> {
         let mut notes = super::common_refusals(request, Dialect::Cryptomus)?;
         // Cryptomus lets the payer pick the network when none is given.
         let network = match &request.network {
-            Some(_) => Some(super::target_network(request, Dialect::Cryptomus, context, &mut notes)?),
+            Some(_) => Some(super::target_network(
+                request,
+                Dialect::Cryptomus,
+                context,
+                &mut notes,
+            )?),
             None => None,
         };
         let reference = super::required_order_ref(request, context, "order_id", &mut notes);
@@ -431,14 +484,18 @@ impl Codec for Cryptomus {
             notes.push(Note {
                 field: "order_id".into(),
                 action: NoteAction::Derived,
-                detail: format!("\"{reference}\" is not a legal Cryptomus order_id; sent \"{order_id}\""),
+                detail: format!(
+                    "\"{reference}\" is not a legal Cryptomus order_id; sent \"{order_id}\""
+                ),
             });
         }
         let lifetime = request.lifetime_secs.map(|l| {
             super::clamp_lifetime(l, facts::CRYPTOMUS_LIFETIME, Dialect::Cryptomus, &mut notes)
         });
         let tolerance = request.tolerance_percent.as_deref().map(|t| {
-            let within = t.parse::<rust_decimal::Decimal>().is_ok_and(|d| d <= 5.into());
+            let within = t
+                .parse::<rust_decimal::Decimal>()
+                .is_ok_and(|d| d <= 5.into());
             if within {
                 t
             } else {
@@ -450,8 +507,15 @@ impl Codec for Cryptomus {
                 "5"
             }
         });
-        let callback = request.callbacks.success.as_deref().or(request.callbacks.failure.as_deref());
-        if request.callbacks.failure.is_some() && request.callbacks.failure != request.callbacks.success && request.callbacks.success.is_some() {
+        let callback = request
+            .callbacks
+            .success
+            .as_deref()
+            .or(request.callbacks.failure.as_deref());
+        if request.callbacks.failure.is_some()
+            && request.callbacks.failure != request.callbacks.success
+            && request.callbacks.success.is_some()
+        {
             notes.push(Note {
                 field: "errorWebhook".into(),
                 action: NoteAction::Dropped,
@@ -459,21 +523,49 @@ impl Codec for Cryptomus {
             });
         }
         for (present, field, why) in [
-            (request.client_id.is_some(), "client_id", "Cryptomus invoices have no payer identity (static wallets are a separate API)"),
-            (request.customer != Customer::default(), "customer", "Cryptomus invoices carry no customer"),
+            (
+                request.client_id.is_some(),
+                "client_id",
+                "Cryptomus invoices have no payer identity (static wallets are a separate API)",
+            ),
+            (
+                request.customer != Customer::default(),
+                "customer",
+                "Cryptomus invoices carry no customer",
+            ),
         ] {
             if present {
-                notes.push(Note { field: field.into(), action: NoteAction::Dropped, detail: why.into() });
+                notes.push(Note {
+                    field: field.into(),
+                    action: NoteAction::Dropped,
+                    detail: why.into(),
+                });
             }
         }
+        // Cryptomus refuses URLs under 6 characters (as payglot does when it reads them); other
+        // dialects take any text, so such a value is left out rather than sent to be refused.
+        let mut url = |value: Option<&'a str>, field: &str| match value {
+            Some(v) if v.chars().count() < CRYPTOMUS_URL_MIN => {
+                notes.push(Note {
+                    field: field.into(),
+                    action: NoteAction::Dropped,
+                    detail: format!("\"{v}\" is shorter than Cryptomus's {CRYPTOMUS_URL_MIN}-character minimum for URLs"),
+                });
+                None
+            }
+            other => other,
+        };
+        let url_return = url(request.return_url.as_deref(), "url_return");
+        let url_success = url(request.success_url.as_deref(), "url_success");
+        let url_callback = url(callback, "url_callback");
         let out = CreateOut {
             amount: request.amount.as_str(),
             currency: &request.currency,
             order_id: &order_id,
             network,
-            url_return: request.return_url.as_deref(),
-            url_success: request.success_url.as_deref(),
-            url_callback: callback,
+            url_return,
+            url_success,
+            url_callback,
             is_payment_multiple: request.allow_partial,
             lifetime,
             to_currency: request.pay_currency.as_deref(),
@@ -503,13 +595,25 @@ impl Codec for Cryptomus {
             }
             Err(_) => {
                 let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                return Err(super::upstream_status_error(Dialect::Cryptomus, status, text, Vec::new()));
+                return Err(super::upstream_status_error(
+                    Dialect::Cryptomus,
+                    status,
+                    text,
+                    Vec::new(),
+                ));
             }
         };
         let ok = (200..300).contains(&status) && envelope.state == Some(0);
         let result = match (ok, envelope.result) {
             (true, Some(result)) => result,
-            (_, _) => {
+            // A success without the invoice is not Cryptomus's format, not a refusal.
+            (true, None) => {
+                return Err(ApiError::new(
+                    ErrorKind::UpstreamInvalid,
+                    "Cryptomus answered state 0 without a result",
+                ));
+            }
+            (false, _) => {
                 let fields = self.upstream_fields(envelope.errors.as_ref());
                 let text = envelope.message.unwrap_or_else(|| {
                     fields
@@ -519,8 +623,17 @@ impl Codec for Cryptomus {
                         .join(", ")
                 });
                 // Cryptomus reports business errors with state 1, sometimes under HTTP 200.
-                let status = if (200..300).contains(&status) { 422 } else { status };
-                return Err(super::upstream_status_error(Dialect::Cryptomus, status, text, fields));
+                let status = if (200..300).contains(&status) {
+                    422
+                } else {
+                    status
+                };
+                return Err(super::upstream_status_error(
+                    Dialect::Cryptomus,
+                    status,
+                    text,
+                    fields,
+                ));
             }
         };
         let invoice: InvoiceIn = serde_json::from_str(result.get()).map_err(|e| {
@@ -554,7 +667,9 @@ impl Codec for Cryptomus {
             status: status_from_wire(&status_word),
             provider_status: status_word,
             amount: invoice.amount.and_then(|a| Quantity::parse(&a.0).ok()),
-            received: invoice.payment_amount.and_then(|a| Quantity::parse(&a.0).ok()),
+            received: invoice
+                .payment_amount
+                .and_then(|a| Quantity::parse(&a.0).ok()),
             currency: invoice.payer_currency.or(invoice.currency),
             network,
             address: invoice.address,
@@ -611,7 +726,10 @@ impl Codec for Cryptomus {
                 is_final: payment.status.is_final(),
                 additional_data: request.description.as_deref(),
                 created_at: payment.created_at.map(wire::format_offset),
-                updated_at: payment.updated_at.or(payment.created_at).map(wire::format_offset),
+                updated_at: payment
+                    .updated_at
+                    .or(payment.created_at)
+                    .map(wire::format_offset),
             },
         };
         signature::php_json_escape(&wire::to_compact_json(&out)).into_bytes()
@@ -633,7 +751,10 @@ impl Codec for Cryptomus {
             message: &error.message,
             errors,
         };
-        (status, signature::php_json_escape(&wire::to_compact_json(&body)).into_bytes())
+        (
+            status,
+            signature::php_json_escape(&wire::to_compact_json(&body)).into_bytes(),
+        )
     }
 
     fn field_name<'f>(&self, canonical: &'f str) -> &'f str {
@@ -657,9 +778,18 @@ impl Cryptomus {
             let rules: Vec<String> = match rules {
                 serde_json::Value::Array(list) => list
                     .iter()
-                    .map(|r| r.as_str().map(str::to_owned).unwrap_or_else(|| r.to_string()))
+                    .map(|r| {
+                        r.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| r.to_string())
+                    })
                     .collect(),
-                other => vec![other.as_str().map(str::to_owned).unwrap_or_else(|| other.to_string())],
+                other => vec![
+                    other
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| other.to_string()),
+                ],
             };
             for rule in rules {
                 fields.push(FieldError {

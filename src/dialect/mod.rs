@@ -41,6 +41,16 @@ impl Dialect {
         }
     }
 
+    /// This dialect's canonical ↔ wire field names, for the names that differ; every other
+    /// field is named alike on both sides.
+    pub fn field_table(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Dialect::AlpPay => alppay::FIELDS,
+            Dialect::Cryptomus => cryptomus::FIELDS,
+            Dialect::Apollo => apollo::FIELDS,
+        }
+    }
+
     /// The codec that speaks this dialect.
     pub fn codec(self) -> &'static dyn Codec {
         match self {
@@ -153,7 +163,8 @@ pub trait Codec: Send + Sync {
     fn sign(&self, body: &[u8], credentials: &Credentials) -> Vec<(&'static str, String)>;
 
     /// Reads a create-payment request in this dialect.
-    fn parse_create(&self, body: &[u8], networks: &NetworkTable) -> Result<CreatePayment, ApiError>;
+    fn parse_create(&self, body: &[u8], networks: &NetworkTable)
+    -> Result<CreatePayment, ApiError>;
 
     /// Writes a create-payment request in this dialect, compact, in the documented field order.
     fn render_create(
@@ -195,14 +206,14 @@ pub trait Codec: Send + Sync {
 fn common_refusals(request: &CreatePayment, target: Dialect) -> Result<Vec<Note>, ApiError> {
     let converts_fiat = target == Dialect::Cryptomus;
     if !converts_fiat {
-        if let Some(pay) = &request.pay_currency {
-            if !pay.eq_ignore_ascii_case(&request.currency) {
-                return Err(ApiError::untranslatable(format!(
-                    "the amount is priced in {} and paid in {pay}; {target} only takes amounts in \
-                     the coin that is paid, so this invoice cannot be converted",
-                    request.currency
-                )));
-            }
+        if let Some(pay) = &request.pay_currency
+            && !pay.eq_ignore_ascii_case(&request.currency)
+        {
+            return Err(ApiError::untranslatable(format!(
+                "the amount is priced in {} and paid in {pay}; {target} only takes amounts in \
+                 the coin that is paid, so this invoice cannot be converted",
+                request.currency
+            )));
         }
         if crate::facts::is_fiat(&request.currency) {
             return Err(ApiError::untranslatable(format!(
@@ -253,7 +264,10 @@ fn target_network<'c>(
             notes.push(Note {
                 field: "network".into(),
                 action: NoteAction::Filled,
-                detail: format!("from the merchant profile's default network for {}", request.currency),
+                detail: format!(
+                    "from the merchant profile's default network for {}",
+                    request.currency
+                ),
             });
             default.as_str()
         }
@@ -269,7 +283,12 @@ fn target_network<'c>(
 }
 
 /// Clamps a lifetime into a target's range, noting it when it changed.
-fn clamp_lifetime(lifetime: u64, (min, max): (u64, u64), target: Dialect, notes: &mut Vec<Note>) -> u64 {
+fn clamp_lifetime(
+    lifetime: u64,
+    (min, max): (u64, u64),
+    target: Dialect,
+    notes: &mut Vec<Note>,
+) -> u64 {
     let clamped = lifetime.clamp(min, max);
     if clamped != lifetime {
         notes.push(Note {
@@ -283,7 +302,12 @@ fn clamp_lifetime(lifetime: u64, (min, max): (u64, u64), target: Dialect, notes:
 
 /// The order reference sent to a target that requires one: the merchant's, or, when its
 /// dialect made it optional (AlpPay) and it is absent, one made from payglot's request id.
-fn required_order_ref(request: &CreatePayment, context: &RenderContext<'_>, field: &str, notes: &mut Vec<Note>) -> String {
+fn required_order_ref(
+    request: &CreatePayment,
+    context: &RenderContext<'_>,
+    field: &str,
+    notes: &mut Vec<Note>,
+) -> String {
     match &request.order_ref {
         Some(r) => r.clone(),
         None => {
@@ -308,10 +332,20 @@ fn caller_status(error: &ApiError) -> u16 {
 }
 
 /// Looks a field up in a dialect's canonical ↔ wire table; unknown names pass unchanged.
-fn lookup_field<'f>(table: &[(&'static str, &'static str)], name: &'f str, to_wire: bool) -> &'f str {
+fn lookup_field<'f>(
+    table: &[(&'static str, &'static str)],
+    name: &'f str,
+    to_wire: bool,
+) -> &'f str {
     table
         .iter()
-        .find(|(canonical, wire)| if to_wire { *canonical == name } else { *wire == name })
+        .find(|(canonical, wire)| {
+            if to_wire {
+                *canonical == name
+            } else {
+                *wire == name
+            }
+        })
         .map(|(canonical, wire)| if to_wire { *wire } else { *canonical })
         .unwrap_or(name)
 }
@@ -324,11 +358,17 @@ fn upstream_status_error(
     fields: Vec<crate::error::FieldError>,
 ) -> ApiError {
     use crate::error::ErrorKind;
-    let detail = if text.is_empty() { String::new() } else { format!(": {text}") };
+    let detail = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    };
     let (kind, message) = match status {
         401 | 403 => (
             ErrorKind::UpstreamAuth,
-            format!("the {provider} provider refused payglot's credentials (HTTP {status}){detail}"),
+            format!(
+                "the {provider} provider refused payglot's credentials (HTTP {status}){detail}"
+            ),
         ),
         400..=499 => (
             ErrorKind::UpstreamRejected,

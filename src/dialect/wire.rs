@@ -15,6 +15,29 @@ use super::Codec;
 /// Parses a JSON body into a dialect's wire type. Syntax problems (not JSON, not UTF-8,
 /// truncated) are `MalformedBody`; shape problems name the field, in canonical terms.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result<T, ApiError> {
+    // The whole body must be JSON (UTF-8, complete, nothing after it) before any field is
+    // judged: a truncated or garbled body is malformed, not "missing a field". Strings of
+    // unknown fields are checked too, as they may pass through to the provider.
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::new(
+            ErrorKind::MalformedBody,
+            "the body is not UTF-8",
+        ));
+    }
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return Err(ApiError::new(
+            ErrorKind::MalformedBody,
+            format!("the body is not valid JSON: {e}"),
+        ));
+    }
+    // Derived structs also accept a JSON array, field by field in declaration order; a request
+    // is only ever an object, so anything else is refused before it can be read positionally.
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(ApiError::new(
+            ErrorKind::MalformedBody,
+            "the body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -30,9 +53,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result
         if path == "." && message.starts_with("invalid type") {
             return ApiError::new(ErrorKind::MalformedBody, "the body must be a JSON object");
         }
-        let (field, rule) = match missing_field_name(&message) {
-            Some(name) if path == "." => (name.to_owned(), "validation.required"),
-            Some(name) => (format!("{path}.{name}"), "validation.required"),
+        // A duplicated key is refused: the signature covers both copies, and the provider
+        // behind a pass-through may read the other one.
+        let named = missing_field_name(&message)
+            .map(|name| (name, "validation.required"))
+            .or_else(|| duplicate_field_name(&message).map(|name| (name, "validation.duplicate")));
+        let (field, rule) = match named {
+            Some((name, rule)) if path == "." => (name.to_owned(), rule),
+            Some((name, rule)) => (format!("{path}.{name}"), rule),
             None => (path, "validation.invalid"),
         };
         let canonical = codec.canonical_field(&field).to_owned();
@@ -48,7 +76,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result
     })?;
     // Trailing bytes after the object (e.g. a second object) make the body malformed.
     de.end().map_err(|e| {
-        ApiError::new(ErrorKind::MalformedBody, format!("the body is not valid JSON: {e}"))
+        ApiError::new(
+            ErrorKind::MalformedBody,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     Ok(value)
 }
@@ -59,9 +90,20 @@ fn missing_field_name(message: &str) -> Option<&str> {
         .and_then(|rest| rest.split('`').next())
 }
 
+fn duplicate_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
 /// Checks a free-text field: not empty, not longer than `max` characters.
 /// Messages name the field as the codec's dialect does.
-pub fn text_field(codec: &dyn Codec, canonical: &str, value: &str, max: usize) -> Result<(), ApiError> {
+pub fn text_field(
+    codec: &dyn Codec,
+    canonical: &str,
+    value: &str,
+    max: usize,
+) -> Result<(), ApiError> {
     let name = codec.field_name(canonical);
     if value.trim().is_empty() {
         return Err(ApiError::field(
@@ -108,7 +150,10 @@ impl<'de> Deserialize<'de> for LooseU64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
         let text = raw.get();
-        let digits = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+        let digits = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text);
         digits
             .parse::<u64>()
             .map(LooseU64)
@@ -140,11 +185,15 @@ impl<'de> Deserialize<'de> for LooseId {
         let raw = Box::<RawValue>::deserialize(d)?;
         let text = raw.get();
         if text.starts_with('"') {
-            serde_json::from_str(text).map(LooseId).map_err(D::Error::custom)
+            serde_json::from_str(text)
+                .map(LooseId)
+                .map_err(D::Error::custom)
         } else if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
             Ok(LooseId(text.to_owned()))
         } else {
-            Err(D::Error::custom("invalid type: expected a string or an integer"))
+            Err(D::Error::custom(
+                "invalid type: expected a string or an integer",
+            ))
         }
     }
 }
@@ -202,7 +251,10 @@ mod tests {
 
     #[test]
     fn loose_scalars() {
-        assert_eq!(serde_json::from_str::<LooseU64>("\"3600\"").unwrap().0, 3600);
+        assert_eq!(
+            serde_json::from_str::<LooseU64>("\"3600\"").unwrap().0,
+            3600
+        );
         assert_eq!(serde_json::from_str::<LooseU64>("3600").unwrap().0, 3600);
         assert!(serde_json::from_str::<LooseU64>("-1").is_err());
         assert!(serde_json::from_str::<LooseU64>("1.5").is_err());

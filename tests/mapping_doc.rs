@@ -1,0 +1,556 @@
+//! Keeps `docs/mapping.md` from drifting from the code.
+//!
+//! * The doc's generated blocks (field names, status tables, network table), delimited by
+//!   `<!-- generated:NAME begin -->` / `<!-- generated:NAME end -->`, must equal what this test
+//!   generates from `Dialect::field_table()`, each dialect's `STATUS_IN`/`STATUS_OUT` and
+//!   `facts::NETWORKS`. Run with `UPDATE_MAPPING_DOC=1` to rewrite them after a deliberate change.
+//! * Every canonical and wire field name of the codecs' field tables appears in the hand-written
+//!   part of the doc too, so a renamed or added field cannot go unexplained.
+//! * The status tables are complete (every canonical status can be written in every dialect), and
+//!   the codecs really behave as the tables say: each row is pushed through
+//!   `parse_create_response` or `render_create_response`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use payglot::dialect::Codec as _;
+use payglot::dialect::{Dialect, RenderContext, alppay, apollo, cryptomus};
+use payglot::facts;
+use payglot::model::{CreatePayment, MerchantProfile, Payment, PaymentStatus};
+use payglot::network::NetworkTable;
+use serde_json::{Value, json};
+use time::macros::datetime;
+
+/// Every canonical status. The match below fails to compile when a status is added, so this
+/// list (and with it the completeness checks) cannot silently fall behind.
+const ALL_STATUSES: [PaymentStatus; 12] = [
+    PaymentStatus::AwaitingPayment,
+    PaymentStatus::Confirming,
+    PaymentStatus::UnderpaidOpen,
+    PaymentStatus::Paid,
+    PaymentStatus::Overpaid,
+    PaymentStatus::UnderpaidClosed,
+    PaymentStatus::Expired,
+    PaymentStatus::Failed,
+    PaymentStatus::AmlHold,
+    PaymentStatus::RefundPending,
+    PaymentStatus::Refunded,
+    PaymentStatus::RefundFailed,
+];
+
+#[allow(dead_code)]
+fn exhaustive(status: PaymentStatus) {
+    match status {
+        PaymentStatus::AwaitingPayment
+        | PaymentStatus::Confirming
+        | PaymentStatus::UnderpaidOpen
+        | PaymentStatus::Paid
+        | PaymentStatus::Overpaid
+        | PaymentStatus::UnderpaidClosed
+        | PaymentStatus::Expired
+        | PaymentStatus::Failed
+        | PaymentStatus::AmlHold
+        | PaymentStatus::RefundPending
+        | PaymentStatus::Refunded
+        | PaymentStatus::RefundFailed => {}
+    }
+}
+
+fn doc_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/mapping.md")
+}
+
+fn code(s: &str) -> String {
+    format!("`{s}`")
+}
+
+fn any_or(value: Option<&str>) -> String {
+    value.map_or_else(|| "*any*".to_owned(), code)
+}
+
+fn final_mark(status: PaymentStatus) -> &'static str {
+    if status.is_final() { "yes" } else { "no" }
+}
+
+/// The generated blocks, by name.
+fn generated() -> BTreeMap<&'static str, String> {
+    let mut blocks = BTreeMap::new();
+
+    for dialect in Dialect::ALL {
+        let mut t = String::from("| canonical | wire |\n|---|---|\n");
+        for (canonical, wire) in dialect.field_table() {
+            let _ = writeln!(t, "| {} | {} |", code(canonical), code(wire));
+        }
+        let name = match dialect {
+            Dialect::AlpPay => "fields-alppay",
+            Dialect::Cryptomus => "fields-cryptomus",
+            Dialect::Apollo => "fields-apollo",
+        };
+        blocks.insert(name, t);
+    }
+
+    let mut t = String::from("| canonical status | final |\n|---|---|\n");
+    for s in ALL_STATUSES {
+        let _ = writeln!(t, "| {} | {} |", code(s.label()), final_mark(s));
+    }
+    blocks.insert("statuses", t);
+
+    let mut t =
+        String::from("| rule | `status` | `displayStatus` | canonical |\n|---|---|---|---|\n");
+    for (i, r) in alppay::STATUS_IN.iter().enumerate() {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} |",
+            i + 1,
+            any_or(r.status),
+            any_or(r.display_status),
+            code(r.canonical.label())
+        );
+    }
+    blocks.insert("status-alppay-in", t);
+
+    let mut t = String::from("| canonical | `status` | `displayStatus` |\n|---|---|---|\n");
+    for (s, status, display) in alppay::STATUS_OUT {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} |",
+            code(s.label()),
+            code(status),
+            code(display)
+        );
+    }
+    blocks.insert("status-alppay-out", t);
+
+    let mut t = String::from("| `status` | canonical |\n|---|---|\n");
+    for (word, s) in cryptomus::STATUS_IN {
+        let _ = writeln!(t, "| {} | {} |", code(word), code(s.label()));
+    }
+    blocks.insert("status-cryptomus-in", t);
+
+    let mut t =
+        String::from("| canonical | `status` = `payment_status` | `is_final` |\n|---|---|---|\n");
+    for (s, word) in cryptomus::STATUS_OUT {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} |",
+            code(s.label()),
+            code(word),
+            s.is_final()
+        );
+    }
+    blocks.insert("status-cryptomus-out", t);
+
+    let mut t =
+        String::from("| rule | `status` | funds received | canonical |\n|---|---|---|---|\n");
+    for (i, r) in apollo::STATUS_IN.iter().enumerate() {
+        let funds = match r.funds_received {
+            None => "*any*",
+            Some(true) => "yes",
+            Some(false) => "no",
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {funds} | {} |",
+            i + 1,
+            code(r.status),
+            code(r.canonical.label())
+        );
+    }
+    blocks.insert("status-apollo-in", t);
+
+    let mut t = String::from("| canonical | `status` |\n|---|---|\n");
+    for (s, word) in apollo::STATUS_OUT {
+        let _ = writeln!(t, "| {} | {} |", code(s.label()), code(word));
+    }
+    blocks.insert("status-apollo-out", t);
+
+    let mut t = String::from(
+        "| canonical chain | AlpPay `asset.network` | Cryptomus `network` | Apollo `network` |\n|---|---|---|---|\n",
+    );
+    let names = |list: &[&str]| match list {
+        [] => "—".to_owned(),
+        [sent] => code(sent),
+        [sent, rest @ ..] => format!(
+            "{} (also accepted: {})",
+            code(sent),
+            rest.iter().map(|n| code(n)).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    for row in facts::NETWORKS {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} |",
+            code(row.chain),
+            names(row.alppay),
+            names(row.cryptomus),
+            names(row.apollo)
+        );
+    }
+    blocks.insert("networks", t);
+
+    blocks
+}
+
+fn markers(name: &str) -> (String, String) {
+    (
+        format!("<!-- generated:{name} begin -->\n"),
+        format!("<!-- generated:{name} end -->"),
+    )
+}
+
+/// Splits the doc into the contents of each generated block and the hand-written rest.
+fn blocks_of(doc: &str) -> Result<(BTreeMap<String, String>, String), String> {
+    let mut found = BTreeMap::new();
+    let mut rest = String::new();
+    let mut cursor = 0;
+    while let Some(start) = doc[cursor..].find("<!-- generated:") {
+        let start = cursor + start;
+        rest.push_str(&doc[cursor..start]);
+        let name_end = doc[start..]
+            .find(" begin -->")
+            .ok_or("unterminated begin marker")?
+            + start;
+        let name = doc[start + "<!-- generated:".len()..name_end].to_owned();
+        let (begin, end) = markers(&name);
+        let body_start = start + begin.len();
+        let end_at = doc[body_start..]
+            .find(&end)
+            .ok_or_else(|| format!("no end marker for {name}"))?
+            + body_start;
+        if found
+            .insert(name.clone(), doc[body_start..end_at].to_owned())
+            .is_some()
+        {
+            return Err(format!("block {name} appears twice"));
+        }
+        cursor = end_at + end.len();
+    }
+    rest.push_str(&doc[cursor..]);
+    Ok((found, rest))
+}
+
+#[test]
+fn generated_blocks_match_the_code() {
+    let path = doc_path();
+    let doc = std::fs::read_to_string(&path).expect("docs/mapping.md exists");
+    let expected = generated();
+    let (found, _) = blocks_of(&doc).expect("well-formed markers");
+
+    if std::env::var_os("UPDATE_MAPPING_DOC").is_some() {
+        let mut updated = doc.clone();
+        for (name, body) in &expected {
+            let (begin, end) = markers(name);
+            let Some(s) = updated.find(&begin) else {
+                panic!("docs/mapping.md has no block {name}; add its markers where it belongs");
+            };
+            let body_start = s + begin.len();
+            let e = updated[body_start..].find(&end).expect("end marker") + body_start;
+            updated.replace_range(body_start..e, body);
+        }
+        std::fs::write(&path, updated).expect("write docs/mapping.md");
+        return;
+    }
+
+    let mut problems = Vec::new();
+    for (name, body) in &expected {
+        match found.get(*name) {
+            None => problems.push(format!("missing generated block {name}")),
+            Some(actual) if actual != body => problems.push(format!(
+                "block {name} is stale; expected:\n{body}\nfound:\n{actual}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in found.keys() {
+        if !expected.contains_key(name.as_str()) {
+            problems.push(format!("block {name} is not generated by this test"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/mapping.md drifted from the code (rerun with UPDATE_MAPPING_DOC=1 after checking \
+         the prose around the tables):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn every_field_name_is_explained_in_prose() {
+    let doc = std::fs::read_to_string(doc_path()).expect("docs/mapping.md exists");
+    let (_, prose) = blocks_of(&doc).expect("well-formed markers");
+    let mut missing = Vec::new();
+    for dialect in Dialect::ALL {
+        for (canonical, wire) in dialect.field_table() {
+            for name in [canonical, wire] {
+                if !prose.contains(&code(name)) {
+                    missing.push(format!("{dialect}: {name}"));
+                }
+            }
+        }
+    }
+    // The canonical names the codecs report in errors without a table entry (named alike).
+    for name in [
+        "amount",
+        "currency",
+        "network",
+        "lifetime",
+        "nonce",
+        "customer.id",
+        "customer.name",
+        "customer.email",
+        "subtract",
+        "discount_percent",
+        "description",
+    ] {
+        if !prose.contains(&code(name)) {
+            missing.push(format!("canonical {name}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not explained in docs/mapping.md: {missing:?}"
+    );
+}
+
+#[test]
+fn status_tables_are_complete() {
+    for s in ALL_STATUSES {
+        assert!(
+            alppay::STATUS_OUT.iter().any(|(c, _, _)| *c == s),
+            "alppay cannot write {s}"
+        );
+        assert!(
+            cryptomus::STATUS_OUT.iter().any(|(c, _)| *c == s),
+            "cryptomus cannot write {s}"
+        );
+        assert!(
+            apollo::STATUS_OUT.iter().any(|(c, _)| *c == s),
+            "apollo cannot write {s}"
+        );
+    }
+    assert_eq!(
+        alppay::STATUS_OUT.len(),
+        ALL_STATUSES.len(),
+        "one AlpPay row per status"
+    );
+    assert_eq!(
+        cryptomus::STATUS_OUT.len(),
+        ALL_STATUSES.len(),
+        "one Cryptomus row per status"
+    );
+    assert_eq!(
+        apollo::STATUS_OUT.len(),
+        ALL_STATUSES.len(),
+        "one Apollo row per status"
+    );
+    // AlpPay's last reading rule is the catch-all; anything after it would be dead.
+    let last = alppay::STATUS_IN.last().expect("rules");
+    assert_eq!((last.status, last.display_status), (None, None));
+    // Writing is stable under a round trip: what a dialect writes reads back as a status that it
+    // writes the same way (a lossy row may read back as another status, never as other words).
+    let networks = NetworkTable::builtin();
+    for (s, status, display) in alppay::STATUS_OUT {
+        let back = read_alppay(status, display);
+        let again = alppay::STATUS_OUT
+            .iter()
+            .find(|(c, _, _)| *c == back)
+            .map(|(_, a, b)| (*a, *b));
+        assert_eq!(
+            again,
+            Some((*status, *display)),
+            "alppay {s} -> {status}/{display} -> {back}"
+        );
+    }
+    for (s, word) in cryptomus::STATUS_OUT {
+        let body = json!({"state": 0, "result": {"uuid": "u", "status": word}}).to_string();
+        let back = cryptomus::Cryptomus
+            .parse_create_response(200, body.as_bytes(), &networks)
+            .expect("reads")
+            .status;
+        let again = cryptomus::STATUS_OUT
+            .iter()
+            .find(|(c, _)| *c == back)
+            .map(|(_, w)| *w);
+        assert_eq!(again, Some(*word), "cryptomus {s} -> {word} -> {back}");
+    }
+    for (s, word) in apollo::STATUS_OUT {
+        // With funds: `pending` is only ever written for payments that have received some.
+        let body =
+            json!({"success": true, "response": {"orderId": "o", "status": word, "received": "1"}})
+                .to_string();
+        let back = apollo::Apollo
+            .parse_create_response(200, body.as_bytes(), &networks)
+            .expect("reads")
+            .status;
+        let again = apollo::STATUS_OUT
+            .iter()
+            .find(|(c, _)| *c == back)
+            .map(|(_, w)| *w);
+        assert_eq!(again, Some(*word), "apollo {s} -> {word} -> {back}");
+    }
+}
+
+fn read_alppay(status: &str, display: &str) -> PaymentStatus {
+    let body = json!({"id": "p", "status": status, "displayStatus": display}).to_string();
+    alppay::AlpPay
+        .parse_create_response(200, body.as_bytes(), &NetworkTable::builtin())
+        .expect("a minimal payment reads")
+        .status
+}
+
+/// Each reading rule, pushed through the codec's real parser.
+#[test]
+fn codecs_read_statuses_as_the_tables_say() {
+    let networks = NetworkTable::builtin();
+    for (i, r) in alppay::STATUS_IN.iter().enumerate() {
+        // A concrete value for a wildcard that no earlier rule claims.
+        let status = r.status.unwrap_or("OPEN");
+        let display = r.display_status.unwrap_or("OPEN");
+        if alppay::STATUS_IN[..i].iter().any(|earlier| {
+            earlier.status.is_none_or(|s| s == status)
+                && earlier.display_status.is_none_or(|d| d == display)
+        }) {
+            continue;
+        }
+        assert_eq!(
+            read_alppay(status, display),
+            r.canonical,
+            "alppay rule {}",
+            i + 1
+        );
+        // Case does not matter.
+        assert_eq!(
+            read_alppay(&status.to_lowercase(), &display.to_lowercase()),
+            r.canonical
+        );
+    }
+    for (word, s) in cryptomus::STATUS_IN {
+        let body = json!({"state": 0, "result": {"uuid": "u", "status": word}}).to_string();
+        let p = cryptomus::Cryptomus
+            .parse_create_response(200, body.as_bytes(), &networks)
+            .expect("reads");
+        assert_eq!(p.status, *s, "cryptomus {word}");
+    }
+    let unknown = json!({"state": 0, "result": {"uuid": "u", "status": "brand_new"}}).to_string();
+    assert_eq!(
+        cryptomus::Cryptomus
+            .parse_create_response(200, unknown.as_bytes(), &networks)
+            .expect("reads")
+            .status,
+        PaymentStatus::AwaitingPayment
+    );
+    for r in apollo::STATUS_IN {
+        for funds in [false, true] {
+            if r.funds_received.is_some_and(|f| f != funds) {
+                continue;
+            }
+            let mut order = json!({"orderId": "o", "status": r.status});
+            if funds {
+                order["received"] = json!("1.5");
+            }
+            let body = json!({"success": true, "response": order}).to_string();
+            let p = apollo::Apollo
+                .parse_create_response(200, body.as_bytes(), &networks)
+                .expect("reads");
+            assert_eq!(p.status, r.canonical, "apollo {} funds={funds}", r.status);
+        }
+    }
+}
+
+/// Each writing row, pushed through the codec's real answer writer.
+#[test]
+fn codecs_write_statuses_as_the_tables_say() {
+    let networks = NetworkTable::builtin();
+    let merchant = MerchantProfile::default();
+    let context = RenderContext {
+        networks: &networks,
+        merchant: &merchant,
+        nonce: 1,
+        request_id: "req",
+        now: datetime!(2025-06-09 13:18:29 UTC),
+    };
+    let request = payglot::translate::read_request(
+        Dialect::Cryptomus,
+        &{
+            let body = br#"{"amount":"1","currency":"USDT","order_id":"o-1"}"#;
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                "sign",
+                http::HeaderValue::from_str(&payglot::signature::cryptomus_sign(b"k", body))
+                    .expect("hex"),
+            );
+            h
+        },
+        br#"{"amount":"1","currency":"USDT","order_id":"o-1"}"#,
+        b"k",
+        &networks,
+    )
+    .expect("a minimal request reads");
+    let answer = |dialect: Dialect, status: PaymentStatus, request: &CreatePayment| -> Value {
+        let payment = Payment {
+            provider_id: "p".into(),
+            order_ref: None,
+            status,
+            provider_status: "x".into(),
+            amount: None,
+            received: None,
+            currency: None,
+            network: None,
+            address: None,
+            address_tag: None,
+            payment_url: None,
+            expires_at: None,
+            created_at: None,
+            updated_at: None,
+            transactions: Vec::new(),
+        };
+        let body = dialect
+            .codec()
+            .render_create_response(&payment, request, &context);
+        serde_json::from_slice(&body).expect("JSON answer")
+    };
+    for (s, status, display) in alppay::STATUS_OUT {
+        let v = answer(Dialect::AlpPay, *s, &request);
+        assert_eq!(
+            (v["status"].as_str(), v["displayStatus"].as_str()),
+            (Some(*status), Some(*display)),
+            "{s}"
+        );
+    }
+    for (s, word) in cryptomus::STATUS_OUT {
+        let v = answer(Dialect::Cryptomus, *s, &request);
+        assert_eq!(v["result"]["status"], *word, "{s}");
+        assert_eq!(v["result"]["payment_status"], *word, "{s}");
+        assert_eq!(v["result"]["is_final"], s.is_final(), "{s}");
+    }
+    for (s, word) in apollo::STATUS_OUT {
+        let v = answer(Dialect::Apollo, *s, &request);
+        assert_eq!(v["response"]["status"], *word, "{s}");
+    }
+}
+
+/// The network table in the doc is the one the code uses, including the name payglot sends.
+#[test]
+fn network_table_is_what_the_code_uses() {
+    let table = NetworkTable::builtin();
+    for row in facts::NETWORKS {
+        for (dialect, names) in [
+            (Dialect::AlpPay, row.alppay),
+            (Dialect::Cryptomus, row.cryptomus),
+            (Dialect::Apollo, row.apollo),
+        ] {
+            assert_eq!(
+                table.from_canonical(dialect, row.chain),
+                names.first().copied()
+            );
+            for name in names {
+                assert_eq!(table.to_canonical(dialect, name), Some(row.chain));
+                assert_eq!(
+                    table.to_canonical(dialect, &name.to_uppercase()),
+                    Some(row.chain)
+                );
+            }
+        }
+    }
+}
