@@ -4,12 +4,20 @@
 //! The core (`money`, `model`, `network`, `signature`, `dialect`, `translate`) is pure:
 //! plain functions over bytes and structs, no I/O. The pingora glue lives in `proxy`.
 
+pub mod admin;
+pub mod app;
+pub mod config;
 pub mod dialect;
 pub mod error;
+pub mod explain;
 pub mod facts;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod network;
+pub mod proxy;
+pub mod reload;
+pub mod routing;
 pub mod sandbox;
 pub mod secret;
 pub mod serve;

@@ -1,1 +1,368 @@
-fn main(){}
+//! The `payglot` command: run the proxy, run the provider sandbox, and the operator's tools
+//! (`translate`, `sign`, `check`, `explain`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
+
+use payglot::config::{self, LoadedConfig};
+use payglot::dialect::{Dialect, Note, RenderContext};
+use payglot::model::MerchantProfile;
+use payglot::network::NetworkTable;
+use payglot::sandbox::{Sandbox, SandboxSettings, demo};
+use payglot::secret::Credentials;
+use payglot::translate::{self, UpstreamRequest};
+use payglot::{app, serve};
+
+#[derive(Parser)]
+#[command(
+    name = "payglot",
+    version,
+    about = "A reverse proxy that translates crypto-payment API dialects"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (and, when the config asks for it, the provider sandbox beside it).
+    Run {
+        #[arg(long, default_value = "config/payglot.yaml")]
+        config: PathBuf,
+    },
+    /// Run the offline emulator of the three providers on its own.
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+    },
+    /// Print the upstream request payglot would send for a merchant's request body.
+    Translate {
+        #[arg(long)]
+        from: Dialect,
+        #[arg(long)]
+        to: Dialect,
+        /// Take credentials, profile and networks from this config instead of the demo set.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print one JSON object {method, path, headers, body}.
+        #[arg(long)]
+        json: bool,
+        /// The merchant's request body; standard input when absent.
+        body: Option<PathBuf>,
+    },
+    /// Print the signature headers a merchant of a dialect sends with a body (demo credentials
+    /// unless --config names a merchant), one `Name: value` per line.
+    Sign {
+        #[arg(long)]
+        dialect: Dialect,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        body: Option<PathBuf>,
+    },
+    /// Validate a config and print every problem at once (exit 1 when any).
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show which merchant, rule and upstream a request would take, and the exact upstream
+    /// request, without sending it.
+    Explain {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        dialect: Dialect,
+        /// A request header the rules may match on, as `Name: value` (repeatable).
+        #[arg(long = "header", value_name = "NAME:VALUE")]
+        headers: Vec<String>,
+        body: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run(&config),
+        Command::Sandbox { listen } => {
+            let sandbox = Sandbox::new(SandboxSettings::default());
+            eprintln!(
+                "payglot sandbox listening on {listen} (/alppay/v2, /cryptomus/v1, /apollo/api-gateway)"
+            );
+            serve::run_until_signal(
+                serve::quick_stop_conf(),
+                vec![Box::new(sandbox.service(&listen))],
+            );
+            Ok(())
+        }
+        Command::Translate {
+            from,
+            to,
+            config,
+            json,
+            body,
+        } => translate_command(from, to, config.as_deref(), json, body.as_deref()),
+        Command::Sign {
+            dialect,
+            config,
+            curl,
+            body,
+        } => sign_command(dialect, config.as_deref(), curl, body.as_deref()),
+        Command::Check { config } => check_command(&config),
+        Command::Explain {
+            config,
+            dialect,
+            headers,
+            body,
+        } => explain_command(&config, dialect, &headers, &body),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PAYGLOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("PAYGLOT_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load(path: &Path) -> Result<LoadedConfig, String> {
+    config::load_file(path)
+        .map_err(|errors| format!("{}: the config has errors:\n{errors}", path.display()))
+}
+
+fn run(path: &Path) -> Result<(), String> {
+    let loaded = load(path)?;
+    tracing::info!(
+        listen = %loaded.server.listen,
+        metrics = %loaded.server.metrics_listen,
+        sandbox = ?loaded.sandbox.as_ref().map(|s| s.listen),
+        config = %loaded.generation_hash,
+        "payglot starting"
+    );
+    let assembly = app::assemble(loaded, Some(path));
+    serve::run_until_signal(assembly.server_conf, assembly.services);
+    Ok(())
+}
+
+fn read_body(path: Option<&Path>) -> Result<Vec<u8>, String> {
+    match path {
+        Some(p) => std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display())),
+        None => {
+            let mut body = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .map_err(|e| format!("cannot read standard input: {e}"))?;
+            Ok(body)
+        }
+    }
+}
+
+/// The built-in demo credentials of a dialect: one set serves a demo merchant speaking that
+/// dialect and payglot's demo account at that provider's sandbox.
+fn demo_credentials(dialect: Dialect) -> Credentials {
+    match dialect {
+        Dialect::AlpPay => Credentials::new(demo::ALPPAY_API_KEY, demo::ALPPAY_HMAC_SECRET),
+        Dialect::Cryptomus => {
+            Credentials::new(demo::CRYPTOMUS_MERCHANT, demo::CRYPTOMUS_PAYMENT_KEY)
+        }
+        Dialect::Apollo => Credentials::new(demo::APOLLO_PUBLIC_KEY, demo::APOLLO_PRIVATE_KEY),
+    }
+}
+
+fn demo_profile() -> MerchantProfile {
+    MerchantProfile {
+        name: Some("payglot demo shop".into()),
+        site_url: Some("https://shop.example".into()),
+        email: Some("billing@shop.example".into()),
+        logo_url: None,
+        default_customer_name: Some("Demo Customer".into()),
+        default_customer_email: Some("customer@shop.example".into()),
+        default_networks: [("USDT".to_owned(), "tron".to_owned())]
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// What `translate` needs from a config, or the demo set.
+struct Setting {
+    networks: NetworkTable,
+    profile: MerchantProfile,
+    upstream_credentials: Credentials,
+}
+
+fn setting_for(from: Dialect, to: Dialect, config_path: Option<&Path>) -> Result<Setting, String> {
+    let Some(path) = config_path else {
+        return Ok(Setting {
+            networks: NetworkTable::builtin(),
+            profile: demo_profile(),
+            upstream_credentials: demo_credentials(to),
+        });
+    };
+    let loaded = load(path)?;
+    let merchant = loaded
+        .merchants()
+        .iter()
+        .find(|m| m.dialect == from)
+        .ok_or_else(|| format!("{}: no merchant speaks {from}", path.display()))?;
+    let upstream = loaded
+        .upstreams()
+        .iter()
+        .find(|u| u.dialect == to)
+        .ok_or_else(|| format!("{}: no upstream speaks {to}", path.display()))?;
+    Ok(Setting {
+        networks: loaded.networks.clone(),
+        profile: merchant.profile.clone(),
+        upstream_credentials: merchant.credentials_for(upstream).clone(),
+    })
+}
+
+fn translate_command(
+    from: Dialect,
+    to: Dialect,
+    config_path: Option<&Path>,
+    json: bool,
+    body_path: Option<&Path>,
+) -> Result<(), String> {
+    let body = read_body(body_path)?;
+    let setting = setting_for(from, to, config_path)?;
+    let request = from
+        .codec()
+        .parse_create(&body, &setting.networks)
+        .map_err(|e| format!("the {from} request is refused: {e}"))?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let context = RenderContext {
+        networks: &setting.networks,
+        merchant: &setting.profile,
+        nonce: (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64,
+        request_id: &request_id,
+        now: OffsetDateTime::now_utc(),
+    };
+    let plan = translate::plan_upstream(
+        from,
+        to,
+        &body,
+        &request,
+        &setting.upstream_credentials,
+        &context,
+    )
+    .map_err(|e| format!("cannot translate to {to}: {e}"))?;
+    print_notes(&plan.notes);
+    print_request(&plan.upstream, json);
+    Ok(())
+}
+
+fn print_notes(notes: &[Note]) {
+    for note in notes {
+        eprintln!(
+            "note: {} {}: {}",
+            note.action.label(),
+            note.field,
+            note.detail
+        );
+    }
+}
+
+fn print_request(request: &UpstreamRequest, json: bool) {
+    let body = String::from_utf8_lossy(&request.body);
+    if json {
+        let headers: serde_json::Map<String, serde_json::Value> = request
+            .headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), serde_json::Value::from(value.as_str())))
+            .collect();
+        let out = serde_json::json!({
+            "method": request.method,
+            "path": request.path,
+            "headers": headers,
+            "body": body,
+        });
+        println!("{out}");
+    } else {
+        println!("{} {}", request.method, request.path);
+        for (name, value) in &request.headers {
+            println!("{name}: {value}");
+        }
+        println!();
+        println!("{body}");
+    }
+}
+
+fn sign_command(
+    dialect: Dialect,
+    config_path: Option<&Path>,
+    curl: bool,
+    body_path: Option<&Path>,
+) -> Result<(), String> {
+    let body = read_body(body_path)?;
+    let credentials = match config_path {
+        None => demo_credentials(dialect),
+        Some(path) => {
+            let loaded = load(path)?;
+            loaded
+                .merchants()
+                .iter()
+                .find(|m| m.dialect == dialect)
+                .map(|m| m.credentials.clone())
+                .ok_or_else(|| format!("{}: no merchant speaks {dialect}", path.display()))?
+        }
+    };
+    for (name, value) in dialect.codec().sign(&body, &credentials) {
+        println!("{name}: {value}");
+    }
+    Ok(())
+}
+
+fn check_command(path: &Path) -> Result<(), String> {
+    let loaded = load(path)?;
+    println!(
+        "{}: ok ({} merchants, {} upstreams, {} routes; config {})",
+        path.display(),
+        loaded.merchants().len(),
+        loaded.upstreams().len(),
+        loaded.routes.routes().len(),
+        loaded.generation_hash
+    );
+    Ok(())
+}
+
+fn explain_command(
+    path: &Path,
+    dialect: Dialect,
+    header_args: &[String],
+    body_path: &Path,
+) -> Result<(), String> {
+    let loaded = load(path)?;
+    let body = read_body(Some(body_path))?;
+    let mut headers = http::HeaderMap::new();
+    for arg in header_args {
+        let (name, value) = arg
+            .split_once(':')
+            .ok_or_else(|| format!("--header {arg}: expected NAME:VALUE"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|e| format!("--header {arg}: {e}"))?;
+        let value = http::HeaderValue::from_str(value.trim())
+            .map_err(|e| format!("--header {arg}: {e}"))?;
+        headers.insert(name, value);
+    }
+    let explanation = payglot::explain::explain(&loaded, dialect, &headers, &body)?;
+    print!("{explanation}");
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The operator's endpoint on the metrics address: `/metrics` (Prometheus text), `/healthz`
+//! (the process answers) and `/readyz` (a config is loaded and the proxy listener accepts).
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::config::LoadedConfig;
+
+pub struct Admin {
+    config: Arc<ArcSwap<LoadedConfig>>,
+}
+
+impl Admin {
+    pub fn new(config: Arc<ArcSwap<LoadedConfig>>) -> Self {
+        Admin { config }
+    }
+
+    fn proxy_listening(&self) -> bool {
+        let listen = self.config.load().server.listen;
+        TcpStream::connect_timeout(&listen, Duration::from_millis(250)).is_ok()
+    }
+}
+
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header("Content-Type", content_type)
+        .header("Content-Length", body.len())
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_owned();
+        match path.as_str() {
+            "/metrics" => reply(200, "text/plain; version=0.0.4", crate::metrics::render()),
+            "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
+            "/readyz" => {
+                // The connect check blocks briefly; keep it off the async workers.
+                let this = Admin {
+                    config: self.config.clone(),
+                };
+                let ready = tokio::task::spawn_blocking(move || this.proxy_listening())
+                    .await
+                    .unwrap_or(false);
+                if ready {
+                    let hash = self.config.load().generation_hash.clone();
+                    reply(
+                        200,
+                        "text/plain",
+                        format!("ready config={hash}\n").into_bytes(),
+                    )
+                } else {
+                    reply(
+                        503,
+                        "text/plain",
+                        b"not ready: the proxy listener does not accept yet\n".to_vec(),
+                    )
+                }
+            }
+            _ => reply(404, "text/plain", b"not found\n".to_vec()),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Prometheus metrics. Registered once, in the `prometheus` default registry that pingora's own
+//! exporter also uses, so nothing is split across registries. Every name is listed in
+//! [`METRIC_NAMES`], which the dashboard test checks the Grafana panels against.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric payglot exports.
+pub const METRIC_NAMES: &[&str] = &[
+    "payglot_requests_total",
+    "payglot_signature_failures_total",
+    "payglot_translation_refusals_total",
+    "payglot_translation_notes_total",
+    "payglot_upstream_latency_seconds",
+    "payglot_proxy_latency_seconds",
+    "payglot_failovers_total",
+    "payglot_circuit_breaker_open",
+    "payglot_config_reloads_total",
+    "payglot_config_generation",
+    "payglot_config_info",
+    "payglot_in_flight_requests",
+];
+
+pub struct Metrics {
+    /// Every request, by inbound dialect, merchant, route, upstream and outcome.
+    pub requests: IntCounterVec,
+    pub signature_failures: IntCounterVec,
+    /// Requests refused because they cannot be expressed at the target, by reason.
+    pub translation_refusals: IntCounterVec,
+    /// Fields dropped, filled, derived or clamped while translating.
+    pub translation_notes: IntCounterVec,
+    /// Time spent waiting on the upstream (connect to last byte of its answer).
+    pub upstream_latency: HistogramVec,
+    /// payglot's own time: the whole request minus the upstream's share.
+    pub proxy_latency: HistogramVec,
+    pub failovers: IntCounterVec,
+    pub breaker_open: IntGaugeVec,
+    pub config_reloads: IntCounterVec,
+    pub config_generation: IntGauge,
+    pub config_info: IntGaugeVec,
+    pub in_flight: IntGauge,
+}
+
+/// Latency buckets from 50 µs (translation work) up to 30 s (slow providers).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+];
+
+pub static METRICS: LazyLock<Metrics> =
+    LazyLock::new(|| Metrics::register(prometheus::default_registry()));
+
+impl Metrics {
+    fn register(registry: &Registry) -> Metrics {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+            // A second registration (several proxies in one test process) keeps the first.
+            let _ = registry.register(Box::new(c.clone()));
+            c
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                labels,
+            )
+            .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+            let _ = registry.register(Box::new(h.clone()));
+            h
+        };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+            let _ = registry.register(Box::new(g.clone()));
+            g
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help)
+                .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+            let _ = registry.register(Box::new(g.clone()));
+            g
+        };
+        Metrics {
+            requests: counter(
+                "payglot_requests_total",
+                "Requests by inbound dialect, merchant, route, upstream and outcome",
+                &["dialect", "merchant", "route", "upstream", "outcome"],
+            ),
+            signature_failures: counter(
+                "payglot_signature_failures_total",
+                "Requests whose signature or key did not verify",
+                &["dialect"],
+            ),
+            translation_refusals: counter(
+                "payglot_translation_refusals_total",
+                "Requests that cannot be expressed in the target dialect, by reason",
+                &["from", "to", "reason"],
+            ),
+            translation_notes: counter(
+                "payglot_translation_notes_total",
+                "Fields dropped, filled, derived or clamped while translating",
+                &["from", "to", "action", "field"],
+            ),
+            upstream_latency: histogram(
+                "payglot_upstream_latency_seconds",
+                "Time waiting on the upstream, from connect to the end of its answer",
+                &["upstream"],
+            ),
+            proxy_latency: histogram(
+                "payglot_proxy_latency_seconds",
+                "payglot's own time per request, the upstream's share excluded",
+                &["dialect"],
+            ),
+            failovers: counter(
+                "payglot_failovers_total",
+                "Requests moved to the next upstream after a connect failure",
+                &["route", "from_upstream"],
+            ),
+            breaker_open: gauge_vec(
+                "payglot_circuit_breaker_open",
+                "1 while an upstream is skipped after repeated connect failures",
+                &["upstream"],
+            ),
+            config_reloads: counter(
+                "payglot_config_reloads_total",
+                "Config reloads by result",
+                &["result"],
+            ),
+            config_generation: gauge(
+                "payglot_config_generation",
+                "How many configs were loaded since start (1 = the first)",
+            ),
+            config_info: gauge_vec(
+                "payglot_config_info",
+                "1 for the loaded config, labelled by its hash",
+                &["hash"],
+            ),
+            in_flight: gauge("payglot_in_flight_requests", "Requests being handled"),
+        }
+    }
+
+    /// Creates the series a dashboard expects from the start (zero until something happens),
+    /// since labelled series otherwise appear only on first use.
+    pub fn prime(&self, upstreams: &[&str]) {
+        for result in ["applied", "refused"] {
+            self.config_reloads.with_label_values(&[result]);
+        }
+        for dialect in crate::dialect::Dialect::ALL {
+            self.signature_failures.with_label_values(&[dialect.name()]);
+        }
+        for upstream in upstreams {
+            self.breaker_open.with_label_values(&[upstream]);
+        }
+    }
+
+    /// Marks `hash` as the loaded config and counts the generation.
+    pub fn config_loaded(&self, hash: &str) {
+        self.config_info.reset();
+        self.config_info.with_label_values(&[hash]).set(1);
+        self.config_generation.inc();
+    }
+}
+
+/// The text exposition of the default registry.
+pub fn render() -> Vec<u8> {
+    LazyLock::force(&METRICS);
+    let mut out = Vec::new();
+    // Encoding into a Vec only fails on malformed metric families, which registration rules out.
+    let _ = TextEncoder::new().encode(&prometheus::gather(), &mut out);
+    out
+}

@@ -1,0 +1,146 @@
+//! One exchange with an upstream provider through pingora's pooled connector. The result says
+//! precisely how far a failed exchange got, because that decides whether failing over to
+//! another upstream is safe for a payment-creating POST: only when nothing was sent.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::protocols::http::client::HttpSession;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{ErrorType, prelude::*};
+
+use crate::config::Upstream;
+use crate::translate::UpstreamRequest;
+
+/// The longest upstream answer payglot reads; provider answers are a few KiB.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+pub enum CallError {
+    /// No connection could be made: nothing was sent, failing over is safe.
+    Connect(String),
+    /// The upstream did not answer within the read timeout, after the request was sent.
+    Timeout(String),
+    /// The exchange broke after bytes may have left.
+    Broken(String),
+    /// The answer is larger than payglot reads.
+    TooLarge,
+}
+
+fn peer(upstream: &Upstream) -> HttpPeer {
+    let base = &upstream.base_url;
+    let mut peer = HttpPeer::new(base.address(), base.tls, base.sni.clone());
+    let options = &mut peer.options;
+    options.connection_timeout = Some(upstream.connect_timeout);
+    options.total_connection_timeout = Some(upstream.connect_timeout * 2);
+    options.read_timeout = Some(upstream.read_timeout);
+    options.write_timeout = Some(upstream.write_timeout);
+    options.idle_timeout = Some(upstream.idle_timeout);
+    peer
+}
+
+/// Sends `request` and reads the whole answer. A pooled connection that turns out to be dead
+/// before the request header could be written is replaced once by a fresh one: nothing reached
+/// the upstream on it.
+pub async fn call(
+    connector: &Connector,
+    upstream: &Upstream,
+    request: &UpstreamRequest,
+    request_id: &str,
+) -> Result<Reply, CallError> {
+    let started = Instant::now();
+    let peer = peer(upstream);
+    let header = request_header(upstream, request, request_id)
+        .map_err(|e| CallError::Connect(e.to_string()))?;
+    let mut attempt = 0;
+    let mut session = loop {
+        attempt += 1;
+        let (mut session, reused) = connector
+            .get_http_session(&peer)
+            .await
+            .map_err(|e| CallError::Connect(e.to_string()))?;
+        // The peer's timeouts are not applied to sessions taken from the connector directly.
+        session.set_read_timeout(Some(upstream.read_timeout));
+        session.set_write_timeout(Some(upstream.write_timeout));
+        match session.write_request_header(Box::new(header.clone())).await {
+            Ok(()) => break session,
+            Err(_) if reused && attempt == 1 => continue,
+            Err(e) => return Err(CallError::Connect(e.to_string())),
+        }
+    };
+    exchange(&mut session, request).await?;
+    let status = session
+        .response_header()
+        .map(|h| h.status.as_u16())
+        .unwrap_or(0);
+    let mut body = Vec::new();
+    loop {
+        match session.read_response_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(CallError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(after_send(e)),
+        }
+    }
+    if session.response_done() {
+        connector
+            .release_http_session(session, &peer, Some(upstream.idle_timeout))
+            .await;
+    }
+    Ok(Reply {
+        status,
+        body,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn exchange(session: &mut HttpSession, request: &UpstreamRequest) -> Result<(), CallError> {
+    session
+        .write_request_body(Bytes::copy_from_slice(&request.body), true)
+        .await
+        .map_err(after_send)?;
+    session.finish_request_body().await.map_err(after_send)?;
+    session.read_response_header().await.map_err(after_send)
+}
+
+fn after_send(e: Box<pingora::Error>) -> CallError {
+    match e.etype() {
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => CallError::Timeout(e.to_string()),
+        _ => CallError::Broken(e.to_string()),
+    }
+}
+
+fn request_header(
+    upstream: &Upstream,
+    request: &UpstreamRequest,
+    request_id: &str,
+) -> pingora::Result<RequestHeader> {
+    let path = upstream.base_url.path(request.path);
+    let mut header = RequestHeader::build(
+        request.method,
+        path.as_bytes(),
+        Some(request.headers.len() + 5),
+    )?;
+    header.insert_header("Host", upstream.base_url.host_header())?;
+    for (name, value) in &request.headers {
+        header.insert_header(*name, value.as_str())?;
+    }
+    header.insert_header("Content-Length", request.body.len().to_string())?;
+    header.insert_header("Accept", "application/json")?;
+    header.insert_header("User-Agent", concat!("payglot/", env!("CARGO_PKG_VERSION")))?;
+    header.insert_header("X-Request-Id", request_id)?;
+    Ok(header)
+}

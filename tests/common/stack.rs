@@ -1,0 +1,211 @@
+//! Starts payglot and the provider sandbox in-process on free loopback ports, for end-to-end
+//! tests. Everything stops when the [`Stack`] is dropped.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use payglot::config::{self, LoadedConfig};
+use payglot::sandbox::{Sandbox, SandboxAccount, SandboxSettings};
+use payglot::serve::{self, Running};
+
+/// The second account per provider: payglot's own account at the sandbox, so a same-dialect
+/// route visibly re-signs with other credentials than the merchant's.
+pub const ALPPAY_PAYGLOT: (&str, &str) = ("ak_payglot_upstream", "sk_payglot_upstream");
+pub const CRYPTOMUS_PAYGLOT: (&str, &str) = (
+    "0b1e7000-0000-4000-8000-0000000000aa",
+    "cm_payglot_upstream",
+);
+pub const APOLLO_PAYGLOT: (&str, &str) = ("pk_payglot_upstream", "sk_apollo_payglot_upstream");
+
+pub struct Stack {
+    pub proxy: SocketAddr,
+    pub metrics: SocketAddr,
+    pub sandbox_addr: SocketAddr,
+    pub sandbox: Arc<Sandbox>,
+    pub config: Arc<ArcSwap<LoadedConfig>>,
+    running: Option<Running>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+        }
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The config every end-to-end test starts from: the three demo merchants, one upstream per
+/// sandbox provider with payglot's own accounts, and a route per target chosen by the
+/// `X-Test-Target` header, so a test can reach all nine dialect pairs. `{SANDBOX}` is the
+/// sandbox's address; `extra_upstreams` and `extra_routes` are YAML list items spliced in
+/// (extra routes come first).
+pub fn base_config(extra_upstreams: &str, extra_routes: &str) -> String {
+    format!(
+        r#"
+server:
+  listen: "{{PROXY}}"
+  metrics_listen: "{{METRICS}}"
+  grace_period_secs: 0
+  graceful_shutdown_timeout_secs: 1
+merchants:
+  - id: shop-alppay
+    dialect: alppay
+    credentials: {{ key_id: ak_test_payglot_alppay, secret: sk_test_payglot_alppay }}
+    profile:
+      name: Demo Shop
+      site_url: https://shop.example
+      email: billing@shop.example
+      default_customer: {{ name: Demo Customer, email: customer@shop.example }}
+      default_networks: {{ USDT: tron }}
+  - id: shop-cryptomus
+    dialect: cryptomus
+    credentials: {{ key_id: c0ffee00-0000-4000-8000-000000000001, secret: cm_test_payglot_key }}
+    profile:
+      default_customer: {{ name: Demo Customer, email: customer@shop.example }}
+      default_networks: {{ USDT: tron }}
+  - id: shop-apollo
+    dialect: apollo
+    credentials: {{ key_id: pk_test_payglot_apollo, secret: sk_test_payglot_apollo }}
+    profile:
+      default_customer: {{ name: Demo Customer, email: customer@shop.example }}
+upstreams:
+  - id: alppay-sandbox
+    dialect: alppay
+    base_url: "http://{{SANDBOX}}/alppay/v2"
+    credentials: {{ key_id: {ak}, secret: {sk} }}
+  - id: cryptomus-sandbox
+    dialect: cryptomus
+    base_url: "http://{{SANDBOX}}/cryptomus/v1"
+    credentials: {{ key_id: {cm}, secret: {ck} }}
+  - id: apollo-sandbox
+    dialect: apollo
+    base_url: "http://{{SANDBOX}}/apollo/api-gateway"
+    credentials: {{ key_id: {pk}, secret: {pv} }}
+{extra_upstreams}
+routes:
+{extra_routes}
+  - name: to-alppay
+    match: {{ header: {{ name: X-Test-Target, value: alppay }} }}
+    to: alppay-sandbox
+  - name: to-cryptomus
+    match: {{ header: {{ name: X-Test-Target, value: cryptomus }} }}
+    to: cryptomus-sandbox
+  - name: to-apollo
+    match: {{ header: {{ name: X-Test-Target, value: apollo }} }}
+    to: apollo-sandbox
+"#,
+        ak = ALPPAY_PAYGLOT.0,
+        sk = ALPPAY_PAYGLOT.1,
+        cm = CRYPTOMUS_PAYGLOT.0,
+        ck = CRYPTOMUS_PAYGLOT.1,
+        pk = APOLLO_PAYGLOT.0,
+        pv = APOLLO_PAYGLOT.1,
+    )
+}
+
+/// Fills the `{PROXY}`, `{METRICS}` and `{SANDBOX}` placeholders.
+pub fn fill(template: &str, proxy: SocketAddr, metrics: SocketAddr, sandbox: SocketAddr) -> String {
+    template
+        .replace("{PROXY}", &proxy.to_string())
+        .replace("{METRICS}", &metrics.to_string())
+        .replace("{SANDBOX}", &sandbox.to_string())
+}
+
+pub fn sandbox_settings() -> SandboxSettings {
+    let mut settings = SandboxSettings::default();
+    let name = "payglot upstream account";
+    settings.alppay.push(SandboxAccount::new(
+        ALPPAY_PAYGLOT.0,
+        ALPPAY_PAYGLOT.1,
+        name,
+    ));
+    settings.cryptomus.push(SandboxAccount::new(
+        CRYPTOMUS_PAYGLOT.0,
+        CRYPTOMUS_PAYGLOT.1,
+        name,
+    ));
+    settings.apollo.push(SandboxAccount::new(
+        APOLLO_PAYGLOT.0,
+        APOLLO_PAYGLOT.1,
+        name,
+    ));
+    settings
+}
+
+/// Starts the proxy on the config `template` (see [`base_config`]) and the sandbox beside it.
+pub fn start(template: &str) -> Stack {
+    start_inner(template, None)
+}
+
+/// Like [`start`], with the config written to `file` and watched for reloads. The filled
+/// template's placeholders are returned too, for writing later versions of the file.
+pub fn start_watching(template: &str, file: &std::path::Path) -> (Stack, Ports) {
+    let ports = Ports::pick();
+    let stack = start_with(template, Some(file), ports);
+    (stack, ports)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub proxy: SocketAddr,
+    pub metrics: SocketAddr,
+    pub sandbox: SocketAddr,
+}
+
+impl Ports {
+    pub fn pick() -> Self {
+        Ports {
+            proxy: addr(serve::free_loopback_port()),
+            metrics: addr(serve::free_loopback_port()),
+            sandbox: addr(serve::free_loopback_port()),
+        }
+    }
+
+    pub fn fill(&self, template: &str) -> String {
+        fill(template, self.proxy, self.metrics, self.sandbox)
+    }
+}
+
+fn start_inner(template: &str, file: Option<&std::path::Path>) -> Stack {
+    start_with(template, file, Ports::pick())
+}
+
+fn start_with(template: &str, file: Option<&std::path::Path>, ports: Ports) -> Stack {
+    let (proxy, metrics, sandbox_addr) = (ports.proxy, ports.metrics, ports.sandbox);
+    let yaml = fill(template, proxy, metrics, sandbox_addr);
+    let loaded = match file {
+        Some(path) => {
+            std::fs::write(path, &yaml).expect("write the test config");
+            config::load_file(path)
+        }
+        None => config::load_str(&yaml, &|_| None),
+    }
+    .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}\n{yaml}"));
+    let sandbox = Sandbox::new(sandbox_settings());
+    let mut assembly = payglot::app::assemble(loaded, file);
+    assembly
+        .services
+        .push(Box::new(sandbox.service(&sandbox_addr.to_string())));
+    let running = serve::spawn("e2e", serve::quick_stop_conf(), assembly.services);
+    for a in [proxy, metrics, sandbox_addr] {
+        assert!(
+            serve::wait_until_listening(a, Duration::from_secs(10)),
+            "{a} did not start listening"
+        );
+    }
+    Stack {
+        proxy,
+        metrics,
+        sandbox_addr,
+        sandbox,
+        config: assembly.config,
+        running: Some(running),
+    }
+}

@@ -1,0 +1,445 @@
+//! Operating the proxy over real sockets: live reload under traffic, refused reloads, metrics
+//! and health endpoints, failover only when nothing was sent, circuit breaking, weighted split.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::http::{self, Response};
+use common::sign;
+use common::stack::{self, Stack};
+use payglot::sandbox::Provider;
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(1);
+
+fn next() -> u64 {
+    SEQUENCE.fetch_add(1, Ordering::Relaxed) + std::process::id() as u64 * 1_000_000
+}
+
+fn cryptomus_body(n: u64) -> Vec<u8> {
+    format!(r#"{{"amount":"12.5","currency":"USDT","order_id":"ops-{n}","network":"tron"}}"#)
+        .into_bytes()
+}
+
+fn send_cryptomus(stack: &Stack, body: &[u8], extra: &[(&str, &str)]) -> Response {
+    let signed = sign::headers("cryptomus", body);
+    let mut headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    headers.extend_from_slice(extra);
+    http::post(stack.proxy, "/v1/payment", &headers, body)
+}
+
+/// The value of a Prometheus series whose name and labels all appear in `wanted`.
+fn metric(stack: &Stack, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let text = http::get(stack.metrics, "/metrics", &[]).text();
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| {
+            let series = l.split(' ').next().unwrap_or("");
+            series.split('{').next() == Some(name)
+                && labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A config whose only route sends the Cryptomus merchant to `upstream`, named `route`.
+fn single_route(route: &str, upstream: &str) -> String {
+    let routes = format!(
+        "  - name: {route}\n    match: {{ merchant: shop-cryptomus }}\n    to: {upstream}\n"
+    );
+    stack::base_config("", &routes)
+}
+
+#[test]
+fn reload_under_traffic_keeps_every_request_whole() {
+    let dir = std::env::temp_dir().join(format!("payglot-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("payglot.yaml");
+    let generation_a = single_route("gen-a", "alppay-sandbox");
+    let generation_b = single_route("gen-b", "apollo-sandbox");
+    let (stack, ports) = stack::start_watching(&generation_a, &file);
+    let stack = Arc::new(stack);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let stack = stack.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                // Bounded: at most 400 requests per client, and only while reloads happen.
+                while !stop.load(Ordering::Relaxed) && answers.len() < 400 {
+                    let answer = send_cryptomus(&stack, &cryptomus_body(next()), &[]);
+                    answers.push(answer);
+                }
+                answers
+            })
+        })
+        .collect();
+    // Flip the file between the two generations while the clients run.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut flips = 0;
+    while Instant::now() < deadline {
+        let next_generation = if flips % 2 == 0 {
+            &generation_b
+        } else {
+            &generation_a
+        };
+        std::fs::write(&file, ports.fill(next_generation)).expect("rewrite config");
+        flips += 1;
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let answers: Vec<Response> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client"))
+        .collect();
+
+    assert!(
+        answers.len() >= 20,
+        "too little traffic to show anything: {}",
+        answers.len()
+    );
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.json()["state"], 0);
+    }
+    // Each request was served whole by one generation: route gen-a always reached AlpPay and
+    // gen-b always Apollo; never a route of one generation with the upstream of the other.
+    let a_alppay = metric(
+        &stack,
+        "payglot_requests_total",
+        &[("route", "gen-a"), ("upstream", "alppay-sandbox")],
+    );
+    let b_apollo = metric(
+        &stack,
+        "payglot_requests_total",
+        &[("route", "gen-b"), ("upstream", "apollo-sandbox")],
+    );
+    let mixed = metric(
+        &stack,
+        "payglot_requests_total",
+        &[("route", "gen-a"), ("upstream", "apollo-sandbox")],
+    ) + metric(
+        &stack,
+        "payglot_requests_total",
+        &[("route", "gen-b"), ("upstream", "alppay-sandbox")],
+    );
+    assert_eq!(mixed, 0.0);
+    assert!(
+        a_alppay > 0.0 && b_apollo > 0.0,
+        "both generations served: a={a_alppay} b={b_apollo}"
+    );
+    let providers: BTreeSet<&str> = stack
+        .sandbox
+        .journal()
+        .iter()
+        .map(|o| match o.provider {
+            Provider::AlpPay => "alppay",
+            Provider::Cryptomus => "cryptomus",
+            Provider::Apollo => "apollo",
+        })
+        .collect();
+    assert_eq!(providers, BTreeSet::from(["alppay", "apollo"]));
+    assert!(
+        metric(
+            &stack,
+            "payglot_config_reloads_total",
+            &[("result", "applied")]
+        ) >= 2.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_config_is_refused_and_the_running_one_stays() {
+    let dir = std::env::temp_dir().join(format!("payglot-badreload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("payglot.yaml");
+    let good = single_route("only", "apollo-sandbox");
+    let (stack, ports) = stack::start_watching(&good, &file);
+    let before = metric(
+        &stack,
+        "payglot_config_reloads_total",
+        &[("result", "refused")],
+    );
+    let broken = ports
+        .fill(&good)
+        .replace("to: apollo-sandbox", "to: apolo-sandbox");
+    std::fs::write(&file, broken).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(
+        &stack,
+        "payglot_config_reloads_total",
+        &[("result", "refused")],
+    ) <= before
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the broken file was never looked at"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = send_cryptomus(&stack, &cryptomus_body(next()), &[]);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(
+        stack.sandbox.journal().last().map(|o| o.provider),
+        Some(Provider::Apollo)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn health_readiness_and_metrics_are_served() {
+    let stack = stack::start(&stack::base_config("", ""));
+    assert_eq!(http::get(stack.metrics, "/healthz", &[]).status, 200);
+    let ready = http::get(stack.metrics, "/readyz", &[]);
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    let hash = stack.config.load().generation_hash.clone();
+    assert!(ready.text().contains(&hash));
+
+    // Traffic of each kind, then every metric payglot documents is exported.
+    let ok = send_cryptomus(
+        &stack,
+        &cryptomus_body(next()),
+        &[("X-Test-Target", "apollo")],
+    );
+    assert_eq!(ok.status, 200);
+    let mut bad = sign::headers("cryptomus", b"{}");
+    bad[1].1 = "0".repeat(32);
+    let refs: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        http::post(stack.proxy, "/v1/payment", &refs, b"{}").status,
+        401
+    );
+    let text = http::get(stack.metrics, "/metrics", &[]).text();
+    for name in [
+        "payglot_requests_total",
+        "payglot_signature_failures_total",
+        "payglot_upstream_latency_seconds",
+        "payglot_proxy_latency_seconds",
+        "payglot_config_generation",
+        "payglot_config_info",
+        "payglot_in_flight_requests",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+    assert!(
+        metric(
+            &stack,
+            "payglot_requests_total",
+            &[
+                ("merchant", "shop-cryptomus"),
+                ("upstream", "apollo-sandbox"),
+                ("outcome", "ok")
+            ]
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &stack,
+            "payglot_signature_failures_total",
+            &[("dialect", "cryptomus")]
+        ) >= 1.0
+    );
+}
+
+/// Every metric the Grafana dashboard queries is one payglot exports.
+#[test]
+fn the_dashboard_queries_only_exported_metrics() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../dashboards/payglot.json"))
+            .expect("dashboard is JSON");
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("payglot_") {
+                    let base = word
+                        .trim_end_matches("_bucket")
+                        .trim_end_matches("_sum")
+                        .trim_end_matches("_count");
+                    queried.insert(base.to_owned());
+                }
+            }
+        }
+    }
+    assert!(
+        queried.len() >= 8,
+        "the dashboard shows too little: {queried:?}"
+    );
+    for name in &queried {
+        assert!(
+            payglot::metrics::METRIC_NAMES.contains(&name.as_str()),
+            "dashboard queries unknown metric {name}"
+        );
+    }
+    // And they all really appear on /metrics once the proxy has met each kind of event: a
+    // translation with notes, a refusal, and a failover from an unreachable upstream.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let upstreams = format!(
+        "  - id: dash-closed\n    dialect: alppay\n    base_url: \"http://{closed}/v2\"\n    credentials: {{ key_id: k, secret: s }}\n"
+    );
+    let routes = "  - name: dash-failover\n    match: { header: { name: X-Test-Target, value: dash } }\n    to: dash-closed\n    failover: [alppay-sandbox]\n";
+    let stack = stack::start(&stack::base_config(&upstreams, routes));
+    let n = next();
+    let with_callback = format!(
+        r#"{{"amount":"3","currency":"USDT","order_id":"dash-{n}","network":"tron","url_callback":"https://shop.example/cb"}}"#
+    );
+    let answer = send_cryptomus(
+        &stack,
+        with_callback.as_bytes(),
+        &[("X-Test-Target", "dash")],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let fiat =
+        format!(r#"{{"amount":"3","currency":"EUR","to_currency":"USDT","order_id":"dash-f{n}"}}"#);
+    let answer = send_cryptomus(&stack, fiat.as_bytes(), &[("X-Test-Target", "apollo")]);
+    assert_eq!(answer.status, 422, "{}", answer.text());
+    let text = http::get(stack.metrics, "/metrics", &[]).text();
+    let exported: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for name in payglot::metrics::METRIC_NAMES {
+        assert!(exported.contains(name), "{name} is not exported");
+    }
+}
+
+#[test]
+fn failover_happens_only_when_nothing_was_sent() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let upstreams = format!(
+        r#"  - id: closed
+    dialect: apollo
+    base_url: "http://{closed}/api-gateway"
+    credentials: {{ key_id: k, secret: s }}
+    connect_timeout_ms: 500
+    circuit_breaker: {{ failures: 2, cooldown_ms: 60000 }}
+  - id: silent
+    dialect: apollo
+    base_url: "http://{silent_addr}/api-gateway"
+    credentials: {{ key_id: k, secret: s }}
+    read_timeout_ms: 300
+"#
+    );
+    let routes = r#"  - name: try-closed
+    match: { header: { name: X-Test-Target, value: closed-first } }
+    to: closed
+    failover: [apollo-sandbox]
+  - name: try-silent
+    match: { header: { name: X-Test-Target, value: silent-first } }
+    to: silent
+    failover: [apollo-sandbox]
+"#;
+    let stack = stack::start(&stack::base_config(&upstreams, routes));
+
+    // Connect refused: nothing was sent, so the next upstream serves the payment.
+    for _ in 0..3 {
+        let answer = send_cryptomus(
+            &stack,
+            &cryptomus_body(next()),
+            &[("X-Test-Target", "closed-first")],
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(
+            stack.sandbox.journal().last().map(|o| o.provider),
+            Some(Provider::Apollo)
+        );
+    }
+    assert!(
+        metric(
+            &stack,
+            "payglot_failovers_total",
+            &[("route", "try-closed"), ("from_upstream", "closed")]
+        ) >= 2.0
+    );
+    // Two failures opened the circuit: the closed upstream is now skipped, not retried.
+    assert_eq!(
+        metric(
+            &stack,
+            "payglot_circuit_breaker_open",
+            &[("upstream", "closed")]
+        ),
+        1.0
+    );
+
+    // The request reached an upstream that then went silent: never sent elsewhere.
+    let before = stack.sandbox.journal().len();
+    let answer = send_cryptomus(
+        &stack,
+        &cryptomus_body(next()),
+        &[("X-Test-Target", "silent-first")],
+    );
+    assert_eq!(answer.status, 504, "{}", answer.text());
+    assert_eq!(answer.json()["state"], 1);
+    assert_eq!(
+        stack.sandbox.journal().len(),
+        before,
+        "a sent payment must not be retried elsewhere"
+    );
+    drop(silent);
+}
+
+#[test]
+fn weighted_split_is_sticky_by_order_reference() {
+    let routes = r#"  - name: split
+    match: { merchant: shop-cryptomus, header: { name: X-Test-Target, value: split } }
+    split:
+      - { upstream: alppay-sandbox, weight: 50 }
+      - { upstream: apollo-sandbox, weight: 50 }
+"#;
+    let stack = stack::start(&stack::base_config("", routes));
+    let mut first_choice = BTreeMap::new();
+    for round in 0..2 {
+        for i in 0..40 {
+            let body = format!(
+                r#"{{"amount":"2","currency":"USDT","order_id":"split-{i}","network":"tron"}}"#
+            );
+            let answer = send_cryptomus(&stack, body.as_bytes(), &[("X-Test-Target", "split")]);
+            assert_eq!(answer.status, 200, "{}", answer.text());
+            let provider = stack
+                .sandbox
+                .journal()
+                .last()
+                .map(|o| o.provider)
+                .expect("forwarded");
+            if round == 0 {
+                first_choice.insert(i, provider);
+            } else {
+                assert_eq!(
+                    first_choice.get(&i),
+                    Some(&provider),
+                    "order split-{i} moved"
+                );
+            }
+        }
+    }
+    let to_alppay = first_choice
+        .values()
+        .filter(|p| **p == Provider::AlpPay)
+        .count();
+    // 40 orders on a 50/50 split: both sides get some (the chance of 0 or 40 is 2 in 10^12).
+    assert!(
+        to_alppay > 0 && to_alppay < 40,
+        "{to_alppay} of 40 went to AlpPay"
+    );
+}
