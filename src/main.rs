@@ -109,9 +109,8 @@ fn main() -> ExitCode {
         Command::Sign {
             dialect,
             config,
-            curl,
             body,
-        } => sign_command(dialect, config.as_deref(), curl, body.as_deref()),
+        } => sign_command(dialect, config.as_deref(), body.as_deref()),
         Command::Check { config } => check_command(&config),
         Command::Explain {
             config,
@@ -308,7 +307,6 @@ fn print_request(request: &UpstreamRequest, json: bool) {
 fn sign_command(
     dialect: Dialect,
     config_path: Option<&Path>,
-    curl: bool,
     body_path: Option<&Path>,
 ) -> Result<(), String> {
     let body = read_body(body_path)?;
