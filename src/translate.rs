@@ -164,11 +164,20 @@ pub fn answer(
         .codec()
         .parse_create_response(upstream_status, upstream_body, context.networks)
     {
-        Ok(payment) => Answer {
-            status: 200,
-            body: caller.render_create_response(&payment, request, context),
-            outcome: Ok(Some(payment)),
-        },
+        Ok(payment) => {
+            // Echo only the callbacks that were really registered upstream, so the merchant is
+            // not told of notifications that will never come.
+            let (sent, _) = upstream_callbacks(request, from, to);
+            let echoed = CreatePayment {
+                callbacks: sent,
+                ..request.clone()
+            };
+            Answer {
+                status: 200,
+                body: caller.render_create_response(&payment, &echoed, context),
+                outcome: Ok(Some(payment)),
+            }
+        }
         Err(error) => {
             let (status, body) = caller.render_error(&error, context.request_id);
             Answer {
