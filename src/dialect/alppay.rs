@@ -323,30 +323,17 @@ impl Codec for AlpPay {
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
-        let Some(claimed) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
-            return Err(ApiError::new(
-                ErrorKind::Unauthenticated,
-                "missing X-HMAC header",
-            ));
-        };
-        if signature::verify_hmac_sha256_hex(secret, body, claimed) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorKind::Unauthenticated,
-                "invalid signature: X-HMAC does not match the body",
-            ))
-        }
+        super::verify_signature_header(
+            headers,
+            SIGNATURE_HEADER,
+            "the body and the HMAC secret",
+            |claimed| signature::verify_hmac_sha256_hex(secret, body, claimed),
+        )
     }
 
     fn sign(&self, body: &[u8], credentials: &Credentials) -> Vec<(&'static str, String)> {
-        vec![
-            (KEY_HEADER, credentials.key_id.clone()),
-            (
-                SIGNATURE_HEADER,
-                signature::hmac_sha256_hex(credentials.secret.expose().as_bytes(), body),
-            ),
-        ]
+        let signature = signature::hmac_sha256_hex(credentials.secret.expose().as_bytes(), body);
+        super::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
     }
 
     fn parse_create(

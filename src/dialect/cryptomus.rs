@@ -292,30 +292,17 @@ impl Codec for Cryptomus {
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
-        let Some(claimed) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
-            return Err(ApiError::new(
-                ErrorKind::Unauthenticated,
-                "missing sign header",
-            ));
-        };
-        if signature::verify_cryptomus_sign(secret, body, claimed) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorKind::Unauthenticated,
-                "invalid sign: it does not match the body and the payment key",
-            ))
-        }
+        super::verify_signature_header(
+            headers,
+            SIGNATURE_HEADER,
+            "the body and the payment key",
+            |claimed| signature::verify_cryptomus_sign(secret, body, claimed),
+        )
     }
 
     fn sign(&self, body: &[u8], credentials: &Credentials) -> Vec<(&'static str, String)> {
-        vec![
-            (KEY_HEADER, credentials.key_id.clone()),
-            (
-                SIGNATURE_HEADER,
-                signature::cryptomus_sign(credentials.secret.expose().as_bytes(), body),
-            ),
-        ]
+        let signature = signature::cryptomus_sign(credentials.secret.expose().as_bytes(), body);
+        super::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
     }
 
     fn parse_create(

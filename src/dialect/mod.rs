@@ -390,3 +390,41 @@ fn upstream_status_error(
         upstream_status: Some(status),
     }
 }
+
+/// Checks the signature carried in header `name` with `check` (over the raw body, in constant
+/// time, by the caller's scheme); `covers` says what it is made from, for the error message.
+fn verify_signature_header(
+    headers: &HeaderMap,
+    name: &str,
+    covers: &str,
+    check: impl FnOnce(&str) -> bool,
+) -> Result<(), ApiError> {
+    use crate::error::ErrorKind;
+    let Some(claimed) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::new(
+            ErrorKind::Unauthenticated,
+            format!("missing {name} header"),
+        ));
+    };
+    if check(claimed) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::Unauthenticated,
+            format!("invalid signature: {name} does not match {covers}"),
+        ))
+    }
+}
+
+/// The two authentication headers every dialect sends: the key id and the signature.
+fn auth_headers(
+    key_header: &'static str,
+    credentials: &Credentials,
+    signature_header: &'static str,
+    signature: String,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (key_header, credentials.key_id.clone()),
+        (signature_header, signature),
+    ]
+}
