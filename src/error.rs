@@ -102,6 +102,9 @@ pub struct ApiError {
     /// For [`ErrorKind::UpstreamRejected`]: the status the upstream answered with, which the
     /// caller's dialect may reuse.
     pub upstream_status: Option<u16>,
+    /// For [`ErrorKind::Untranslatable`]: a stable reason code for metrics
+    /// (e.g. `fiat_pricing`, `network_unknown`).
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -111,6 +114,7 @@ impl ApiError {
             message: message.into(),
             fields: Vec::new(),
             upstream_status: None,
+            reason: None,
         }
     }
 
@@ -124,11 +128,16 @@ impl ApiError {
                 rule: rule.to_owned(),
             }],
             upstream_status: None,
+            reason: None,
         }
     }
 
-    pub fn untranslatable(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Untranslatable, message)
+    /// A valid request the target dialect cannot express; `reason` is a stable code.
+    pub fn untranslatable(reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            reason: Some(reason),
+            ..Self::new(ErrorKind::Untranslatable, message)
+        }
     }
 
     pub fn with_kind(mut self, kind: ErrorKind) -> Self {

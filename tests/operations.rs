@@ -308,6 +308,14 @@ fn the_dashboard_queries_only_exported_metrics() {
         format!(r#"{{"amount":"3","currency":"EUR","to_currency":"USDT","order_id":"dash-f{n}"}}"#);
     let answer = send_cryptomus(&stack, fiat.as_bytes(), &[("X-Test-Target", "apollo")]);
     assert_eq!(answer.status, 422, "{}", answer.text());
+    let refusals = [
+        ("from", "cryptomus"),
+        ("to", "apollo"),
+        ("reason", "fiat_pricing"),
+    ];
+    assert!(metric(&stack, "payglot_translation_refusals_total", &refusals) >= 1.0);
+    let notes = [("action", "dropped"), ("field", "callback")];
+    assert!(metric(&stack, "payglot_translation_notes_total", &notes) >= 1.0);
     let text = http::get(stack.metrics, "/metrics", &[]).text();
     let exported: BTreeSet<&str> = text
         .lines()

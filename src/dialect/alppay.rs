@@ -686,10 +686,13 @@ fn fill_customer<'a>(
             });
             Ok(v)
         }
-        None => Err(ApiError::untranslatable(format!(
-            "AlpPay requires {field}, which this request does not carry and the merchant profile \
+        None => Err(ApiError::untranslatable(
+            "customer_required",
+            format!(
+                "AlpPay requires {field}, which this request does not carry and the merchant profile \
              has no default for (set profile.default_customer)"
-        ))),
+            ),
+        )),
     }
 }
 

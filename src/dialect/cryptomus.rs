@@ -202,10 +202,14 @@ struct InvoiceOut<'a> {
     updated_at: Option<String>,
 }
 
+/// Cryptomus's error envelope (dialects.md §2e): `{"state":1,"message":…}` or, for
+/// validation errors, `{"state":1,"errors":{field:[rule…]}}` — never both: the SDKs (S-cmpy,
+/// S-cmphp, S-pycm) read `message` first and surface `errors` only when there is no `message`.
 #[derive(Serialize)]
 struct ErrorOut<'a> {
     state: u8,
-    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     errors: serde_json::Map<String, serde_json::Value>,
 }
@@ -735,7 +739,7 @@ impl Codec for Cryptomus {
         }
         let body = ErrorOut {
             state: 1,
-            message: &error.message,
+            message: errors.is_empty().then_some(error.message.as_str()),
             errors,
         };
         (

@@ -209,26 +209,35 @@ fn common_refusals(request: &CreatePayment, target: Dialect) -> Result<Vec<Note>
         if let Some(pay) = &request.pay_currency
             && !pay.eq_ignore_ascii_case(&request.currency)
         {
-            return Err(ApiError::untranslatable(format!(
-                "the amount is priced in {} and paid in {pay}; {target} only takes amounts in \
+            return Err(ApiError::untranslatable(
+                "fiat_pricing",
+                format!(
+                    "the amount is priced in {} and paid in {pay}; {target} only takes amounts in \
                  the coin that is paid, so this invoice cannot be converted",
-                request.currency
-            )));
+                    request.currency
+                ),
+            ));
         }
         if crate::facts::is_fiat(&request.currency) {
-            return Err(ApiError::untranslatable(format!(
-                "currency {} is fiat; {target} only takes amounts in a coin",
-                request.currency
-            )));
+            return Err(ApiError::untranslatable(
+                "fiat_currency",
+                format!(
+                    "currency {} is fiat; {target} only takes amounts in a coin",
+                    request.currency
+                ),
+            ));
         }
     }
     let mut notes = Vec::new();
     for field in &request.unportable {
         if field.affects_money {
-            return Err(ApiError::untranslatable(format!(
-                "{} has no counterpart at {target} and changes what is paid: {}",
-                field.field, field.why
-            )));
+            return Err(ApiError::untranslatable(
+                "unportable_money_field",
+                format!(
+                    "{} has no counterpart at {target} and changes what is paid: {}",
+                    field.field, field.why
+                ),
+            ));
         }
         notes.push(Note {
             field: field.field.into(),
@@ -255,11 +264,14 @@ fn target_network<'c>(
                 .default_networks
                 .get(&request.currency.to_ascii_uppercase())
                 .ok_or_else(|| {
-                    ApiError::untranslatable(format!(
-                        "{target} requires a network and the request leaves it to the payer; set \
-                         one, or a default network for {} in the merchant profile",
-                        request.currency
-                    ))
+                    ApiError::untranslatable(
+                        "network_required",
+                        format!(
+                            "{target} requires a network and the request leaves it to the \
+                             payer; set one, or a default network for {} in the merchant profile",
+                            request.currency
+                        ),
+                    )
                 })?;
             notes.push(Note {
                 field: "network".into(),
@@ -276,9 +288,13 @@ fn target_network<'c>(
         .networks
         .from_canonical(target, chain)
         .ok_or_else(|| {
-            ApiError::untranslatable(format!(
-                "network {chain} has no known name at {target}; add one under `networks` in the config"
-            ))
+            ApiError::untranslatable(
+                "network_unknown",
+                format!(
+                    "network {chain} has no known name at {target}; add one under `networks` \
+                     in the config"
+                ),
+            )
         })
 }
 
@@ -388,6 +404,7 @@ fn upstream_status_error(
         message,
         fields,
         upstream_status: Some(status),
+        reason: None,
     }
 }
 

@@ -72,6 +72,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result
                 rule: rule.to_owned(),
             }],
             upstream_status: None,
+            reason: None,
         }
     })?;
     // Trailing bytes after the object (e.g. a second object) make the body malformed.

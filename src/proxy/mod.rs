@@ -199,7 +199,7 @@ impl Proxy {
                         .with_label_values(&[
                             dialect.name(),
                             upstream.dialect.name(),
-                            refusal_reason(e),
+                            e.reason.unwrap_or("other"),
                         ])
                         .inc();
                 }
@@ -353,24 +353,6 @@ fn signature_failed(dialect: Dialect) {
         .signature_failures
         .with_label_values(&[dialect.name()])
         .inc();
-}
-
-/// A short, stable label for why a translation was refused, for the refusal metric.
-fn refusal_reason(error: &ApiError) -> &'static str {
-    let m = &error.message;
-    if m.contains("fiat") || m.contains("priced in") {
-        "fiat_pricing"
-    } else if m.contains("changes what is paid") {
-        "unportable_money_field"
-    } else if m.contains("requires a network") {
-        "network_required"
-    } else if m.contains("has no known name") {
-        "network_unknown"
-    } else if m.contains("requires customer") {
-        "customer_required"
-    } else {
-        "other"
-    }
 }
 
 /// A fresh nonce for an Apollo upstream request: random below 2^53 (exact in JavaScript), so
