@@ -529,3 +529,130 @@ fn wrong_method_and_unknown_paths() {
     let answer = http::get(stack.proxy, "/", &[]);
     assert_eq!(answer.status, 404);
 }
+
+/// Makes a CA and a certificate for `localhost` signed by it, with the openssl command.
+fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca_key, ca, key, csr, cert, ext) = (
+        path("ca.key"),
+        path("ca.pem"),
+        path("server.key"),
+        path("server.csr"),
+        path("server.pem"),
+        path("ext.cnf"),
+    );
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=payglot test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    (ca, cert, key)
+}
+
+#[test]
+fn https_upstreams_are_reached_over_tls_with_the_configured_ca() {
+    let dir = std::env::temp_dir().join(format!("payglot-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (ca, cert, key) = test_certificates(&dir);
+    let tls_sandbox = payglot::sandbox::Sandbox::new(stack::sandbox_settings());
+    let port = payglot::serve::free_loopback_port();
+    let service = tls_sandbox
+        .tls_service(&format!("127.0.0.1:{port}"), &cert, &key)
+        .expect("TLS listener");
+    let running = payglot::serve::spawn(
+        "tls-sandbox",
+        payglot::serve::quick_stop_conf(),
+        vec![Box::new(service)],
+    );
+    assert!(payglot::serve::wait_until_listening(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(10)
+    ));
+
+    let upstreams = format!(
+        "  - id: tls-cryptomus\n    dialect: cryptomus\n    base_url: \"https://localhost:{port}/cryptomus/v1\"\n    credentials: {{ key_id: {}, secret: {} }}\n",
+        CRYPTOMUS_PAYGLOT.0, CRYPTOMUS_PAYGLOT.1
+    );
+    let routes = "  - name: to-tls\n    match: { header: { name: X-Test-Target, value: tls } }\n    to: tls-cryptomus\n";
+    let template = stack::base_config(&upstreams, routes).replace(
+        "  grace_period_secs: 0\n",
+        &format!("  grace_period_secs: 0\n  upstream_ca_file: \"{ca}\"\n"),
+    );
+    let stack = stack::start(&template);
+    let n = next();
+    let answer = send(
+        stack.proxy,
+        "apollo",
+        &create_body("apollo", n, "4.20"),
+        &[("X-Test-Target", "tls")],
+    );
+    assert_success("apollo", n, "4.20", &answer);
+    let seen = tls_sandbox
+        .journal()
+        .pop()
+        .expect("the TLS sandbox was reached");
+    assert!(seen.signature_valid);
+    assert_eq!(seen.provider, Provider::Cryptomus);
+    assert!(
+        stack.sandbox.journal().is_empty(),
+        "the plain sandbox must not have been used"
+    );
+    drop(stack);
+    running.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

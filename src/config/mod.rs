@@ -115,6 +115,8 @@ pub struct ServerSettings {
     pub graceful_shutdown_timeout_secs: u64,
     /// Worker threads, at least 1. Restart needed.
     pub threads: usize,
+    /// CA bundle for `https` upstreams instead of the system's. Restart needed.
+    pub upstream_ca_file: Option<String>,
 }
 
 /// `sandbox:`, validated.
@@ -298,6 +300,11 @@ impl LoadedConfig {
             "server.graceful_shutdown_timeout_secs",
             a.graceful_shutdown_timeout_secs.to_string(),
             b.graceful_shutdown_timeout_secs.to_string(),
+        );
+        check(
+            "server.upstream_ca_file",
+            format!("{:?}", a.upstream_ca_file),
+            format!("{:?}", b.upstream_ca_file),
         );
         let sandbox = |s: &Option<SandboxConfig>| match s {
             Some(s) => format!("listen {}", s.listen),

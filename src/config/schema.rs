@@ -66,6 +66,9 @@ pub struct ServerSection {
     pub graceful_shutdown_timeout_secs: u64,
     /// Worker threads. Restart needed to change.
     pub threads: u64,
+    /// PEM file of the certificate authorities trusted for `https` upstreams, instead of the
+    /// system's (for providers behind a private CA, and for tests). Restart needed to change.
+    pub upstream_ca_file: Option<String>,
 }
 
 impl Default for ServerSection {
@@ -78,6 +81,7 @@ impl Default for ServerSection {
             grace_period_secs: 10,
             graceful_shutdown_timeout_secs: 5,
             threads: 1,
+            upstream_ca_file: None,
         }
     }
 }

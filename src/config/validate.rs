@@ -159,7 +159,16 @@ fn server(s: &ServerSection, e: &mut Errors) -> Option<ServerSettings> {
             format!("must be between 1 and {MAX_THREADS}, not {}", s.threads),
         );
     }
+    if let Some(path) = &s.upstream_ca_file
+        && let Err(error) = std::fs::metadata(path)
+    {
+        e.push(
+            "server.upstream_ca_file",
+            format!("cannot read {path}: {error}"),
+        );
+    }
     Some(ServerSettings {
+        upstream_ca_file: s.upstream_ca_file.clone(),
         listen: listen?,
         metrics_listen: metrics_listen?,
         max_body_bytes: usize::try_from(s.max_body_bytes).ok()?,

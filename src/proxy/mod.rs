@@ -8,6 +8,7 @@
 pub mod breaker;
 pub mod endpoint;
 pub mod replay;
+pub mod resolve;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora::connectors::ConnectorOptions;
 use pingora::connectors::http::Connector;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -34,6 +36,9 @@ use endpoint::{Endpoint, dialect_hint, endpoint_for};
 use replay::ReplayGuard;
 use upstream::CallError;
 
+/// Idle upstream connections kept for reuse, as pingora's default.
+const DEFAULT_KEEPALIVE_POOL: usize = 128;
+
 /// How many recent Apollo nonces are remembered for replay protection.
 const REPLAY_MEMORY: usize = 1_000_000;
 
@@ -42,6 +47,7 @@ pub struct Proxy {
     connector: Connector,
     replay: ReplayGuard,
     breakers: Breakers,
+    resolver: resolve::Resolver,
 }
 
 /// Per-request state, for the log line and the metrics at the end.
@@ -59,11 +65,17 @@ pub struct RequestCtx {
 
 impl Proxy {
     pub fn new(config: Arc<ArcSwap<LoadedConfig>>) -> Self {
+        let ca_file = config.load().server.upstream_ca_file.clone();
+        let options = ca_file.map(|ca_file| ConnectorOptions {
+            ca_file: Some(ca_file),
+            ..ConnectorOptions::new(DEFAULT_KEEPALIVE_POOL)
+        });
         Proxy {
             config,
-            connector: Connector::new(None),
+            connector: Connector::new(options),
             replay: ReplayGuard::new(REPLAY_MEMORY),
             breakers: Breakers::default(),
+            resolver: resolve::Resolver::default(),
         }
     }
 
@@ -217,7 +229,15 @@ impl Proxy {
                 tracing::debug!(request_id = %ctx.request_id, field = %note.field, action = note.action.label(), detail = %note.detail, "translation note");
             }
             ctx.upstream = Some(upstream.id.clone());
-            match upstream::call(&self.connector, upstream, &plan.upstream, &ctx.request_id).await {
+            match upstream::call(
+                &self.connector,
+                &self.resolver,
+                upstream,
+                &plan.upstream,
+                &ctx.request_id,
+            )
+            .await
+            {
                 Ok(reply) => {
                     if self.breakers.success(&upstream.id) {
                         METRICS

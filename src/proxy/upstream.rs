@@ -2,6 +2,7 @@
 //! precisely how far a failed exchange got, because that decides whether failing over to
 //! another upstream is safe for a payment-creating POST: only when nothing was sent.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use pingora::protocols::http::client::HttpSession;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{ErrorType, prelude::*};
 
+use super::resolve::Resolver;
 use crate::config::Upstream;
 use crate::translate::UpstreamRequest;
 
@@ -36,9 +38,9 @@ pub enum CallError {
     TooLarge,
 }
 
-fn peer(upstream: &Upstream) -> HttpPeer {
+fn peer(upstream: &Upstream, address: SocketAddr) -> HttpPeer {
     let base = &upstream.base_url;
-    let mut peer = HttpPeer::new(base.address(), base.tls, base.sni.clone());
+    let mut peer = HttpPeer::new(address, base.tls, base.sni.clone());
     let options = &mut peer.options;
     options.connection_timeout = Some(upstream.connect_timeout);
     options.total_connection_timeout = Some(upstream.connect_timeout * 2);
@@ -53,12 +55,18 @@ fn peer(upstream: &Upstream) -> HttpPeer {
 /// the upstream on it.
 pub async fn call(
     connector: &Connector,
+    resolver: &Resolver,
     upstream: &Upstream,
     request: &UpstreamRequest,
     request_id: &str,
 ) -> Result<Reply, CallError> {
     let started = Instant::now();
-    let peer = peer(upstream);
+    let base = &upstream.base_url;
+    let address = resolver
+        .resolve(&base.host, base.port)
+        .await
+        .map_err(CallError::Connect)?;
+    let peer = peer(upstream, address);
     let header = request_header(upstream, request, request_id)
         .map_err(|e| CallError::Connect(e.to_string()))?;
     let mut attempt = 0;

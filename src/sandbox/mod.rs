@@ -210,6 +210,21 @@ impl Sandbox {
         service
     }
 
+    /// The same service over TLS (rustls), for trying `https` upstreams offline.
+    pub fn tls_service(
+        self: &Arc<Self>,
+        listen: &str,
+        cert_path: &str,
+        key_path: &str,
+    ) -> Result<impl ServiceWithDependents + use<>, String> {
+        let app = HttpServer::new_app(SandboxApp(Arc::clone(self)));
+        let mut service = Service::new("payglot sandbox (tls)".to_string(), app);
+        service
+            .add_tls(listen, cert_path, key_path)
+            .map_err(|e| format!("cannot serve TLS on {listen}: {e}"))?;
+        Ok(service)
+    }
+
     async fn respond(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let request = session.req_header();
         let method = request.method.clone();
