@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build-deps.sh
+bash scripts/sdk-env.sh
 cargo test --all-targets --locked

@@ -67,8 +67,8 @@ def check(name):
 # AlpPay: no SDK exists; this is the docs' snippet (hmac over compact JSON, D-alp:hmac).
 
 
-def alppay_post(proxy, path, body, secret=ALPPAY_SECRET):
-    raw = json.dumps(body, separators=(",", ":")).encode()
+def alppay_post(proxy, path, body, secret=ALPPAY_SECRET, ensure_ascii=True):
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=ensure_ascii).encode()
     sig = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
     req = urllib.request.Request(
         proxy + path,
@@ -111,6 +111,24 @@ def run_alppay(proxy):
         expect((body.get("asset") or {}).get("short") == "USDT", "asset.short USDT", body.get("asset"))
         expect(isinstance(body.get("addressTo"), str) and body["addressTo"], "an addressTo", body)
         return f"id={body['id']} status={body['status']}"
+
+    @check("alppay: raw UTF-8 body (ensure_ascii=False) verifies over the raw bytes")
+    def _():
+        invoice = f"ALP-UTF8-{RUN}"
+        status, body = alppay_post(
+            proxy,
+            "/v2/payment",
+            {
+                "amount": "10.00",
+                "asset": {"short": "USDT", "network": "tron"},
+                "customer": {"id": 8, "name": "Zoë Ångström", "email": "zoe@example.com"},
+                "invoice": invoice,
+            },
+            ensure_ascii=False,
+        )
+        expect(status == 200, "HTTP 200", (status, body))
+        expect(body.get("invoice") == invoice, "invoice echoed", body.get("invoice"))
+        return f"id={body['id']}"
 
     @check("alppay: wrong HMAC secret is refused with 401")
     def _():
@@ -242,13 +260,26 @@ def run_pycryptomus(proxy):
             return f"{e.code} {e.message}"
         raise CheckFailed(f"no exception; got {got}")
 
+    @check("pyCryptomusAPI 1.2.0: NearPayments base (api_url .../cryptomus/), no network")
+    def _():
+        near = pyCryptomusAPI(CRYPTOMUS_MERCHANT, payment_api_key=CRYPTOMUS_KEY, api_url=proxy + "/cryptomus/")
+        order_id = f"near-{RUN}"
+        inv = near.create_invoice(amount="7", currency="USDT", order_id=order_id)
+        expect(isinstance(inv, Invoice) and inv.uuid, "an Invoice with a uuid", inv)
+        expect(inv.order_id == order_id, "order_id echoed", inv.order_id)
+        expect(inv.network, "a network filled in from the merchant's default", inv.network)
+        return f"uuid={inv.uuid} network={inv.network}"
+
     @check("pyCryptomusAPI 1.2.0: bad key -> pyCryptomusAPIException")
     def _():
         bad = pyCryptomusAPI(CRYPTOMUS_MERCHANT, payment_api_key="not-the-key", api_url=proxy + "/")
         try:
             got = bad.create_invoice(amount="1", currency="USDT", order_id=f"pycm-bad-{RUN}", network="tron")
         except pyCryptomusAPIException as e:
-            expect(isinstance(e.message, str) and e.message, "a message", e.message)
+            # -5 = an answer whose JSON had state != 0 (a 4xx Response is falsy, see above);
+            # -2/-3 would mean no usable answer at all.
+            expect(e.code in (401, -5), "an error answer from the server", (e.code, e.message))
+            expect(isinstance(e.message, str) and "sign" in e.message.lower(), "a message about the sign", e.message)
             return f"{e.code} {e.message!r}"
         raise CheckFailed(f"no exception; got {got}")
 
@@ -324,7 +355,7 @@ def run_apollo(proxy):
             client._private_key = APOLLO_PRIVATE
         expect(isinstance(resp, dict) and resp.get("success") is False, "success false", resp)
         err = resp.get("error") or {}
-        expect(err.get("message"), "an error message", resp)
+        expect(err.get("code") == 401 and err.get("message"), "an error with code 401 and a message", resp)
         return f"{err.get('code')} {err.get('message')!r}"
 
 

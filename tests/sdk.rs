@@ -1,0 +1,170 @@
+//! The real provider SDKs against `payglot run`: the official `cryptomus` 1.1, `pyCryptomusAPI`
+//! 1.2.0 and `apollopayment-api` 0.0.8 (PyPI), plus the AlpPay docs' stdlib-hmac client, each
+//! pointed at the proxy as dialects.md §6 says and driven by `tests/sdk/check_sdks.py`.
+//!
+//! Needs the venv at `target/sdk-venv`, made by `bash scripts/sdk-env.sh` (which
+//! `scripts/test.sh` runs first). Without it this test fails, naming that script.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use payglot::serve;
+
+const BIN: &str = env!("CARGO_BIN_EXE_payglot");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The whole SDK run is bounded; it takes a few seconds.
+const SDK_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("payglot-sdk-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The bundled config with its three fixed ports replaced by free ones (as tests/cli.rs does).
+fn bundled_config_on_free_ports(dir: &Path) -> (PathBuf, SocketAddr, SocketAddr) {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("config/payglot.yaml"))
+        .expect("bundled config");
+    let port = || SocketAddr::from(([127, 0, 0, 1], serve::free_loopback_port()));
+    let (proxy, metrics, sandbox) = (port(), port(), port());
+    let text = text
+        .replace("127.0.0.1:8080", &proxy.to_string())
+        .replace("127.0.0.1:9464", &metrics.to_string())
+        .replace("127.0.0.1:8090", &sandbox.to_string());
+    let path = dir.join("payglot.yaml");
+    std::fs::write(&path, text).expect("write config");
+    (path, proxy, metrics)
+}
+
+/// Kills (by its PID) and reaps the child when dropped, also when an assertion fails.
+struct Stopper(Child);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The status line of a plain `GET path` on loopback, if anything answers.
+fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 32];
+    let n = stream.read(&mut head).ok()?;
+    let line = std::str::from_utf8(&head[..n]).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits for `child` up to `limit`; kills it (by PID) and returns `None` on time-out.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_real_python_sdks_work_against_payglot() {
+    let python = Path::new(ROOT).join("target/sdk-venv/bin/python");
+    assert!(
+        python.is_file(),
+        "no SDK venv at {}: run `bash scripts/sdk-env.sh` first (scripts/test.sh does) to install \
+         the provider SDKs pinned in tests/sdk/requirements.txt",
+        python.display()
+    );
+
+    let dir = temp_dir("run");
+    let (config, proxy, metrics) = bundled_config_on_free_ports(&dir);
+    let proxy_log = dir.join("payglot.log");
+    let log = std::fs::File::create(&proxy_log).expect("log file");
+    let child = Command::new(BIN)
+        .args(["run", "--config", config.to_str().expect("utf-8 path")])
+        .env("PAYGLOT_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start payglot run");
+    let mut payglot = Stopper(child);
+    assert!(
+        serve::wait_until_listening(proxy, Duration::from_secs(20)),
+        "the proxy did not listen"
+    );
+    let ready_deadline = Instant::now() + Duration::from_secs(10);
+    while get_status(metrics, "/readyz") != Some(200) {
+        assert!(
+            Instant::now() < ready_deadline,
+            "payglot never became ready"
+        );
+        assert!(
+            payglot.0.try_wait().expect("wait").is_none(),
+            "payglot exited: {}",
+            std::fs::read_to_string(&proxy_log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The SDKs use `requests`/urllib, which honour proxy variables: keep them on loopback.
+    let out_path = dir.join("sdk.out");
+    let out = std::fs::File::create(&out_path).expect("output file");
+    let mut sdk = Command::new(&python)
+        .arg(Path::new(ROOT).join("tests/sdk/check_sdks.py"))
+        .args(["--proxy", &format!("http://{proxy}")])
+        .current_dir(ROOT)
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("output"))
+        .stderr(out)
+        .spawn()
+        .expect("start the SDK client");
+    let status = wait_bounded(&mut sdk, SDK_TIMEOUT);
+    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+    print!("{output}");
+
+    // Stop the proxy (kill by PID) before judging, so it never outlives the test.
+    drop(payglot);
+    let proxy_output = std::fs::read_to_string(&proxy_log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "check_sdks.py did not finish within {SDK_TIMEOUT:?}:\n{output}\npayglot log:\n{proxy_output}"
+        )
+    });
+    assert!(
+        status.success(),
+        "check_sdks.py failed ({status}):\n{output}\npayglot log:\n{proxy_output}"
+    );
+    assert!(
+        output
+            .lines()
+            .any(|l| l.ends_with(" passed, 0 failed") && !l.starts_with("0 passed")),
+        "no passing summary line:\n{output}"
+    );
+}
