@@ -83,8 +83,12 @@ enum Command {
     },
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
-    init_logging();
+    // Kept to the end of main: dropping it flushes the log lines still queued.
+    let _log_flush = init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run(&config),
@@ -128,18 +132,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs go to stderr through a background writer, so a slow stderr never stalls a request.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAYGLOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = std::env::var("PAYGLOT_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }
 
 fn load(path: &Path) -> Result<LoadedConfig, String> {

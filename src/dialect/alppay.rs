@@ -484,16 +484,19 @@ impl Codec for AlpPay {
         if !(200..300).contains(&status) {
             return Err(upstream_error(status, body));
         }
-        let inner: Vec<u8> = match serde_json::from_slice::<Wrapped>(body) {
-            Ok(w) => w.data.get().as_bytes().to_vec(),
-            Err(_) => body.to_vec(),
+        // The create answer is a bare object; the get answer wraps it in `{"data": …}`.
+        let wire: PaymentIn = match serde_json::from_slice::<PaymentIn>(body) {
+            Ok(payment) => payment,
+            Err(bare_error) => serde_json::from_slice::<Wrapped>(body)
+                .ok()
+                .and_then(|w| serde_json::from_str::<PaymentIn>(w.data.get()).ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::UpstreamInvalid,
+                        format!("AlpPay answered with an unexpected payment object: {bare_error}"),
+                    )
+                })?,
         };
-        let wire: PaymentIn = serde_json::from_slice(&inner).map_err(|e| {
-            ApiError::new(
-                ErrorKind::UpstreamInvalid,
-                format!("AlpPay answered with an unexpected payment object: {e}"),
-            )
-        })?;
         let created_at = wire.created_at.as_deref().and_then(wire::parse_time);
         // An absurd timeout (past the calendar's end) leaves the expiry unknown, not a panic.
         let expires_at = match (created_at, wire.timeout) {

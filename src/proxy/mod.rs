@@ -192,7 +192,12 @@ impl Proxy {
             let context = RenderContext {
                 networks: &config.networks,
                 merchant: &merchant.profile,
-                nonce: fresh_nonce(),
+                // Only Apollo bodies carry a nonce; skip the random draw for the others.
+                nonce: if upstream.dialect == Dialect::Apollo {
+                    fresh_nonce()
+                } else {
+                    0
+                },
                 request_id: &ctx.request_id,
                 now: OffsetDateTime::now_utc(),
             };
