@@ -137,7 +137,9 @@ fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAYGLOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = std::env::var("PAYGLOT_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Buffered: the writer thread flushes once per batch of queued lines, not once per line.
+    let (writer, guard) =
+        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
