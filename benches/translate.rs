@@ -22,7 +22,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use time::macros::datetime;
 
 use payglot::dialect::{Dialect, RenderContext};
-use payglot::model::{CreatePayment, MerchantProfile};
+use payglot::model::CreatePayment;
 use payglot::network::NetworkTable;
 use payglot::sandbox::demo;
 use payglot::secret::Credentials;
@@ -46,32 +46,6 @@ fn response_body(dialect: Dialect) -> &'static [u8] {
     }
 }
 
-/// The demo credentials: the merchant's key pair in its dialect, and payglot's account at the
-/// provider of that dialect.
-fn credentials(dialect: Dialect) -> Credentials {
-    match dialect {
-        Dialect::AlpPay => Credentials::new(demo::ALPPAY_API_KEY, demo::ALPPAY_HMAC_SECRET),
-        Dialect::Cryptomus => {
-            Credentials::new(demo::CRYPTOMUS_MERCHANT, demo::CRYPTOMUS_PAYMENT_KEY)
-        }
-        Dialect::Apollo => Credentials::new(demo::APOLLO_PUBLIC_KEY, demo::APOLLO_PRIVATE_KEY),
-    }
-}
-
-fn profile() -> MerchantProfile {
-    MerchantProfile {
-        name: Some("Demo Shop".into()),
-        site_url: Some("https://shop.example".into()),
-        email: Some("billing@shop.example".into()),
-        logo_url: None,
-        default_customer_name: Some("Demo Customer".into()),
-        default_customer_email: Some("customer@shop.example".into()),
-        default_networks: [("USDT".to_owned(), "tron".to_owned())]
-            .into_iter()
-            .collect(),
-    }
-}
-
 /// The headers a merchant of `dialect` sends with `body`, signed as the merchant would.
 fn signed_headers(dialect: Dialect, body: &[u8]) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -79,7 +53,7 @@ fn signed_headers(dialect: Dialect, body: &[u8]) -> HeaderMap {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    for (name, value) in dialect.codec().sign(body, &credentials(dialect)) {
+    for (name, value) in dialect.codec().sign(body, &demo::credentials(dialect)) {
         let name =
             HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let value = HeaderValue::from_str(&value).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -109,8 +83,8 @@ impl Pair {
     ) -> Pair {
         let body = request_body(from);
         let headers = signed_headers(from, body);
-        let secret = credentials(from).secret.expose().as_bytes().to_vec();
-        let upstream_credentials = credentials(to);
+        let secret = demo::credentials(from).secret.expose().as_bytes().to_vec();
+        let upstream_credentials = demo::credentials(to);
         let request = translate::read_request(from, &headers, body, &secret, networks)
             .unwrap_or_else(|e| panic!("{from} request refused: {e:?}"));
         let plan =
@@ -142,7 +116,7 @@ impl Pair {
 
 fn benches(c: &mut Criterion) {
     let networks = NetworkTable::builtin();
-    let profile = profile();
+    let profile = demo::merchant_profile();
     let context = RenderContext {
         networks: &networks,
         merchant: &profile,
@@ -207,7 +181,7 @@ fn benches(c: &mut Criterion) {
     for dialect in Dialect::ALL {
         let body = request_body(dialect);
         let headers = signed_headers(dialect, body);
-        let creds = credentials(dialect);
+        let creds = demo::credentials(dialect);
         let secret = creds.secret.expose().as_bytes();
         let codec = dialect.codec();
         group.throughput(Throughput::Bytes(body.len() as u64));

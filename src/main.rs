@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 
 use payglot::config::{self, LoadedConfig};
 use payglot::dialect::{Dialect, Note, RenderContext};
-use payglot::model::MerchantProfile;
 use payglot::network::NetworkTable;
 use payglot::sandbox::{Sandbox, SandboxSettings, demo};
 use payglot::secret::Credentials;
@@ -183,36 +182,10 @@ fn read_body(path: Option<&Path>) -> Result<Vec<u8>, String> {
     }
 }
 
-/// The built-in demo credentials of a dialect: one set serves a demo merchant speaking that
-/// dialect and payglot's demo account at that provider's sandbox.
-fn demo_credentials(dialect: Dialect) -> Credentials {
-    match dialect {
-        Dialect::AlpPay => Credentials::new(demo::ALPPAY_API_KEY, demo::ALPPAY_HMAC_SECRET),
-        Dialect::Cryptomus => {
-            Credentials::new(demo::CRYPTOMUS_MERCHANT, demo::CRYPTOMUS_PAYMENT_KEY)
-        }
-        Dialect::Apollo => Credentials::new(demo::APOLLO_PUBLIC_KEY, demo::APOLLO_PRIVATE_KEY),
-    }
-}
-
-fn demo_profile() -> MerchantProfile {
-    MerchantProfile {
-        name: Some("payglot demo shop".into()),
-        site_url: Some("https://shop.example".into()),
-        email: Some("billing@shop.example".into()),
-        logo_url: None,
-        default_customer_name: Some("Demo Customer".into()),
-        default_customer_email: Some("customer@shop.example".into()),
-        default_networks: [("USDT".to_owned(), "tron".to_owned())]
-            .into_iter()
-            .collect(),
-    }
-}
-
 /// What `translate` needs from a config, or the demo set.
 struct Setting {
     networks: NetworkTable,
-    profile: MerchantProfile,
+    profile: payglot::model::MerchantProfile,
     upstream_credentials: Credentials,
 }
 
@@ -220,8 +193,8 @@ fn setting_for(from: Dialect, to: Dialect, config_path: Option<&Path>) -> Result
     let Some(path) = config_path else {
         return Ok(Setting {
             networks: NetworkTable::builtin(),
-            profile: demo_profile(),
-            upstream_credentials: demo_credentials(to),
+            profile: demo::merchant_profile(),
+            upstream_credentials: demo::credentials(to),
         });
     };
     let loaded = load(path)?;
@@ -320,7 +293,7 @@ fn sign_command(
 ) -> Result<(), String> {
     let body = read_body(body_path)?;
     let credentials = match config_path {
-        None => demo_credentials(dialect),
+        None => demo::credentials(dialect),
         Some(path) => {
             let loaded = load(path)?;
             loaded
