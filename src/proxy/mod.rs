@@ -91,6 +91,8 @@ impl Proxy {
                 ErrorKind::NotFound,
                 format!("payglot serves nothing at {path}"),
             );
+            // The body is left unread, so the connection cannot carry another request.
+            session.set_keepalive(None);
             return match dialect_hint(&path, &session.req_header().headers) {
                 Some(dialect) => self.fail(ctx, dialect, error),
                 None => {
@@ -103,6 +105,7 @@ impl Proxy {
         ctx.dialect = Some(dialect);
         if session.req_header().method != http::Method::POST {
             let error = ApiError::new(ErrorKind::MethodNotAllowed, "only POST is served here");
+            session.set_keepalive(None);
             return self.fail(ctx, dialect, error);
         }
         let body = match read_body(session, config.server.max_body_bytes).await {
@@ -182,10 +185,8 @@ impl Proxy {
             if self.breakers.permit(&upstream.id, Instant::now()) == Permit::Open {
                 last_error = Some(ApiError::new(
                     ErrorKind::UpstreamUnavailable,
-                    format!(
-                        "upstream {} is cooling down after repeated connect failures",
-                        upstream.id
-                    ),
+                    "the payment provider is unavailable (cooling down after repeated connect \
+                     failures)",
                 ));
                 continue;
             }
@@ -289,39 +290,27 @@ impl Proxy {
                     tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.id, error = %detail, "upstream connect failed");
                     last_error = Some(ApiError::new(
                         ErrorKind::UpstreamUnreachable,
-                        format!(
-                            "the payment provider could not be reached (upstream {})",
-                            upstream.id
-                        ),
+                        "the payment provider could not be reached".to_owned(),
                     ));
                 }
                 Err(CallError::Timeout(detail)) => {
                     tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.id, error = %detail, "upstream timed out");
                     return Err(ApiError::new(
                         ErrorKind::UpstreamTimeout,
-                        format!(
-                            "the payment provider did not answer in time (upstream {})",
-                            upstream.id
-                        ),
+                        "the payment provider did not answer in time".to_owned(),
                     ));
                 }
                 Err(CallError::Broken(detail)) => {
                     tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.id, error = %detail, "upstream exchange broke");
                     return Err(ApiError::new(
                         ErrorKind::UpstreamUnreachable,
-                        format!(
-                            "the exchange with the payment provider broke (upstream {})",
-                            upstream.id
-                        ),
+                        "the exchange with the payment provider broke".to_owned(),
                     ));
                 }
                 Err(CallError::TooLarge) => {
                     return Err(ApiError::new(
                         ErrorKind::UpstreamInvalid,
-                        format!(
-                            "the payment provider's answer was too large (upstream {})",
-                            upstream.id
-                        ),
+                        "the payment provider's answer was too large".to_owned(),
                     ));
                 }
             }
