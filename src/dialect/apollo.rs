@@ -13,7 +13,9 @@ use crate::network::NetworkTable;
 use crate::secret::Credentials;
 use crate::signature;
 
-use super::wire::{self, DecimalText, LooseBool, LooseId, LooseU64, parse_json, text_field};
+use super::wire::{
+    self, DecimalText, LooseBool, LooseId, LooseU64, ScalarText, parse_json, text_field,
+};
 use super::{Codec, Dialect, Note, NoteAction, RenderContext, Rendered};
 
 pub struct Apollo;
@@ -118,7 +120,7 @@ struct CreateIn {
     check_risks: Option<LooseBool>,
     external_user_id: Option<LooseId>,
     payer_email: Option<String>,
-    nonce: Option<LooseId>,
+    nonce: Option<ScalarText>,
 }
 
 /// The order the JS SDK sends, with the nonce last.

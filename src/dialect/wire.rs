@@ -206,6 +206,29 @@ impl<'de> Deserialize<'de> for LooseId {
     }
 }
 
+/// A string or any JSON number, as its text (Apollo's `nonce`: "a number or a string", whichever
+/// form a client's clock or random source gives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalarText(pub String);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            serde_json::from_str(text)
+                .map(ScalarText)
+                .map_err(D::Error::custom)
+        } else if text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+            Ok(ScalarText(text.to_owned()))
+        } else {
+            Err(D::Error::custom(
+                "invalid type: expected a string or a number",
+            ))
+        }
+    }
+}
+
 /// Parses the ISO-8601 forms the providers write (`Z` or an offset, any fraction).
 pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
@@ -255,6 +278,19 @@ mod tests {
         let v: DecimalText = serde_json::from_str("\"15\"").unwrap();
         assert_eq!(v.0, "15");
         assert!(serde_json::from_str::<DecimalText>("true").is_err());
+    }
+
+    #[test]
+    fn scalar_text_takes_any_number_or_string() {
+        for (json, text) in [
+            ("1700000000001", "1700000000001"),
+            ("1.5e3", "1.5e3"),
+            ("\"e46c3fb5\"", "e46c3fb5"),
+        ] {
+            assert_eq!(serde_json::from_str::<ScalarText>(json).unwrap().0, text);
+        }
+        assert!(serde_json::from_str::<ScalarText>("true").is_err());
+        assert!(serde_json::from_str::<ScalarText>("{}").is_err());
     }
 
     #[test]
