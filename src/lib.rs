@@ -11,6 +11,7 @@ pub mod dialect;
 pub mod error;
 pub mod explain;
 pub mod facts;
+pub mod logwriter;
 pub mod metrics;
 pub mod model;
 pub mod money;

@@ -1,7 +1,7 @@
 //! The `payglot` command: run the proxy, run the provider sandbox, and the operator's tools
 //! (`translate`, `sign`, `check`, `explain`).
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -131,23 +131,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr through a background writer, so a slow stderr never stalls a request.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs go to stderr through a buffer a background thread writes out, so a request never
+/// waits on stderr.
+fn init_logging() -> payglot::logwriter::FlushOnDrop {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAYGLOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = std::env::var("PAYGLOT_LOG_FORMAT").is_ok_and(|f| f == "json");
-    // Buffered: the writer thread flushes once per batch of queued lines, not once per line.
-    let (writer, guard) =
-        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, flush) = payglot::logwriter::buffered_stderr();
+    // Colour codes only for a terminal; the module path adds nothing to a request line.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
         .with_writer(writer);
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
-    guard
+    flush
 }
 
 fn load(path: &Path) -> Result<LoadedConfig, String> {
