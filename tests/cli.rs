@@ -4,16 +4,13 @@
 mod common;
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::binary::{BIN, Stopper, bundled_config_on_free_ports, temp_dir};
 use common::http;
 use common::sign;
 use payglot::serve;
-
-const BIN: &str = env!("CARGO_BIN_EXE_payglot");
 
 fn payglot(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(BIN)
@@ -36,36 +33,6 @@ fn payglot(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().expect("payglot finishes")
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("payglot-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// The bundled config with its three fixed ports replaced by free ones.
-fn bundled_config_on_free_ports(dir: &Path) -> (PathBuf, SocketAddr, SocketAddr) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/payglot.yaml"))
-        .expect("bundled config");
-    let port = || SocketAddr::from(([127, 0, 0, 1], serve::free_loopback_port()));
-    let (proxy, metrics, sandbox) = (port(), port(), port());
-    let text = text
-        .replace("127.0.0.1:8080", &proxy.to_string())
-        .replace("127.0.0.1:9464", &metrics.to_string())
-        .replace("127.0.0.1:8090", &sandbox.to_string());
-    let path = dir.join("payglot.yaml");
-    std::fs::write(&path, text).expect("write config");
-    (path, proxy, metrics)
-}
-
-struct Stopper(Child);
-
-impl Drop for Stopper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args(["-s", name, &child.id().to_string()])
@@ -76,7 +43,7 @@ fn signal(child: &Child, name: &str) {
 
 #[test]
 fn run_on_the_bundled_config_serves_a_signed_request_reloads_and_stops_on_sigterm() {
-    let dir = temp_dir("run");
+    let dir = temp_dir("cli-run");
     let (config, proxy, metrics) = bundled_config_on_free_ports(&dir);
     let child = Command::new(BIN)
         .args(["run", "--config", config.to_str().expect("utf-8 path")])
@@ -233,7 +200,7 @@ fn check_lists_every_problem_and_explain_shows_the_route() {
         String::from_utf8_lossy(&ok.stderr)
     );
 
-    let dir = temp_dir("check");
+    let dir = temp_dir("cli-check");
     let bad = dir.join("bad.yaml");
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/payglot.yaml"))
         .expect("config");

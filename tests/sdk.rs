@@ -7,47 +7,18 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::binary::{BIN, Stopper, bundled_config_on_free_ports, temp_dir};
 use payglot::serve;
 
-const BIN: &str = env!("CARGO_BIN_EXE_payglot");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The whole SDK run is bounded; it takes a few seconds.
 const SDK_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("payglot-sdk-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// The bundled config with its three fixed ports replaced by free ones (as tests/cli.rs does).
-fn bundled_config_on_free_ports(dir: &Path) -> (PathBuf, SocketAddr, SocketAddr) {
-    let text = std::fs::read_to_string(Path::new(ROOT).join("config/payglot.yaml"))
-        .expect("bundled config");
-    let port = || SocketAddr::from(([127, 0, 0, 1], serve::free_loopback_port()));
-    let (proxy, metrics, sandbox) = (port(), port(), port());
-    let text = text
-        .replace("127.0.0.1:8080", &proxy.to_string())
-        .replace("127.0.0.1:9464", &metrics.to_string())
-        .replace("127.0.0.1:8090", &sandbox.to_string());
-    let path = dir.join("payglot.yaml");
-    std::fs::write(&path, text).expect("write config");
-    (path, proxy, metrics)
-}
-
-/// Kills (by its PID) and reaps the child when dropped, also when an assertion fails.
-struct Stopper(Child);
-
-impl Drop for Stopper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The status line of a plain `GET path` on loopback, if anything answers.
 fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
@@ -90,7 +61,7 @@ fn the_real_python_sdks_work_against_payglot() {
         python.display()
     );
 
-    let dir = temp_dir("run");
+    let dir = temp_dir("sdk");
     let (config, proxy, metrics) = bundled_config_on_free_ports(&dir);
     let proxy_log = dir.join("payglot.log");
     let log = std::fs::File::create(&proxy_log).expect("log file");

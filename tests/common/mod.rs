@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests (`mod common;`).
 
+pub mod binary;
 pub mod http;
 pub mod sign;
 pub mod stack;
