@@ -80,6 +80,12 @@ impl NetworkTable {
             .map(|c| c.chain.as_str())
     }
 
+    /// [`Self::to_canonical`] for an optional name, owned: how answers carry the chain.
+    pub fn canonical_owned(&self, dialect: Dialect, name: Option<&str>) -> Option<String> {
+        name.and_then(|n| self.to_canonical(dialect, n))
+            .map(str::to_owned)
+    }
+
     /// The name a dialect uses for a canonical chain.
     pub fn from_canonical(&self, dialect: Dialect, chain: &str) -> Option<&str> {
         self.chains

@@ -508,10 +508,7 @@ impl Codec for AlpPay {
         let (currency, network) = match &wire.asset {
             Some(a) => (
                 a.short.clone(),
-                a.network
-                    .as_deref()
-                    .and_then(|n| networks.to_canonical(Dialect::AlpPay, n))
-                    .map(str::to_owned),
+                networks.canonical_owned(Dialect::AlpPay, a.network.as_deref()),
             ),
             None => (None, None),
         };
@@ -521,14 +518,12 @@ impl Codec for AlpPay {
             .into_iter()
             .map(|t| Transaction {
                 tx_hash: t.txn_id,
-                amount: t.received_amount.and_then(|a| Quantity::parse(&a.0).ok()),
+                amount: wire::quantity(t.received_amount),
                 currency: t.asset.as_ref().and_then(|a| a.short.clone()),
-                network: t
-                    .asset
-                    .as_ref()
-                    .and_then(|a| a.network.as_deref())
-                    .and_then(|n| networks.to_canonical(Dialect::AlpPay, n))
-                    .map(str::to_owned),
+                network: networks.canonical_owned(
+                    Dialect::AlpPay,
+                    t.asset.as_ref().and_then(|a| a.network.as_deref()),
+                ),
                 from: t.address_from,
                 to: t.address_to,
                 confirmations: None,
@@ -540,10 +535,8 @@ impl Codec for AlpPay {
             order_ref: wire.invoice,
             status: status_from_wire(&wire.status, wire.display_status.as_deref()),
             provider_status: wire.status,
-            amount: wire.amount.and_then(|a| Quantity::parse(&a.0).ok()),
-            received: wire
-                .total_received_amount
-                .and_then(|a| Quantity::parse(&a.0).ok()),
+            amount: wire::quantity(wire.amount),
+            received: wire::quantity(wire.total_received_amount),
             currency,
             network,
             address: wire.address_to,

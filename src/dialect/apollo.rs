@@ -545,20 +545,16 @@ impl Codec for Apollo {
                 "Apollo answered with an order that has no id",
             ));
         };
-        let received = order.received.and_then(|r| Quantity::parse(&r.0).ok());
+        let received = wire::quantity(order.received);
         let transactions: Vec<Transaction> = order
             .transactions
             .unwrap_or_default()
             .into_iter()
             .map(|t| Transaction {
                 tx_hash: t.tx,
-                amount: t.amount.and_then(|a| Quantity::parse(&a.0).ok()),
+                amount: wire::quantity(t.amount),
                 currency: t.currency,
-                network: t
-                    .network
-                    .as_deref()
-                    .and_then(|n| networks.to_canonical(Dialect::Apollo, n))
-                    .map(str::to_owned),
+                network: networks.canonical_owned(Dialect::Apollo, t.network.as_deref()),
                 from: t.sender,
                 to: None,
                 confirmations: t.confirmations,
@@ -575,14 +571,10 @@ impl Codec for Apollo {
             order_ref,
             status: status_from_wire(&status_word, received_something),
             provider_status: status_word,
-            amount: order.amount.and_then(|a| Quantity::parse(&a.0).ok()),
+            amount: wire::quantity(order.amount),
             received,
             currency: order.currency,
-            network: order
-                .network
-                .as_deref()
-                .and_then(|n| networks.to_canonical(Dialect::Apollo, n))
-                .map(str::to_owned),
+            network: networks.canonical_owned(Dialect::Apollo, order.network.as_deref()),
             address: order.address,
             address_tag: order.tag.map(|t| t.0),
             payment_url: order.link,

@@ -637,11 +637,7 @@ impl Codec for Cryptomus {
             .status
             .or(invoice.payment_status)
             .unwrap_or_else(|| "check".to_owned());
-        let network = invoice
-            .network
-            .as_deref()
-            .and_then(|n| networks.to_canonical(Dialect::Cryptomus, n))
-            .map(str::to_owned);
+        let network = networks.canonical_owned(Dialect::Cryptomus, invoice.network.as_deref());
         let transaction = (invoice.txid.is_some() || invoice.from.is_some()).then(|| Transaction {
             tx_hash: invoice.txid.clone(),
             amount: None,
@@ -657,10 +653,8 @@ impl Codec for Cryptomus {
             order_ref: invoice.order_id,
             status: status_from_wire(&status_word),
             provider_status: status_word,
-            amount: invoice.amount.and_then(|a| Quantity::parse(&a.0).ok()),
-            received: invoice
-                .payment_amount
-                .and_then(|a| Quantity::parse(&a.0).ok()),
+            amount: wire::quantity(invoice.amount),
+            received: wire::quantity(invoice.payment_amount),
             currency: invoice.payer_currency.or(invoice.currency),
             network,
             address: invoice.address,

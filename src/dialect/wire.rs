@@ -130,6 +130,28 @@ pub fn text_field(
     Ok(())
 }
 
+/// The value of a JSON string, or the text of a JSON number that `number_ok` accepts; never
+/// converted through `f64`. Anything else is refused with `expected`.
+fn string_or_number<'de, D: Deserializer<'de>>(
+    d: D,
+    number_ok: fn(&str) -> bool,
+    expected: &'static str,
+) -> Result<String, D::Error> {
+    let raw = Box::<RawValue>::deserialize(d)?;
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str(text).map_err(D::Error::custom)
+    } else if number_ok(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(D::Error::custom(expected))
+    }
+}
+
+fn starts_like_a_number(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+}
+
 /// A decimal sent as a JSON string or a JSON number; the number's own text is kept, never
 /// converted through `f64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,17 +159,18 @@ pub struct DecimalText(pub String);
 
 impl<'de> Deserialize<'de> for DecimalText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        let text = raw.get();
-        if text.starts_with('"') {
-            let s: String = serde_json::from_str(text).map_err(D::Error::custom)?;
-            Ok(DecimalText(s))
-        } else if text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
-            Ok(DecimalText(text.to_owned()))
-        } else {
-            Err(D::Error::custom("invalid type: expected a decimal string"))
-        }
+        string_or_number(
+            d,
+            starts_like_a_number,
+            "invalid type: expected a decimal string",
+        )
+        .map(DecimalText)
     }
+}
+
+/// A provider's amount as a non-negative quantity; an absent or unreadable one is `None`.
+pub fn quantity(text: Option<DecimalText>) -> Option<crate::money::Quantity> {
+    text.and_then(|t| crate::money::Quantity::parse(&t.0).ok())
 }
 
 /// A whole number sent as a JSON number or a numeric string (e.g. `"3600"`).
@@ -190,19 +213,12 @@ pub struct LooseId(pub String);
 
 impl<'de> Deserialize<'de> for LooseId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        let text = raw.get();
-        if text.starts_with('"') {
-            serde_json::from_str(text)
-                .map(LooseId)
-                .map_err(D::Error::custom)
-        } else if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-            Ok(LooseId(text.to_owned()))
-        } else {
-            Err(D::Error::custom(
-                "invalid type: expected a string or an integer",
-            ))
-        }
+        string_or_number(
+            d,
+            |t| t.bytes().all(|b| b.is_ascii_digit() || b == b'-'),
+            "invalid type: expected a string or an integer",
+        )
+        .map(LooseId)
     }
 }
 
@@ -213,19 +229,12 @@ pub struct ScalarText(pub String);
 
 impl<'de> Deserialize<'de> for ScalarText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        let text = raw.get();
-        if text.starts_with('"') {
-            serde_json::from_str(text)
-                .map(ScalarText)
-                .map_err(D::Error::custom)
-        } else if text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
-            Ok(ScalarText(text.to_owned()))
-        } else {
-            Err(D::Error::custom(
-                "invalid type: expected a string or a number",
-            ))
-        }
+        string_or_number(
+            d,
+            starts_like_a_number,
+            "invalid type: expected a string or a number",
+        )
+        .map(ScalarText)
     }
 }
 
