@@ -77,7 +77,7 @@ pub fn explain(
     let context = RenderContext {
         networks: &config.networks,
         merchant: &merchant.profile,
-        nonce: (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64,
+        nonce: crate::proxy::fresh_nonce(),
         request_id: &request_id,
         now: OffsetDateTime::now_utc(),
     };

@@ -234,7 +234,7 @@ fn translate_command(
     let context = RenderContext {
         networks: &setting.networks,
         merchant: &setting.profile,
-        nonce: (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64,
+        nonce: payglot::proxy::fresh_nonce(),
         request_id: &request_id,
         now: OffsetDateTime::now_utc(),
     };

@@ -370,8 +370,9 @@ fn signature_failed(dialect: Dialect) {
 }
 
 /// A fresh nonce for an Apollo upstream request: random below 2^53 (exact in JavaScript), so
-/// instances sharing an account do not collide the way clock-based nonces would.
-fn fresh_nonce() -> u64 {
+/// instances sharing an account do not collide the way clock-based nonces would. `explain` and
+/// `translate` use it too, so their preview shows what the proxy sends.
+pub fn fresh_nonce() -> u64 {
     let random = uuid::Uuid::new_v4().as_u128() as u64;
     (random & ((1 << 53) - 1)).max(1)
 }
