@@ -158,15 +158,14 @@ pub fn asset_display_name(ticker: &str) -> &str {
     }
 }
 
-/// AlpPay's error body format is not documented `[unknown]`. payglot answers AlpPay callers
-/// with `{"code": <snake_case kind>, "message": <text>}` (plus `"fields"` when any), which is
-/// what `ERROR_ENVELOPE_DOC` describes; change it here if AlpPay's real format turns up.
-pub const ALPPAY_ERROR_ENVELOPE_DOC: &str = "{\"code\":\"...\",\"message\":\"...\"}";
-
-/// Apollo's HTTP statuses for errors are not documented `[unknown]`; its SDKs read the body.
-/// payglot uses the same statuses as for the other dialects and puts the status in
-/// `error.code` as well.
-pub const APOLLO_ERROR_CODE_IS_HTTP_STATUS: bool = true;
+// Two error-envelope facts live in code rather than here, because they are shapes, not values:
+// - AlpPay's error body is not documented `[unknown]`. payglot answers AlpPay callers with
+//   `{"code": <kind>, "message": …, "errors": {<field>: [<rule>]}, "requestId": …}` (`errors`
+//   only when a field is named): `ErrorOut` in `dialect/alppay.rs`. Change it there if AlpPay's
+//   real format turns up.
+// - Apollo's HTTP statuses for errors are not documented `[unknown]`; its SDKs read the body.
+//   payglot uses the same statuses as for the other dialects and repeats the status in
+//   `error.code`: `render_error` in `dialect/apollo.rs`.
 
 /// Cryptomus order_id: 1–128 chars of `[A-Za-z0-9_-]` `[docs]` (older docs said 100).
 pub const CRYPTOMUS_ORDER_ID_MAX: usize = 128;
