@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::field::FieldRef;
+
 /// What went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -85,11 +87,54 @@ impl ErrorKind {
     }
 }
 
-/// A field-level problem, named in canonical terms (see each dialect's field table), so the
+/// Why a valid request cannot be expressed at its target: a stable code, the label of the
+/// translation-refusal metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalReason {
+    /// Priced in one currency and paid in another, at a target that does not convert.
+    FiatPricing,
+    /// Priced in fiat at a target that only takes coins.
+    FiatCurrency,
+    /// A source-only field that changes what is paid.
+    UnportableMoneyField,
+    /// The target requires a network and the request leaves it open.
+    NetworkRequired,
+    /// The request's network has no name at the target.
+    NetworkUnknown,
+    /// The target requires a customer the request and the merchant profile lack.
+    CustomerRequired,
+}
+
+impl RefusalReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::FiatPricing => "fiat_pricing",
+            Self::FiatCurrency => "fiat_currency",
+            Self::UnportableMoneyField => "unportable_money_field",
+            Self::NetworkRequired => "network_required",
+            Self::NetworkUnknown => "network_unknown",
+            Self::CustomerRequired => "customer_required",
+        }
+    }
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl PartialEq<&str> for RefusalReason {
+    fn eq(&self, other: &&str) -> bool {
+        self.label() == *other
+    }
+}
+
+/// A field-level problem, named in canonical terms where payglot knows the field, so the
 /// caller's dialect can name it its own way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    pub field: String,
+    pub field: FieldRef,
     /// A short rule name in the style of `validation.required`.
     pub rule: String,
 }
@@ -102,9 +147,8 @@ pub struct ApiError {
     /// For [`ErrorKind::UpstreamRejected`]: the status the upstream answered with, which the
     /// caller's dialect may reuse.
     pub upstream_status: Option<u16>,
-    /// For [`ErrorKind::Untranslatable`]: a stable reason code for metrics
-    /// (e.g. `fiat_pricing`, `network_unknown`).
-    pub reason: Option<&'static str>,
+    /// For [`ErrorKind::Untranslatable`]: a stable reason code for metrics.
+    pub reason: Option<RefusalReason>,
 }
 
 impl ApiError {
@@ -119,7 +163,7 @@ impl ApiError {
     }
 
     /// An invalid field, named in canonical terms.
-    pub fn field(field: impl Into<String>, rule: &str, message: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<FieldRef>, rule: &str, message: impl Into<String>) -> Self {
         ApiError {
             kind: ErrorKind::InvalidField,
             message: message.into(),
@@ -133,7 +177,7 @@ impl ApiError {
     }
 
     /// A valid request the target dialect cannot express; `reason` is a stable code.
-    pub fn untranslatable(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn untranslatable(reason: RefusalReason, message: impl Into<String>) -> Self {
         ApiError {
             reason: Some(reason),
             ..Self::new(ErrorKind::Untranslatable, message)

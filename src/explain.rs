@@ -7,8 +7,7 @@ use http::HeaderMap;
 use time::OffsetDateTime;
 
 use crate::config::{LoadedConfig, Merchant};
-use crate::dialect::{Dialect, RenderContext};
-use crate::routing::RouteFacts;
+use crate::dialect::Dialect;
 use crate::translate;
 
 /// Explains a request in `dialect` with `headers` and `body`. The merchant is the one whose key
@@ -27,6 +26,8 @@ pub fn explain(
         merchant.id, merchant.credentials.key_id
     );
     let secret = merchant.credentials.secret.expose().as_bytes();
+    // The proxy refuses a bad signature; explain reports it and goes on, so the rest of the
+    // path can still be shown.
     let signature = dialect.codec().verify(headers, body, secret);
     let request = dialect
         .codec()
@@ -44,17 +45,8 @@ pub fn explain(
         }
     );
     let request_id = uuid::Uuid::new_v4().to_string();
-    let facts = RouteFacts {
-        merchant_id: &merchant.id,
-        dialect,
-        currency: &request.currency,
-        network: request.network.as_deref(),
-        amount: &request.amount,
-        order_ref: request.order_ref.as_deref(),
-        headers,
-        request_id: &request_id,
-    };
-    let Some(selection) = config.routes.select(&facts) else {
+    let Ok(selection) = translate::route(config, merchant, dialect, &request, headers, &request_id)
+    else {
         let _ = writeln!(
             out,
             "rule:      none matches; the proxy would refuse the request"
@@ -74,13 +66,13 @@ pub fn explain(
     else {
         return Err(format!("{out}the rule names no configured upstream"));
     };
-    let context = RenderContext {
-        networks: &config.networks,
-        merchant: &merchant.profile,
-        nonce: crate::proxy::fresh_nonce(),
-        request_id: &request_id,
-        now: OffsetDateTime::now_utc(),
-    };
+    let context = translate::render_context(
+        &config.networks,
+        &merchant.profile,
+        upstream.dialect,
+        &request_id,
+        OffsetDateTime::now_utc(),
+    );
     let plan = translate::plan_upstream(
         dialect,
         upstream.dialect,
@@ -125,9 +117,8 @@ fn pick_merchant<'c>(
     headers: &HeaderMap,
 ) -> Result<&'c Merchant, String> {
     if let Ok(key_id) = translate::caller_key_id(dialect, headers) {
-        return config
-            .merchant(dialect, key_id)
-            .ok_or_else(|| format!("no {dialect} merchant has the key {key_id}"));
+        return translate::authenticate(config, dialect, headers)
+            .map_err(|_| format!("no {dialect} merchant has the key {key_id}"));
     }
     let mut candidates = config.merchants().iter().filter(|m| m.dialect == dialect);
     match (candidates.next(), candidates.next()) {

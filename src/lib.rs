@@ -11,11 +11,11 @@ pub mod dialect;
 pub mod error;
 pub mod explain;
 pub mod facts;
+pub mod field;
 pub mod logwriter;
 pub mod metrics;
 pub mod model;
 pub mod money;
-pub mod network;
 pub mod proxy;
 pub mod reload;
 pub mod routing;
@@ -24,3 +24,6 @@ pub mod secret;
 pub mod serve;
 pub mod signature;
 pub mod translate;
+
+/// The chain naming table lives with the dialects that declare the names.
+pub use dialect::network;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 
 use payglot::config::{self, LoadedConfig};
-use payglot::dialect::{Dialect, Note, RenderContext};
+use payglot::dialect::{Dialect, Note};
 use payglot::network::NetworkTable;
 use payglot::sandbox::{Sandbox, SandboxSettings, demo};
 use payglot::secret::Credentials;
@@ -231,13 +231,13 @@ fn translate_command(
         .parse_create(&body, &setting.networks)
         .map_err(|e| format!("the {from} request is refused: {e}"))?;
     let request_id = uuid::Uuid::new_v4().to_string();
-    let context = RenderContext {
-        networks: &setting.networks,
-        merchant: &setting.profile,
-        nonce: payglot::proxy::fresh_nonce(),
-        request_id: &request_id,
-        now: OffsetDateTime::now_utc(),
-    };
+    let context = translate::render_context(
+        &setting.networks,
+        &setting.profile,
+        to,
+        &request_id,
+        OffsetDateTime::now_utc(),
+    );
     let plan = translate::plan_upstream(
         from,
         to,

@@ -1,13 +1,18 @@
-//! The translation pipeline for a create-payment call, as plain functions: verify and parse the
-//! merchant's request, write the upstream request, read the upstream answer, write the
-//! merchant's answer. The proxy, the CLI and the benchmarks all go through here.
+//! The pipeline, in one place, as plain functions: who is calling (key), is it them
+//! (signature), what do they ask (parse), where does it go (route), what goes upstream (render,
+//! sign), what the merchant gets back (read, answer). The proxy runs the steps in this order
+//! around its I/O; `explain` and `translate` run the same steps without sending anything.
 
 use http::HeaderMap;
+use time::OffsetDateTime;
 
+use crate::config::{LoadedConfig, Merchant};
 use crate::dialect::{Dialect, Note, NoteAction, RenderContext};
 use crate::error::{ApiError, ErrorKind};
-use crate::model::{Callbacks, CreatePayment, Payment};
+use crate::field::Field;
+use crate::model::{Callbacks, CreatePayment, MerchantProfile, Payment};
 use crate::network::NetworkTable;
+use crate::routing::{RouteFacts, Selection};
 use crate::secret::Credentials;
 
 /// A request ready to go upstream: `body` is exactly the bytes the signature covers.
@@ -53,7 +58,22 @@ pub fn caller_key_id(dialect: Dialect, headers: &HeaderMap) -> Result<&str, ApiE
         })
 }
 
-/// Verifies the caller's signature and reads its request.
+/// Step 1: the merchant whose key the caller presents.
+pub fn authenticate<'c>(
+    config: &'c LoadedConfig,
+    dialect: Dialect,
+    headers: &HeaderMap,
+) -> Result<&'c Merchant, ApiError> {
+    let key_id = caller_key_id(dialect, headers)?;
+    config.merchant(dialect, key_id).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Unauthenticated,
+            "unknown key: no merchant is configured with it",
+        )
+    })
+}
+
+/// Step 2: verifies the caller's signature and reads its request.
 pub fn read_request(
     dialect: Dialect,
     headers: &HeaderMap,
@@ -64,6 +84,65 @@ pub fn read_request(
     let codec = dialect.codec();
     codec.verify(headers, body, secret)?;
     codec.parse_create(body, networks)
+}
+
+/// Step 3: the rule and the upstreams to try, in order.
+pub fn route(
+    config: &LoadedConfig,
+    merchant: &Merchant,
+    dialect: Dialect,
+    request: &CreatePayment,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<Selection, ApiError> {
+    let facts = RouteFacts {
+        merchant_id: &merchant.id,
+        dialect,
+        currency: &request.currency,
+        network: request.network.as_deref(),
+        amount: &request.amount,
+        order_ref: request.order_ref.as_deref(),
+        headers,
+        request_id,
+    };
+    config.routes.select(&facts).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::NoRoute,
+            format!(
+                "no routing rule matches this request from merchant {}",
+                merchant.id
+            ),
+        )
+    })
+}
+
+/// Step 4: what rendering towards a `target` provider needs besides the request; a nonce is
+/// drawn only for a provider that signs one into the body.
+pub fn render_context<'c>(
+    networks: &'c NetworkTable,
+    merchant: &'c MerchantProfile,
+    target: Dialect,
+    request_id: &'c str,
+    now: OffsetDateTime,
+) -> RenderContext<'c> {
+    RenderContext {
+        networks,
+        merchant,
+        nonce: if target.codec().capabilities().body_nonce {
+            fresh_nonce()
+        } else {
+            0
+        },
+        request_id,
+        now,
+    }
+}
+
+/// A fresh request nonce: random below 2^53 (exact in JavaScript), so instances sharing an
+/// account do not collide the way clock-based nonces would.
+pub fn fresh_nonce() -> u64 {
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    (random & ((1 << 53) - 1)).max(1)
 }
 
 /// What callback URLs go upstream: the one place that decides it.
@@ -80,18 +159,18 @@ pub fn upstream_callbacks(
     if from == to || request.callbacks.is_empty() {
         return (request.callbacks.clone(), None);
     }
-    let note = Note {
-        field: "callback".into(),
-        action: NoteAction::Dropped,
-        detail: format!(
+    let note = Note::new(
+        Field::Callback,
+        NoteAction::Dropped,
+        format!(
             "{to} would send its notifications in its own dialect, which a {from} merchant cannot \
              verify; they are withheld until payglot relays webhooks"
         ),
-    };
+    );
     (Callbacks::default(), Some(note))
 }
 
-/// Writes the upstream request. Same dialect: the merchant's raw body goes as it is and only
+/// Step 5: writes the upstream request. Same dialect: the merchant's raw body goes as it is and only
 /// the signature changes; otherwise it is rendered from the canonical request.
 pub fn plan_upstream(
     from: Dialect,
@@ -134,7 +213,7 @@ pub fn plan_upstream(
     })
 }
 
-/// Writes the merchant's answer from the upstream's. Same dialect: status and body pass
+/// Step 6: writes the merchant's answer from the upstream's. Same dialect: status and body pass
 /// untouched. Otherwise the answer is read, translated, and errors re-enveloped.
 pub fn answer(
     from: Dialect,

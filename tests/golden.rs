@@ -336,7 +336,7 @@ fn compare_error(
         .fields
         .iter()
         .map(|f| ExpectedField {
-            field: f.field.clone(),
+            field: f.field.to_string(),
             rule: f.rule.clone(),
         })
         .collect();

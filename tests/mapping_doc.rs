@@ -3,7 +3,7 @@
 //! * The doc's generated blocks (field names, status tables, network table), delimited by
 //!   `<!-- generated:NAME begin -->` / `<!-- generated:NAME end -->`, must equal what this test
 //!   generates from `Dialect::field_table()`, each dialect's `STATUS_IN`/`STATUS_OUT` and
-//!   `facts::NETWORKS`. Run with `UPDATE_MAPPING_DOC=1` to rewrite them after a deliberate change.
+//!   each provider's `facts::NETWORKS`. Run with `UPDATE_MAPPING_DOC=1` to rewrite them after a deliberate change.
 //! * Every canonical and wire field name of the codecs' field tables appears in the hand-written
 //!   part of the doc too, so a renamed or added field cannot go unexplained.
 //! * The status tables are complete (every canonical status can be written in every dialect), and
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use payglot::dialect::Codec as _;
 use payglot::dialect::{Dialect, RenderContext, alppay, apollo, cryptomus};
-use payglot::facts;
+use payglot::field::Field;
 use payglot::model::{CreatePayment, MerchantProfile, Payment, PaymentStatus};
 use payglot::network::NetworkTable;
 use serde_json::{Value, json};
@@ -74,31 +74,26 @@ fn final_mark(status: PaymentStatus) -> &'static str {
 }
 
 /// The generated blocks, by name.
-fn generated() -> BTreeMap<&'static str, String> {
+fn generated() -> BTreeMap<String, String> {
     let mut blocks = BTreeMap::new();
 
     for dialect in Dialect::ALL {
         let mut t = String::from("| canonical | wire |\n|---|---|\n");
-        for (canonical, wire) in dialect.field_table() {
-            let _ = writeln!(t, "| {} | {} |", code(canonical), code(wire));
+        for (canonical, wire) in dialect.codec().fields() {
+            let _ = writeln!(t, "| {} | {} |", code(canonical.label()), code(wire));
         }
-        let name = match dialect {
-            Dialect::AlpPay => "fields-alppay",
-            Dialect::Cryptomus => "fields-cryptomus",
-            Dialect::Apollo => "fields-apollo",
-        };
-        blocks.insert(name, t);
+        blocks.insert(format!("fields-{}", dialect.name()), t);
     }
 
     let mut t = String::from("| canonical status | final |\n|---|---|\n");
     for s in ALL_STATUSES {
         let _ = writeln!(t, "| {} | {} |", code(s.label()), final_mark(s));
     }
-    blocks.insert("statuses", t);
+    blocks.insert(String::from("statuses"), t);
 
     let mut t =
         String::from("| rule | `status` | `displayStatus` | canonical |\n|---|---|---|---|\n");
-    for (i, r) in alppay::STATUS_IN.iter().enumerate() {
+    for (i, r) in alppay::status::STATUS_IN.iter().enumerate() {
         let _ = writeln!(
             t,
             "| {} | {} | {} | {} |",
@@ -108,10 +103,10 @@ fn generated() -> BTreeMap<&'static str, String> {
             code(r.canonical.label())
         );
     }
-    blocks.insert("status-alppay-in", t);
+    blocks.insert(String::from("status-alppay-in"), t);
 
     let mut t = String::from("| canonical | `status` | `displayStatus` |\n|---|---|---|\n");
-    for (s, status, display) in alppay::STATUS_OUT {
+    for (s, status, display) in alppay::status::STATUS_OUT {
         let _ = writeln!(
             t,
             "| {} | {} | {} |",
@@ -120,17 +115,17 @@ fn generated() -> BTreeMap<&'static str, String> {
             code(display)
         );
     }
-    blocks.insert("status-alppay-out", t);
+    blocks.insert(String::from("status-alppay-out"), t);
 
     let mut t = String::from("| `status` | canonical |\n|---|---|\n");
-    for (word, s) in cryptomus::STATUS_IN {
+    for (word, s) in cryptomus::status::STATUS_IN {
         let _ = writeln!(t, "| {} | {} |", code(word), code(s.label()));
     }
-    blocks.insert("status-cryptomus-in", t);
+    blocks.insert(String::from("status-cryptomus-in"), t);
 
     let mut t =
         String::from("| canonical | `status` = `payment_status` | `is_final` |\n|---|---|---|\n");
-    for (s, word) in cryptomus::STATUS_OUT {
+    for (s, word) in cryptomus::status::STATUS_OUT {
         let _ = writeln!(
             t,
             "| {} | {} | {} |",
@@ -139,11 +134,11 @@ fn generated() -> BTreeMap<&'static str, String> {
             s.is_final()
         );
     }
-    blocks.insert("status-cryptomus-out", t);
+    blocks.insert(String::from("status-cryptomus-out"), t);
 
     let mut t =
         String::from("| rule | `status` | funds received | canonical |\n|---|---|---|---|\n");
-    for (i, r) in apollo::STATUS_IN.iter().enumerate() {
+    for (i, r) in apollo::status::STATUS_IN.iter().enumerate() {
         let funds = match r.funds_received {
             None => "*any*",
             Some(true) => "yes",
@@ -157,17 +152,14 @@ fn generated() -> BTreeMap<&'static str, String> {
             code(r.canonical.label())
         );
     }
-    blocks.insert("status-apollo-in", t);
+    blocks.insert(String::from("status-apollo-in"), t);
 
     let mut t = String::from("| canonical | `status` |\n|---|---|\n");
-    for (s, word) in apollo::STATUS_OUT {
+    for (s, word) in apollo::status::STATUS_OUT {
         let _ = writeln!(t, "| {} | {} |", code(s.label()), code(word));
     }
-    blocks.insert("status-apollo-out", t);
+    blocks.insert(String::from("status-apollo-out"), t);
 
-    let mut t = String::from(
-        "| canonical chain | AlpPay `asset.network` | Cryptomus `network` | Apollo `network` |\n|---|---|---|---|\n",
-    );
     let names = |list: &[&str]| match list {
         [] => "—".to_owned(),
         [sent] => code(sent),
@@ -177,17 +169,35 @@ fn generated() -> BTreeMap<&'static str, String> {
             rest.iter().map(|n| code(n)).collect::<Vec<_>>().join(", ")
         ),
     };
-    for row in facts::NETWORKS {
-        let _ = writeln!(
+    let mut t = String::from("| canonical chain |");
+    for dialect in Dialect::ALL {
+        let codec = dialect.codec();
+        let _ = write!(
             t,
-            "| {} | {} | {} | {} |",
-            code(row.chain),
-            names(row.alppay),
-            names(row.cryptomus),
-            names(row.apollo)
+            " {} {} |",
+            codec.title(),
+            code(codec.field_name(Field::Network))
         );
     }
-    blocks.insert("networks", t);
+    t.push_str("\n|---|");
+    for _ in Dialect::ALL {
+        t.push_str("---|");
+    }
+    t.push('\n');
+    let table = NetworkTable::builtin();
+    for chain in table.chains() {
+        let _ = write!(t, "| {} |", code(&chain.chain));
+        for dialect in Dialect::ALL {
+            let list: Vec<&str> = chain
+                .names
+                .get(&dialect)
+                .map(|l| l.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            let _ = write!(t, " {} |", names(&list));
+        }
+        t.push('\n');
+    }
+    blocks.insert(String::from("networks"), t);
 
     blocks
 }
@@ -254,7 +264,7 @@ fn generated_blocks_match_the_code() {
 
     let mut problems = Vec::new();
     for (name, body) in &expected {
-        match found.get(*name) {
+        match found.get(name) {
             None => problems.push(format!("missing generated block {name}")),
             Some(actual) if actual != body => problems.push(format!(
                 "block {name} is stale; expected:\n{body}\nfound:\n{actual}"
@@ -281,8 +291,8 @@ fn every_field_name_is_explained_in_prose() {
     let (_, prose) = blocks_of(&doc).expect("well-formed markers");
     let mut missing = Vec::new();
     for dialect in Dialect::ALL {
-        for (canonical, wire) in dialect.field_table() {
-            for name in [canonical, wire] {
+        for (canonical, wire) in dialect.codec().fields() {
+            for name in [canonical.label(), wire] {
                 if !prose.contains(&code(name)) {
                     missing.push(format!("{dialect}: {name}"));
                 }
@@ -317,42 +327,42 @@ fn every_field_name_is_explained_in_prose() {
 fn status_tables_are_complete() {
     for s in ALL_STATUSES {
         assert!(
-            alppay::STATUS_OUT.iter().any(|(c, _, _)| *c == s),
+            alppay::status::STATUS_OUT.iter().any(|(c, _, _)| *c == s),
             "alppay cannot write {s}"
         );
         assert!(
-            cryptomus::STATUS_OUT.iter().any(|(c, _)| *c == s),
+            cryptomus::status::STATUS_OUT.iter().any(|(c, _)| *c == s),
             "cryptomus cannot write {s}"
         );
         assert!(
-            apollo::STATUS_OUT.iter().any(|(c, _)| *c == s),
+            apollo::status::STATUS_OUT.iter().any(|(c, _)| *c == s),
             "apollo cannot write {s}"
         );
     }
     assert_eq!(
-        alppay::STATUS_OUT.len(),
+        alppay::status::STATUS_OUT.len(),
         ALL_STATUSES.len(),
         "one AlpPay row per status"
     );
     assert_eq!(
-        cryptomus::STATUS_OUT.len(),
+        cryptomus::status::STATUS_OUT.len(),
         ALL_STATUSES.len(),
         "one Cryptomus row per status"
     );
     assert_eq!(
-        apollo::STATUS_OUT.len(),
+        apollo::status::STATUS_OUT.len(),
         ALL_STATUSES.len(),
         "one Apollo row per status"
     );
     // AlpPay's last reading rule is the catch-all; anything after it would be dead.
-    let last = alppay::STATUS_IN.last().expect("rules");
+    let last = alppay::status::STATUS_IN.last().expect("rules");
     assert_eq!((last.status, last.display_status), (None, None));
     // Writing is stable under a round trip: what a dialect writes reads back as a status that it
     // writes the same way (a lossy row may read back as another status, never as other words).
     let networks = NetworkTable::builtin();
-    for (s, status, display) in alppay::STATUS_OUT {
+    for (s, status, display) in alppay::status::STATUS_OUT {
         let back = read_alppay(status, display);
-        let again = alppay::STATUS_OUT
+        let again = alppay::status::STATUS_OUT
             .iter()
             .find(|(c, _, _)| *c == back)
             .map(|(_, a, b)| (*a, *b));
@@ -362,19 +372,19 @@ fn status_tables_are_complete() {
             "alppay {s} -> {status}/{display} -> {back}"
         );
     }
-    for (s, word) in cryptomus::STATUS_OUT {
+    for (s, word) in cryptomus::status::STATUS_OUT {
         let body = json!({"state": 0, "result": {"uuid": "u", "status": word}}).to_string();
         let back = cryptomus::Cryptomus
             .parse_create_response(200, body.as_bytes(), &networks)
             .expect("reads")
             .status;
-        let again = cryptomus::STATUS_OUT
+        let again = cryptomus::status::STATUS_OUT
             .iter()
             .find(|(c, _)| *c == back)
             .map(|(_, w)| *w);
         assert_eq!(again, Some(*word), "cryptomus {s} -> {word} -> {back}");
     }
-    for (s, word) in apollo::STATUS_OUT {
+    for (s, word) in apollo::status::STATUS_OUT {
         // With funds: `pending` is only ever written for payments that have received some.
         let body =
             json!({"success": true, "response": {"orderId": "o", "status": word, "received": "1"}})
@@ -383,7 +393,7 @@ fn status_tables_are_complete() {
             .parse_create_response(200, body.as_bytes(), &networks)
             .expect("reads")
             .status;
-        let again = apollo::STATUS_OUT
+        let again = apollo::status::STATUS_OUT
             .iter()
             .find(|(c, _)| *c == back)
             .map(|(_, w)| *w);
@@ -403,11 +413,11 @@ fn read_alppay(status: &str, display: &str) -> PaymentStatus {
 #[test]
 fn codecs_read_statuses_as_the_tables_say() {
     let networks = NetworkTable::builtin();
-    for (i, r) in alppay::STATUS_IN.iter().enumerate() {
+    for (i, r) in alppay::status::STATUS_IN.iter().enumerate() {
         // A concrete value for a wildcard that no earlier rule claims.
         let status = r.status.unwrap_or("OPEN");
         let display = r.display_status.unwrap_or("OPEN");
-        if alppay::STATUS_IN[..i].iter().any(|earlier| {
+        if alppay::status::STATUS_IN[..i].iter().any(|earlier| {
             earlier.status.is_none_or(|s| s == status)
                 && earlier.display_status.is_none_or(|d| d == display)
         }) {
@@ -425,7 +435,7 @@ fn codecs_read_statuses_as_the_tables_say() {
             r.canonical
         );
     }
-    for (word, s) in cryptomus::STATUS_IN {
+    for (word, s) in cryptomus::status::STATUS_IN {
         let body = json!({"state": 0, "result": {"uuid": "u", "status": word}}).to_string();
         let p = cryptomus::Cryptomus
             .parse_create_response(200, body.as_bytes(), &networks)
@@ -440,7 +450,7 @@ fn codecs_read_statuses_as_the_tables_say() {
             .status,
         PaymentStatus::AwaitingPayment
     );
-    for r in apollo::STATUS_IN {
+    for r in apollo::status::STATUS_IN {
         for funds in [false, true] {
             if r.funds_received.is_some_and(|f| f != funds) {
                 continue;
@@ -477,8 +487,10 @@ fn codecs_write_statuses_as_the_tables_say() {
             let mut h = http::HeaderMap::new();
             h.insert(
                 "sign",
-                http::HeaderValue::from_str(&payglot::signature::cryptomus_sign(b"k", body))
-                    .expect("hex"),
+                http::HeaderValue::from_str(&payglot::dialect::cryptomus::sign::cryptomus_sign(
+                    b"k", body,
+                ))
+                .expect("hex"),
             );
             h
         },
@@ -510,7 +522,7 @@ fn codecs_write_statuses_as_the_tables_say() {
             .render_create_response(&payment, request, &context);
         serde_json::from_slice(&body).expect("JSON answer")
     };
-    for (s, status, display) in alppay::STATUS_OUT {
+    for (s, status, display) in alppay::status::STATUS_OUT {
         let v = answer(Dialect::AlpPay, *s, &request);
         assert_eq!(
             (v["status"].as_str(), v["displayStatus"].as_str()),
@@ -518,13 +530,13 @@ fn codecs_write_statuses_as_the_tables_say() {
             "{s}"
         );
     }
-    for (s, word) in cryptomus::STATUS_OUT {
+    for (s, word) in cryptomus::status::STATUS_OUT {
         let v = answer(Dialect::Cryptomus, *s, &request);
         assert_eq!(v["result"]["status"], *word, "{s}");
         assert_eq!(v["result"]["payment_status"], *word, "{s}");
         assert_eq!(v["result"]["is_final"], s.is_final(), "{s}");
     }
-    for (s, word) in apollo::STATUS_OUT {
+    for (s, word) in apollo::status::STATUS_OUT {
         let v = answer(Dialect::Apollo, *s, &request);
         assert_eq!(v["response"]["status"], *word, "{s}");
     }
@@ -534,21 +546,14 @@ fn codecs_write_statuses_as_the_tables_say() {
 #[test]
 fn network_table_is_what_the_code_uses() {
     let table = NetworkTable::builtin();
-    for row in facts::NETWORKS {
-        for (dialect, names) in [
-            (Dialect::AlpPay, row.alppay),
-            (Dialect::Cryptomus, row.cryptomus),
-            (Dialect::Apollo, row.apollo),
-        ] {
-            assert_eq!(
-                table.from_canonical(dialect, row.chain),
-                names.first().copied()
-            );
-            for name in names {
-                assert_eq!(table.to_canonical(dialect, name), Some(row.chain));
+    for dialect in Dialect::ALL {
+        for (chain, names) in dialect.codec().networks() {
+            assert_eq!(table.from_canonical(dialect, chain), names.first().copied());
+            for name in *names {
+                assert_eq!(table.to_canonical(dialect, name), Some(*chain));
                 assert_eq!(
                     table.to_canonical(dialect, &name.to_uppercase()),
-                    Some(row.chain)
+                    Some(*chain)
                 );
             }
         }

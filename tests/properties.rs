@@ -8,8 +8,8 @@
 //!   digit of the signature, makes it fail.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use payglot::dialect::cryptomus;
 use payglot::dialect::{Dialect, RenderContext};
+use payglot::dialect::{apollo, cryptomus};
 use payglot::facts;
 use payglot::model::{Callbacks, CreatePayment, Customer, MerchantProfile};
 use payglot::money::Amount;
@@ -166,7 +166,7 @@ fn cryptomus_request() -> impl Strategy<Value = CreatePayment> {
         (amount(), currency, proptest::option::of(coin())),
         proptest::option::of(chain_in(Dialect::Cryptomus)),
         "[A-Za-z0-9_-]{1,128}",
-        proptest::option::of(facts::CRYPTOMUS_LIFETIME.0..=facts::CRYPTOMUS_LIFETIME.1),
+        proptest::option::of(cryptomus::facts::LIFETIME.0..=cryptomus::facts::LIFETIME.1),
         (
             proptest::option::of(url()),
             proptest::option::of(url()),
@@ -246,7 +246,7 @@ fn apollo_request() -> impl Strategy<Value = CreatePayment> {
                 (client, email),
                 tolerance,
             )| {
-                let (min, max) = facts::apollo_lifetime_bounds(Some(&chain));
+                let (min, max) = apollo::facts::lifetime_bounds(Some(&chain));
                 let lifetime = with_lifetime.map(|_| min + u64::from(seed) % (max - min + 1));
                 CreatePayment {
                     order_ref: Some(order),

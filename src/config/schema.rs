@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IntoDeserializer, SeqAccess, Visitor};
@@ -94,21 +95,77 @@ pub struct SandboxSection {
     pub listen: String,
 }
 
-/// `networks[]`: one chain's name in one or more dialects.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `networks[]`: one chain's name in one or more dialects: `chain`, then one key per dialect
+/// (its registry name), whose value becomes the name payglot sends to that dialect's providers.
+#[derive(Debug, Clone)]
 pub struct NetworkEntry {
     /// Canonical chain name (lowercased); a new chain is added when unknown.
     pub chain: String,
-    /// The name AlpPay uses; becomes the name payglot sends to AlpPay.
-    #[serde(default)]
-    pub alppay: Option<String>,
-    /// The name Cryptomus uses; becomes the name payglot sends to Cryptomus.
-    #[serde(default)]
-    pub cryptomus: Option<String>,
-    /// The name Apollo uses; becomes the name payglot sends to Apollo.
-    #[serde(default)]
-    pub apollo: Option<String>,
+    /// The name each dialect uses, by dialect; `null` counts as absent.
+    pub names: BTreeMap<Dialect, String>,
+}
+
+/// The keys a `networks[]` entry takes: `chain` and every registered dialect's name.
+fn network_entry_keys() -> &'static [&'static str] {
+    static KEYS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        std::iter::once("chain")
+            .chain(Dialect::ALL.iter().map(|d| d.name()))
+            .collect()
+    })
+}
+
+impl<'de> Deserialize<'de> for NetworkEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // Ordered as written, so errors name the first offending key.
+        let entries: Vec<(String, Option<String>)> = serde_yaml::Mapping::deserialize(d)?
+            .into_iter()
+            .map(|(key, value)| {
+                let key = key
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| D::Error::custom("keys must be strings"))?;
+                let value = match value {
+                    serde_yaml::Value::Null => None,
+                    serde_yaml::Value::String(text) => Some(text),
+                    other => {
+                        return Err(D::Error::custom(format!(
+                            "{key}: invalid type: expected a string, found {}",
+                            yaml_kind(&other)
+                        )));
+                    }
+                };
+                Ok((key, value))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut chain = None;
+        let mut names = BTreeMap::new();
+        for (key, value) in entries {
+            if key == "chain" {
+                chain = value;
+                continue;
+            }
+            let Some(dialect) = Dialect::ALL.into_iter().find(|d| d.name() == key) else {
+                return Err(D::Error::unknown_field(&key, network_entry_keys()));
+            };
+            if let Some(name) = value {
+                names.insert(dialect, name);
+            }
+        }
+        let chain = chain.ok_or_else(|| D::Error::missing_field("chain"))?;
+        Ok(NetworkEntry { chain, names })
+    }
+}
+
+fn yaml_kind(value: &serde_yaml::Value) -> &'static str {
+    match value {
+        serde_yaml::Value::Bool(_) => "a boolean",
+        serde_yaml::Value::Number(_) => "a number",
+        serde_yaml::Value::Sequence(_) => "a sequence",
+        serde_yaml::Value::Mapping(_) => "a map",
+        _ => "another value",
+    }
 }
 
 /// A key id and the secret that goes with it.

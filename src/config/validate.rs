@@ -254,16 +254,14 @@ fn networks(entries: &[NetworkEntry], e: &mut Errors) -> NetworkTable {
             );
             continue;
         }
-        let names = [
-            (Dialect::AlpPay, &n.alppay),
-            (Dialect::Cryptomus, &n.cryptomus),
-            (Dialect::Apollo, &n.apollo),
-        ];
-        if names.iter().all(|(_, name)| name.is_none()) {
-            e.push(&path, "give at least one of alppay, cryptomus, apollo");
+        if n.names.is_empty() {
+            let dialects: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+            e.push(
+                &path,
+                format!("give at least one of {}", dialects.join(", ")),
+            );
         }
-        for (dialect, name) in names {
-            let Some(name) = name else { continue };
+        for (&dialect, name) in &n.names {
             let p = format!("{path}.{dialect}");
             if name.is_empty() || name.chars().any(char::is_whitespace) {
                 e.push(

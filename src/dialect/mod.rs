@@ -1,12 +1,16 @@
-//! The three provider dialects. Each module holds that provider's wire types, its conversions to
-//! and from the canonical model, its status table and its signing; this file holds what they
-//! share and the one registry that names them. Adding a provider touches its own folder, the
-//! [`Dialect`] enum and [`Dialect::codec`].
+//! The provider dialects. Each provider is one folder (`alppay/`, `cryptomus/`, `apollo/`)
+//! holding everything true of it: wire types, conversions to and from the canonical model, status
+//! table, signing, inbound paths, network names, facts and capabilities. This file holds what
+//! they share — the [`Codec`] trait they implement and the types it speaks — and **the
+//! registry**, the one list that names them. Everything else (endpoint table, network table,
+//! config validation, metrics, docs tables, the golden-fixture matrix) iterates over it.
+//!
+//! Adding a provider: its folder, plus one line in [`providers!`] below. See
+//! `docs/adding-a-provider.md`.
 
-pub mod alppay;
-pub mod apollo;
-pub mod cryptomus;
-mod wire;
+pub mod common;
+pub mod encoding;
+pub mod network;
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,48 +20,49 @@ use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::model::{CreatePayment, MerchantProfile, Payment};
-use crate::network::NetworkTable;
 use crate::secret::Credentials;
+use network::NetworkTable;
 
-pub use wire::{parse_json, text_field};
+pub use crate::field::{Field, FieldRef, FieldTable, NoteField};
+pub use encoding::{parse_json, text_field};
 
-/// A provider API dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dialect {
-    AlpPay,
-    Cryptomus,
-    Apollo,
+/// Declares the providers: each line is `Variant => folder::CodecType`. It makes the folder a
+/// module, the [`Dialect`] variant, [`Dialect::ALL`] and [`Dialect::codec`].
+macro_rules! providers {
+    ($($variant:ident => $module:ident :: $codec:ident),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// A provider API dialect: one per registered provider.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Dialect {
+            $($variant),+
+        }
+
+        impl Dialect {
+            /// Every registered dialect, in registry order.
+            pub const ALL: [Dialect; [$(stringify!($variant)),+].len()] = [$(Dialect::$variant),+];
+
+            /// Everything payglot knows of this dialect's provider.
+            pub fn codec(self) -> &'static dyn Codec {
+                match self {
+                    $(Dialect::$variant => &$module::$codec),+
+                }
+            }
+        }
+    };
+}
+
+// The registry: one line per provider.
+providers! {
+    AlpPay => alppay::AlpPay,
+    Cryptomus => cryptomus::Cryptomus,
+    Apollo => apollo::Apollo,
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 3] = [Dialect::AlpPay, Dialect::Cryptomus, Dialect::Apollo];
-
     /// The lowercase name used in config, CLI and metrics.
     pub fn name(self) -> &'static str {
-        match self {
-            Dialect::AlpPay => "alppay",
-            Dialect::Cryptomus => "cryptomus",
-            Dialect::Apollo => "apollo",
-        }
-    }
-
-    /// This dialect's canonical ↔ wire field names, for the names that differ; every other
-    /// field is named alike on both sides.
-    pub fn field_table(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Dialect::AlpPay => alppay::FIELDS,
-            Dialect::Cryptomus => cryptomus::FIELDS,
-            Dialect::Apollo => apollo::FIELDS,
-        }
-    }
-
-    /// The codec that speaks this dialect.
-    pub fn codec(self) -> &'static dyn Codec {
-        match self {
-            Dialect::AlpPay => &alppay::AlpPay,
-            Dialect::Cryptomus => &cryptomus::Cryptomus,
-            Dialect::Apollo => &apollo::Apollo,
-        }
+        self.codec().name()
     }
 }
 
@@ -70,15 +75,20 @@ impl fmt::Display for Dialect {
 impl FromStr for Dialect {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "alppay" => Ok(Dialect::AlpPay),
-            // NearPayments serves the Cryptomus dialect.
-            "cryptomus" | "nearpayments" => Ok(Dialect::Cryptomus),
-            "apollo" | "apollopayment" => Ok(Dialect::Apollo),
-            other => Err(format!(
-                "unknown dialect \"{other}\" (expected alppay, cryptomus or apollo)"
-            )),
-        }
+        let wanted = s.to_ascii_lowercase();
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.name() == wanted || d.codec().aliases().contains(&wanted.as_str()))
+            .ok_or_else(|| format!("unknown dialect \"{wanted}\" (expected {})", name_list()))
+    }
+}
+
+/// "a, b or c" over the registry.
+fn name_list() -> String {
+    let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
     }
 }
 
@@ -102,7 +112,7 @@ pub struct RenderContext<'a> {
     pub networks: &'a NetworkTable,
     /// The merchant the request came from.
     pub merchant: &'a MerchantProfile,
-    /// A fresh, unique request nonce for dialects that need one (Apollo).
+    /// A fresh, unique request nonce for dialects that sign one ([`Capabilities::body_nonce`]).
     pub nonce: u64,
     /// The request id payglot gave this request; used for references it must synthesise.
     pub request_id: &'a str,
@@ -113,10 +123,20 @@ pub struct RenderContext<'a> {
 /// place where the upstream request is not a field-for-field copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
-    /// The field in the source or target dialect the note is about.
-    pub field: String,
+    /// The field the note is about.
+    pub field: NoteField,
     pub action: NoteAction,
     pub detail: String,
+}
+
+impl Note {
+    pub fn new(field: impl Into<NoteField>, action: NoteAction, detail: impl Into<String>) -> Self {
+        Note {
+            field: field.into(),
+            action,
+            detail: detail.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +165,71 @@ pub struct Rendered {
     pub notes: Vec<Note>,
 }
 
+/// What a caller can ask of payglot at an inbound path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Create a payment: verified, translated, forwarded.
+    CreatePayment,
+    /// List the account's balances: answered by payglot itself (Apollo SDKs call it on start
+    /// and give up without it).
+    ListBalances,
+}
+
+/// One inbound path a dialect serves, below the listener's root (a trailing slash is accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inbound {
+    pub path: &'static str,
+    pub operation: Operation,
+}
+
+/// One chain's names in a dialect: the canonical chain, then the provider's names for it (the
+/// first is what payglot sends; all are accepted on input, case-insensitively).
+pub type NetworkNames = (&'static str, &'static [&'static str]);
+
+/// What a provider can and cannot express, asked by the shared translation rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// Takes an amount priced in fiat and converts it into the coin the payer pays.
+    pub converts_fiat: bool,
+    /// Signs a fresh nonce inside every request body: payglot draws one per upstream request.
+    pub body_nonce: bool,
+    /// The invoice lifetime range (seconds) it takes on a canonical chain, or `None` when the
+    /// provider takes no lifetime (it picks one itself).
+    pub lifetime_bounds: fn(Option<&str>) -> Option<(u64, u64)>,
+    /// Whether a payment can be looked up by the merchant's reference (not only by its id).
+    pub lookup_by_reference: bool,
+}
+
 /// One provider dialect, in both roles: as the server a merchant talks to (verify, parse, answer)
 /// and as the client payglot uses towards that provider (render, sign, read its answer).
 pub trait Codec: Send + Sync {
     fn dialect(&self) -> Dialect;
+
+    /// The lowercase name used in config, CLI and metrics.
+    fn name(&self) -> &'static str;
+
+    /// The provider's own spelling, for docs and messages.
+    fn title(&self) -> &'static str;
+
+    /// Other names config and CLI accept for it (e.g. a white-label of the same API).
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The paths it serves inbound, one listener for every dialect.
+    fn inbound(&self) -> &'static [Inbound];
+
+    /// Path prefixes that say a request is meant for this dialect even when nothing is served
+    /// there, so a wrong path is answered in its envelope.
+    fn path_prefixes(&self) -> &'static [&'static str];
+
+    /// Its names for the canonical chains.
+    fn networks(&self) -> &'static [NetworkNames];
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Its names for the canonical fields it names differently.
+    fn fields(&self) -> FieldTable;
 
     /// The header carrying the caller's key id (`API-KEY`, `merchant`, `x-api-public-key`).
     fn key_header(&self) -> &'static str;
@@ -174,7 +255,7 @@ pub trait Codec: Send + Sync {
     ) -> Result<Rendered, ApiError>;
 
     /// Reads this provider's answer to a create call: the payment, or the provider's error
-    /// translated into canonical terms (`Err` of the inner result).
+    /// translated into canonical terms.
     fn parse_create_response(
         &self,
         status: u16,
@@ -194,254 +275,70 @@ pub trait Codec: Send + Sync {
     /// Writes an error in this dialect's envelope; returns the HTTP status and body.
     fn render_error(&self, error: &ApiError, request_id: &str) -> (u16, Vec<u8>);
 
-    /// This dialect's name for a canonical field, for error messages.
-    fn field_name<'f>(&self, canonical: &'f str) -> &'f str;
-
-    /// The canonical name of one of this dialect's request fields.
-    fn canonical_field<'f>(&self, field: &'f str) -> &'f str;
-}
-
-/// Refusals and drops that apply whatever the target, for a request crossing dialects:
-/// fiat pricing only Cryptomus converts, and source-only fields.
-fn common_refusals(request: &CreatePayment, target: Dialect) -> Result<Vec<Note>, ApiError> {
-    let converts_fiat = target == Dialect::Cryptomus;
-    if !converts_fiat {
-        if let Some(pay) = &request.pay_currency
-            && !pay.eq_ignore_ascii_case(&request.currency)
-        {
-            return Err(ApiError::untranslatable(
-                "fiat_pricing",
-                format!(
-                    "the amount is priced in {} and paid in {pay}; {target} only takes amounts in \
-                 the coin that is paid, so this invoice cannot be converted",
-                    request.currency
-                ),
-            ));
-        }
-        if crate::facts::is_fiat(&request.currency) {
-            return Err(ApiError::untranslatable(
-                "fiat_currency",
-                format!(
-                    "currency {} is fiat; {target} only takes amounts in a coin",
-                    request.currency
-                ),
-            ));
-        }
+    /// The request's replay token, for dialects that sign one into the body; `Ok(None)` for
+    /// dialects without one.
+    fn request_nonce(&self, _body: &[u8]) -> Result<Option<String>, ApiError> {
+        Ok(None)
     }
-    let mut notes = Vec::new();
-    for field in &request.unportable {
-        if field.affects_money {
-            return Err(ApiError::untranslatable(
-                "unportable_money_field",
-                format!(
-                    "{} has no counterpart at {target} and changes what is paid: {}",
-                    field.field, field.why
-                ),
-            ));
-        }
-        notes.push(Note {
-            field: field.field.into(),
-            action: NoteAction::Dropped,
-            detail: field.why.into(),
-        });
+
+    /// The answer to an operation payglot serves itself rather than forwarding, for a merchant.
+    fn answer_locally(&self, _operation: Operation, _merchant_id: &str) -> Option<Vec<u8>> {
+        None
     }
-    Ok(notes)
-}
 
-/// The target's name for the request's chain. A request without one (Cryptomus lets the payer
-/// choose) takes the merchant profile's default for the currency, or is refused.
-fn target_network<'c>(
-    request: &CreatePayment,
-    target: Dialect,
-    context: &RenderContext<'c>,
-    notes: &mut Vec<Note>,
-) -> Result<&'c str, ApiError> {
-    let chain = match &request.network {
-        Some(chain) => chain.as_str(),
-        None => {
-            let default = context
-                .merchant
-                .default_networks
-                .get(&request.currency.to_ascii_uppercase())
-                .ok_or_else(|| {
-                    ApiError::untranslatable(
-                        "network_required",
-                        format!(
-                            "{target} requires a network and the request leaves it to the \
-                             payer; set one, or a default network for {} in the merchant profile",
-                            request.currency
-                        ),
-                    )
-                })?;
-            notes.push(Note {
-                field: "network".into(),
-                action: NoteAction::Filled,
-                detail: format!(
-                    "from the merchant profile's default network for {}",
-                    request.currency
-                ),
-            });
-            default.as_str()
-        }
-    };
-    context
-        .networks
-        .from_canonical(target, chain)
-        .ok_or_else(|| {
-            ApiError::untranslatable(
-                "network_unknown",
-                format!(
-                    "network {chain} has no known name at {target}; add one under `networks` \
-                     in the config"
-                ),
-            )
-        })
-}
-
-/// Clamps a lifetime into a target's range, noting it when it changed.
-fn clamp_lifetime(
-    lifetime: u64,
-    (min, max): (u64, u64),
-    target: Dialect,
-    notes: &mut Vec<Note>,
-) -> u64 {
-    let clamped = lifetime.clamp(min, max);
-    if clamped != lifetime {
-        notes.push(Note {
-            field: "lifetime".into(),
-            action: NoteAction::Clamped,
-            detail: format!("{lifetime} s is outside {target}'s {min}–{max} s; sent {clamped} s"),
-        });
+    /// This dialect's name for a canonical field.
+    fn field_name(&self, field: Field) -> &'static str {
+        self.fields()
+            .iter()
+            .find(|(canonical, _)| *canonical == field)
+            .map_or(field.label(), |(_, wire)| wire)
     }
-    clamped
-}
 
-/// The order reference sent to a target that requires one: the merchant's, or, when its
-/// dialect made it optional (AlpPay) and it is absent, one made from payglot's request id.
-fn required_order_ref(
-    request: &CreatePayment,
-    context: &RenderContext<'_>,
-    field: &str,
-    notes: &mut Vec<Note>,
-) -> String {
-    match &request.order_ref {
-        Some(r) => r.clone(),
-        None => {
-            let made = format!("pg-{}", context.request_id);
-            notes.push(Note {
-                field: field.into(),
-                action: NoteAction::Derived,
-                detail: format!("the request has no order reference; sent \"{made}\""),
-            });
-            made
+    /// How a field this dialect names `name` is known canonically: by its table, else by a
+    /// canonical label it shares, else as the dialect's own name.
+    fn canonical_field(&self, name: &str) -> FieldRef {
+        self.fields()
+            .iter()
+            .find(|(_, wire)| *wire == name)
+            .map(|(canonical, _)| *canonical)
+            .or_else(|| Field::from_label(name))
+            .map_or_else(|| FieldRef::Wire(name.to_owned()), FieldRef::Canonical)
+    }
+
+    /// How a field named in an error reads in this dialect.
+    fn name_of(&self, field: &FieldRef) -> String {
+        match field {
+            FieldRef::Canonical(f) => self.field_name(*f).to_owned(),
+            FieldRef::Wire(name) => name.clone(),
         }
     }
 }
 
-/// The HTTP status a caller gets for an error.
-fn caller_status(error: &ApiError) -> u16 {
-    match (error.kind, error.upstream_status) {
-        (crate::error::ErrorKind::UpstreamRejected, Some(429)) => 429,
-        (crate::error::ErrorKind::UpstreamRejected, Some(s)) if (400..500).contains(&s) => 422,
-        (kind, _) => kind.default_status(),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Looks a field up in a dialect's canonical ↔ wire table; unknown names pass unchanged.
-fn lookup_field<'f>(
-    table: &[(&'static str, &'static str)],
-    name: &'f str,
-    to_wire: bool,
-) -> &'f str {
-    table
-        .iter()
-        .find(|(canonical, wire)| {
-            if to_wire {
-                *canonical == name
-            } else {
-                *wire == name
+    #[test]
+    fn names_read_back_through_the_registry() {
+        for dialect in Dialect::ALL {
+            assert_eq!(dialect.codec().dialect(), dialect);
+            assert_eq!(dialect.name().parse::<Dialect>(), Ok(dialect));
+            for alias in dialect.codec().aliases() {
+                assert_eq!(alias.parse::<Dialect>(), Ok(dialect));
             }
-        })
-        .map(|(canonical, wire)| if to_wire { *wire } else { *canonical })
-        .unwrap_or(name)
-}
-
-/// Classifies a provider's error answer by its HTTP status.
-fn upstream_status_error(
-    provider: Dialect,
-    status: u16,
-    text: String,
-    fields: Vec<crate::error::FieldError>,
-) -> ApiError {
-    use crate::error::ErrorKind;
-    let detail = if text.is_empty() {
-        String::new()
-    } else {
-        format!(": {text}")
-    };
-    let (kind, message) = match status {
-        401 | 403 => (
-            ErrorKind::UpstreamAuth,
-            format!(
-                "the {provider} provider refused payglot's credentials (HTTP {status}){detail}"
-            ),
-        ),
-        400..=499 => (
-            ErrorKind::UpstreamRejected,
-            format!("the {provider} provider refused the payment (HTTP {status}){detail}"),
-        ),
-        500..=599 => (
-            ErrorKind::UpstreamRejected,
-            format!("the {provider} provider failed (HTTP {status}){detail}"),
-        ),
-        _ => (
-            ErrorKind::UpstreamInvalid,
-            format!("the {provider} provider answered HTTP {status}{detail}"),
-        ),
-    };
-    ApiError {
-        kind,
-        message,
-        fields,
-        upstream_status: Some(status),
-        reason: None,
+        }
+        assert!("nope".parse::<Dialect>().is_err());
     }
-}
 
-/// Checks the signature carried in header `name` with `check` (over the raw body, in constant
-/// time, by the caller's scheme); `covers` says what it is made from, for the error message.
-fn verify_signature_header(
-    headers: &HeaderMap,
-    name: &str,
-    covers: &str,
-    check: impl FnOnce(&str) -> bool,
-) -> Result<(), ApiError> {
-    use crate::error::ErrorKind;
-    let Some(claimed) = headers.get(name).and_then(|v| v.to_str().ok()) else {
-        return Err(ApiError::new(
-            ErrorKind::Unauthenticated,
-            format!("missing {name} header"),
-        ));
-    };
-    if check(claimed) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorKind::Unauthenticated,
-            format!("invalid signature: {name} does not match {covers}"),
-        ))
+    #[test]
+    fn inbound_paths_are_unique_across_dialects() {
+        let mut paths: Vec<&str> = Dialect::ALL
+            .iter()
+            .flat_map(|d| d.codec().inbound().iter().map(|i| i.path))
+            .collect();
+        let total = paths.len();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), total, "two dialects claim one path");
     }
-}
-
-/// The two authentication headers every dialect sends: the key id and the signature.
-fn auth_headers(
-    key_header: &'static str,
-    credentials: &Credentials,
-    signature_header: &'static str,
-    signature: String,
-) -> Vec<(&'static str, String)> {
-    vec![
-        (key_header, credentials.key_id.clone()),
-        (signature_header, signature),
-    ]
 }

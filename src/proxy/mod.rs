@@ -5,11 +5,9 @@
 //! through pingora's pooled connector, so it sees the whole upstream answer before choosing
 //! the caller's status, and knows whether a failed exchange sent anything (failover safety).
 
-pub mod breaker;
+pub mod client;
 pub mod endpoint;
 pub mod replay;
-pub mod resolve;
-pub mod upstream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,37 +15,47 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::connectors::ConnectorOptions;
-use pingora::connectors::http::Connector;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use time::OffsetDateTime;
 
-use crate::config::{LoadedConfig, Merchant};
-use crate::dialect::{Dialect, RenderContext};
+use crate::config::LoadedConfig;
+use crate::dialect::{Dialect, Operation};
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::METRICS;
-use crate::routing::RouteFacts;
 use crate::translate;
 
-use breaker::{Breakers, Permit};
+use client::UpstreamClient;
 use endpoint::{Endpoint, dialect_hint, endpoint_for};
 use replay::ReplayGuard;
-use upstream::CallError;
 
-/// Idle upstream connections kept for reuse, as pingora's default.
-const DEFAULT_KEEPALIVE_POOL: usize = 128;
-
-/// How many recent Apollo nonces are remembered for replay protection.
+/// How many recent request nonces are remembered for replay protection.
 const REPLAY_MEMORY: usize = 1_000_000;
 
 pub struct Proxy {
     config: Arc<ArcSwap<LoadedConfig>>,
-    connector: Connector,
+    client: UpstreamClient,
     replay: ReplayGuard,
-    breakers: Breakers,
-    resolver: resolve::Resolver,
+}
+
+/// How a request ended, for the request metric and the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not decided yet: the client went away before an answer was written.
+    Unknown,
+    Ok,
+    Failed(ErrorKind),
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Unknown => "unknown",
+            Outcome::Ok => "ok",
+            Outcome::Failed(kind) => kind.label(),
+        }
+    }
 }
 
 /// Per-request state, for the log line and the metrics at the end.
@@ -58,7 +66,7 @@ pub struct RequestCtx {
     merchant: Option<String>,
     route: Option<String>,
     upstream: Option<String>,
-    outcome: &'static str,
+    outcome: Outcome,
     status: u16,
     upstream_time: Duration,
 }
@@ -66,16 +74,10 @@ pub struct RequestCtx {
 impl Proxy {
     pub fn new(config: Arc<ArcSwap<LoadedConfig>>) -> Self {
         let ca_file = config.load().server.upstream_ca_file.clone();
-        let options = ca_file.map(|ca_file| ConnectorOptions {
-            ca_file: Some(ca_file),
-            ..ConnectorOptions::new(DEFAULT_KEEPALIVE_POOL)
-        });
         Proxy {
             config,
-            connector: Connector::new(options),
+            client: UpstreamClient::new(ca_file),
             replay: ReplayGuard::new(REPLAY_MEMORY),
-            breakers: Breakers::default(),
-            resolver: resolve::Resolver::default(),
         }
     }
 
@@ -96,12 +98,12 @@ impl Proxy {
             return match dialect_hint(&path, &session.req_header().headers) {
                 Some(dialect) => self.fail(ctx, dialect, error),
                 None => {
-                    ctx.outcome = error.kind.label();
+                    ctx.outcome = Outcome::Failed(error.kind);
                     (404, br#"{"message":"not found"}"#.to_vec())
                 }
             };
         };
-        let dialect = endpoint.dialect();
+        let dialect = endpoint.dialect;
         ctx.dialect = Some(dialect);
         if session.req_header().method != http::Method::POST {
             let error = ApiError::new(ErrorKind::MethodNotAllowed, "only POST is served here");
@@ -112,247 +114,141 @@ impl Proxy {
             Ok(body) => body,
             Err(error) => return self.fail(ctx, dialect, error),
         };
-        match self.create(session, ctx, config, endpoint, &body).await {
+        let headers = &session.req_header().headers;
+        let answer = match endpoint.operation {
+            Operation::CreatePayment => self.create(ctx, config, endpoint, headers, &body).await,
+            operation => self.answer_locally(ctx, config, endpoint, headers, &body, operation),
+        };
+        match answer {
             Ok(answer) => answer,
             Err(error) => self.fail(ctx, dialect, error),
         }
     }
 
+    /// The caller's merchant, with its signature over `body` checked.
+    fn admit<'c>(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &'c LoadedConfig,
+        dialect: Dialect,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(&'c crate::config::Merchant, crate::model::CreatePayment), ApiError> {
+        let merchant = translate::authenticate(config, dialect, headers)
+            .inspect_err(count_signature(dialect))?;
+        ctx.merchant = Some(merchant.id.clone());
+        let secret = merchant.credentials.secret.expose().as_bytes();
+        let request = translate::read_request(dialect, headers, body, secret, &config.networks)
+            .inspect_err(count_signature(dialect))?;
+        Ok((merchant, request))
+    }
+
+    /// Refuses a (key, nonce) pair seen before.
+    fn check_replay(&self, key_id: &str, nonce: Option<&str>) -> Result<(), ApiError> {
+        match nonce {
+            Some(nonce) if !self.replay.first_use(key_id, nonce) => Err(ApiError::new(
+                ErrorKind::Replayed,
+                format!("nonce {nonce} was already used"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     async fn create(
         &self,
-        session: &Session,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
         endpoint: Endpoint,
-        body: &[u8],
-    ) -> Result<(u16, Vec<u8>), ApiError> {
-        let dialect = endpoint.dialect();
-        let headers = &session.req_header().headers;
-        let key_id = translate::caller_key_id(dialect, headers)
-            .inspect_err(|_| signature_failed(dialect))?;
-        let merchant = config.merchant(dialect, key_id).ok_or_else(|| {
-            signature_failed(dialect);
-            ApiError::new(
-                ErrorKind::Unauthenticated,
-                "unknown key: no merchant is configured with it",
-            )
-        })?;
-        ctx.merchant = Some(merchant.id.clone());
-        let secret = merchant.credentials.secret.expose().as_bytes();
-        if endpoint == Endpoint::ApolloAdvancedBalances {
-            return self.advanced_balances(merchant, headers, body, secret);
-        }
-        let request = translate::read_request(dialect, headers, body, secret, &config.networks)
-            .inspect_err(|e| {
-                if e.kind == ErrorKind::Unauthenticated {
-                    signature_failed(dialect);
-                }
-            })?;
-        if let Some(nonce) = &request.nonce
-            && !self.replay.first_use(key_id, nonce)
-        {
-            return Err(ApiError::new(
-                ErrorKind::Replayed,
-                format!("nonce {nonce} was already used"),
-            ));
-        }
-        let facts = RouteFacts {
-            merchant_id: &merchant.id,
-            dialect,
-            currency: &request.currency,
-            network: request.network.as_deref(),
-            amount: &request.amount,
-            order_ref: request.order_ref.as_deref(),
-            headers,
-            request_id: &ctx.request_id,
-        };
-        let selection = config.routes.select(&facts).ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::NoRoute,
-                format!(
-                    "no routing rule matches this request from merchant {}",
-                    merchant.id
-                ),
-            )
-        })?;
-        ctx.route = Some(selection.route.clone());
-
-        let mut last_error = None;
-        for (position, upstream_id) in selection.upstreams.iter().enumerate() {
-            let Some(upstream) = config.upstream(upstream_id) else {
-                continue;
-            };
-            if self.breakers.permit(&upstream.id, Instant::now()) == Permit::Open {
-                last_error = Some(ApiError::new(
-                    ErrorKind::UpstreamUnavailable,
-                    "the payment provider is unavailable (cooling down after repeated connect \
-                     failures)",
-                ));
-                continue;
-            }
-            let context = RenderContext {
-                networks: &config.networks,
-                merchant: &merchant.profile,
-                // Only Apollo bodies carry a nonce; skip the random draw for the others.
-                nonce: if upstream.dialect == Dialect::Apollo {
-                    fresh_nonce()
-                } else {
-                    0
-                },
-                request_id: &ctx.request_id,
-                now: OffsetDateTime::now_utc(),
-            };
-            let plan = translate::plan_upstream(
-                dialect,
-                upstream.dialect,
-                body,
-                &request,
-                merchant.credentials_for(upstream),
-                &context,
-            )
-            .inspect_err(|e| {
-                if e.kind == ErrorKind::Untranslatable {
-                    METRICS
-                        .translation_refusals
-                        .with_label_values(&[
-                            dialect.name(),
-                            upstream.dialect.name(),
-                            e.reason.unwrap_or("other"),
-                        ])
-                        .inc();
-                }
-            })?;
-            for note in &plan.notes {
-                METRICS
-                    .translation_notes
-                    .with_label_values(&[
-                        dialect.name(),
-                        upstream.dialect.name(),
-                        note.action.label(),
-                        &note.field,
-                    ])
-                    .inc();
-                tracing::debug!(request_id = %ctx.request_id, field = %note.field, action = note.action.label(), detail = %note.detail, "translation note");
-            }
-            ctx.upstream = Some(upstream.id.clone());
-            match upstream::call(
-                &self.connector,
-                &self.resolver,
-                upstream,
-                &plan.upstream,
-                &ctx.request_id,
-            )
-            .await
-            {
-                Ok(reply) => {
-                    if self.breakers.success(&upstream.id) {
-                        METRICS
-                            .breaker_open
-                            .with_label_values(&[&upstream.id])
-                            .set(0);
-                    }
-                    ctx.upstream_time = reply.elapsed;
-                    METRICS
-                        .upstream_latency
-                        .with_label_values(&[&upstream.id])
-                        .observe(reply.elapsed.as_secs_f64());
-                    let answer = translate::answer(
-                        dialect,
-                        upstream.dialect,
-                        reply.status,
-                        &reply.body,
-                        &request,
-                        &context,
-                    );
-                    ctx.outcome = match &answer.outcome {
-                        Ok(_) => "ok",
-                        Err(e) => e.kind.label(),
-                    };
-                    return Ok((answer.status, answer.body));
-                }
-                Err(CallError::Connect(detail)) => {
-                    if self
-                        .breakers
-                        .failure(&upstream.id, upstream.circuit_breaker, Instant::now())
-                    {
-                        METRICS
-                            .breaker_open
-                            .with_label_values(&[&upstream.id])
-                            .set(1);
-                        tracing::warn!(upstream = %upstream.id, "circuit opened after repeated connect failures");
-                    }
-                    if position + 1 < selection.upstreams.len() {
-                        METRICS
-                            .failovers
-                            .with_label_values(&[&selection.route, &upstream.id])
-                            .inc();
-                    }
-                    tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.id, error = %detail, "upstream connect failed");
-                    last_error = Some(ApiError::new(
-                        ErrorKind::UpstreamUnreachable,
-                        "the payment provider could not be reached".to_owned(),
-                    ));
-                }
-                Err(CallError::Timeout(detail)) => {
-                    tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.id, error = %detail, "upstream timed out");
-                    return Err(ApiError::new(
-                        ErrorKind::UpstreamTimeout,
-                        "the payment provider did not answer in time".to_owned(),
-                    ));
-                }
-                Err(CallError::Broken(detail)) => {
-                    tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.id, error = %detail, "upstream exchange broke");
-                    return Err(ApiError::new(
-                        ErrorKind::UpstreamUnreachable,
-                        "the exchange with the payment provider broke".to_owned(),
-                    ));
-                }
-                Err(CallError::TooLarge) => {
-                    return Err(ApiError::new(
-                        ErrorKind::UpstreamInvalid,
-                        "the payment provider's answer was too large".to_owned(),
-                    ));
-                }
-            }
-        }
-        Err(last_error.unwrap_or_else(|| {
-            ApiError::new(
-                ErrorKind::Internal,
-                format!("route {} names no usable upstream", selection.route),
-            )
-        }))
-    }
-
-    /// Apollo SDKs list balances when constructed and give up when that fails. payglot answers
-    /// for its merchants itself, after the same signature and nonce checks as any call: there is
-    /// no balance at payglot, so one empty USD balance named after the merchant is listed.
-    fn advanced_balances(
-        &self,
-        merchant: &Merchant,
         headers: &http::HeaderMap,
         body: &[u8],
-        secret: &[u8],
     ) -> Result<(u16, Vec<u8>), ApiError> {
-        Dialect::Apollo
-            .codec()
-            .verify(headers, body, secret)
-            .inspect_err(|_| signature_failed(Dialect::Apollo))?;
-        let answer = serde_json::json!({
-            "success": true,
-            "response": [{
-                "advancedBalanceId": format!("payglot-{}", merchant.id),
-                "currency": "USD",
-                "blocked": "0",
-                "balance": "0",
-                "availableCurrenciesForDeposit": [],
-                "tariffs": [],
-            }]
-        });
-        Ok((200, answer.to_string().into_bytes()))
+        let dialect = endpoint.dialect;
+        let (merchant, request) = self.admit(ctx, config, dialect, headers, body)?;
+        self.check_replay(&merchant.credentials.key_id, request.nonce.as_deref())?;
+        let selection = translate::route(
+            config,
+            merchant,
+            dialect,
+            &request,
+            headers,
+            &ctx.request_id,
+        )?;
+        ctx.route = Some(selection.route.clone());
+        let request_id = ctx.request_id.as_str();
+        let tried = &mut ctx.upstream;
+        let sent = self
+            .client
+            .send(config, &selection, request_id, |upstream| {
+                *tried = Some(upstream.id.clone());
+                let context = translate::render_context(
+                    &config.networks,
+                    &merchant.profile,
+                    upstream.dialect,
+                    request_id,
+                    OffsetDateTime::now_utc(),
+                );
+                let plan = translate::plan_upstream(
+                    dialect,
+                    upstream.dialect,
+                    body,
+                    &request,
+                    merchant.credentials_for(upstream),
+                    &context,
+                )
+                .inspect_err(|e| count_refusal(e, dialect, upstream.dialect))?;
+                count_notes(&plan.notes, dialect, upstream.dialect, request_id);
+                Ok((plan.upstream, context))
+            })
+            .await?;
+        ctx.upstream_time = sent.reply.elapsed;
+        let answer = translate::answer(
+            dialect,
+            sent.upstream.dialect,
+            sent.reply.status,
+            &sent.reply.body,
+            &request,
+            &sent.planned,
+        );
+        ctx.outcome = match &answer.outcome {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Failed(e.kind),
+        };
+        Ok((answer.status, answer.body))
+    }
+
+    /// An operation payglot answers itself, after the same key, signature and nonce checks as
+    /// any call.
+    fn answer_locally(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        endpoint: Endpoint,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        operation: Operation,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let codec = endpoint.dialect.codec();
+        let merchant = translate::authenticate(config, endpoint.dialect, headers)
+            .inspect_err(count_signature(endpoint.dialect))?;
+        ctx.merchant = Some(merchant.id.clone());
+        codec
+            .verify(
+                headers,
+                body,
+                merchant.credentials.secret.expose().as_bytes(),
+            )
+            .inspect_err(count_signature(endpoint.dialect))?;
+        let nonce = codec.request_nonce(body)?;
+        self.check_replay(&merchant.credentials.key_id, nonce.as_deref())?;
+        let answer = codec
+            .answer_locally(operation, &merchant.id)
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "no local answer for this call"))?;
+        ctx.outcome = Outcome::Ok;
+        Ok((200, answer))
     }
 
     fn fail(&self, ctx: &mut RequestCtx, dialect: Dialect, error: ApiError) -> (u16, Vec<u8>) {
-        ctx.outcome = error.kind.label();
+        ctx.outcome = Outcome::Failed(error.kind);
         if error.kind.is_client_error() {
             tracing::info!(request_id = %ctx.request_id, kind = error.kind.label(), message = %error.message, "request refused");
         } else {
@@ -362,21 +258,41 @@ impl Proxy {
     }
 }
 
-fn signature_failed(dialect: Dialect) {
-    METRICS
-        .signature_failures
-        .with_label_values(&[dialect.name()])
-        .inc();
+/// Counts a refused key or signature of a `dialect` caller in the signature-failure metric.
+fn count_signature(dialect: Dialect) -> impl Fn(&ApiError) {
+    move |error| {
+        if error.kind == ErrorKind::Unauthenticated {
+            METRICS
+                .signature_failures
+                .with_label_values(&[dialect.name()])
+                .inc();
+        }
+    }
 }
 
-/// A fresh nonce for an Apollo upstream request: random below 2^53 (exact in JavaScript), so
-/// instances sharing an account do not collide the way clock-based nonces would. `explain` and
-/// `translate` use it too, so their preview shows what the proxy sends.
-pub fn fresh_nonce() -> u64 {
-    let random = uuid::Uuid::new_v4().as_u128() as u64;
-    (random & ((1 << 53) - 1)).max(1)
+fn count_refusal(error: &ApiError, from: Dialect, to: Dialect) {
+    if let Some(reason) = error.reason {
+        METRICS
+            .translation_refusals
+            .with_label_values(&[from.name(), to.name(), reason.label()])
+            .inc();
+    }
 }
 
+fn count_notes(notes: &[crate::dialect::Note], from: Dialect, to: Dialect, request_id: &str) {
+    for note in notes {
+        METRICS
+            .translation_notes
+            .with_label_values(&[
+                from.name(),
+                to.name(),
+                note.action.label(),
+                note.field.label(),
+            ])
+            .inc();
+        tracing::debug!(request_id, field = %note.field, action = note.action.label(), detail = %note.detail, "translation note");
+    }
+}
 /// Reads the whole request body up to `limit` bytes. A declared length over the limit is
 /// refused before reading; the connection is then closed, as the rest is never read.
 async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, ApiError> {
@@ -475,7 +391,7 @@ impl ProxyHttp for Proxy {
             merchant: None,
             route: None,
             upstream: None,
-            outcome: "unknown",
+            outcome: Outcome::Unknown,
             status: 0,
             upstream_time: Duration::ZERO,
         }
@@ -530,7 +446,7 @@ impl ProxyHttp for Proxy {
         let own = total.saturating_sub(ctx.upstream_time);
         METRICS
             .requests
-            .with_label_values(&[dialect, merchant, route, upstream, ctx.outcome])
+            .with_label_values(&[dialect, merchant, route, upstream, ctx.outcome.label()])
             .inc();
         METRICS
             .proxy_latency
@@ -543,7 +459,7 @@ impl ProxyHttp for Proxy {
             route,
             upstream,
             status = ctx.status,
-            outcome = ctx.outcome,
+            outcome = ctx.outcome.label(),
             total_ms = total.as_secs_f64() * 1000.0,
             upstream_ms = ctx.upstream_time.as_secs_f64() * 1000.0,
             error = error.map(|e| e.to_string()),

@@ -1,10 +1,10 @@
-//! Network (chain) naming across dialects: one table, built in (see [`crate::facts::NETWORKS`])
-//! and extendable by config, mapping each dialect's names to a canonical chain name.
+//! Network (chain) naming across dialects: one table, built from every provider's own names
+//! (`dialect/<provider>/facts.rs`) and extendable by config, mapping each dialect's names to a
+//! canonical chain name.
 
 use std::collections::BTreeMap;
 
-use crate::dialect::Dialect;
-use crate::facts;
+use super::Dialect;
 
 /// One chain's names. The first name of each dialect is the one payglot sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,45 +25,39 @@ impl Default for NetworkTable {
 }
 
 impl NetworkTable {
+    /// The names every registered provider declares, chains in the order first seen.
     pub fn builtin() -> Self {
-        let chains = facts::NETWORKS
-            .iter()
-            .map(|row| {
-                let mut names = BTreeMap::new();
-                for (dialect, list) in [
-                    (Dialect::AlpPay, row.alppay),
-                    (Dialect::Cryptomus, row.cryptomus),
-                    (Dialect::Apollo, row.apollo),
-                ] {
-                    if !list.is_empty() {
-                        names.insert(dialect, list.iter().map(|s| s.to_string()).collect());
-                    }
-                }
-                ChainNames {
-                    chain: row.chain.to_owned(),
-                    names,
-                }
-            })
-            .collect();
-        NetworkTable { chains }
+        let mut table = NetworkTable { chains: Vec::new() };
+        for dialect in Dialect::ALL {
+            for (chain, names) in dialect.codec().networks() {
+                let entry = table.entry(chain);
+                entry
+                    .names
+                    .insert(dialect, names.iter().map(|name| name.to_string()).collect());
+            }
+        }
+        table
+    }
+
+    fn entry(&mut self, chain: &str) -> &mut ChainNames {
+        let chain = chain.to_ascii_lowercase();
+        let index = match self.chains.iter().position(|c| c.chain == chain) {
+            Some(i) => i,
+            None => {
+                self.chains.push(ChainNames {
+                    chain,
+                    names: BTreeMap::new(),
+                });
+                self.chains.len() - 1
+            }
+        };
+        &mut self.chains[index]
     }
 
     /// Adds or overrides a dialect's name for a chain; a new chain is created when unknown.
     /// The given name becomes the one payglot sends; earlier names stay accepted on input.
     pub fn set_name(&mut self, chain: &str, dialect: Dialect, name: &str) {
-        let chain = chain.to_ascii_lowercase();
-        let entry = match self.chains.iter_mut().position(|c| c.chain == chain) {
-            Some(i) => &mut self.chains[i],
-            None => {
-                self.chains.push(ChainNames {
-                    chain: chain.clone(),
-                    names: BTreeMap::new(),
-                });
-                let last = self.chains.len() - 1;
-                &mut self.chains[last]
-            }
-        };
-        let list = entry.names.entry(dialect).or_default();
+        let list = self.entry(chain).names.entry(dialect).or_default();
         list.retain(|n| !n.eq_ignore_ascii_case(name));
         list.insert(0, name.to_owned());
     }

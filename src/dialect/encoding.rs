@@ -10,7 +10,7 @@ use time::macros::format_description;
 
 use crate::error::{ApiError, ErrorKind, FieldError};
 
-use super::Codec;
+use super::{Codec, Field};
 
 /// Parses a JSON body into a dialect's wire type. Syntax problems (not JSON, not UTF-8,
 /// truncated) are `MalformedBody`; shape problems name the field, in canonical terms.
@@ -70,7 +70,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result
             Some((name, rule)) => (format!("{path}.{name}"), rule),
             None => (path, "validation.invalid"),
         };
-        let canonical = codec.canonical_field(&field).to_owned();
+        let canonical = codec.canonical_field(&field);
         ApiError {
             kind: ErrorKind::InvalidField,
             message: format!("{field}: {message}"),
@@ -108,7 +108,7 @@ fn duplicate_field_name(message: &str) -> Option<&str> {
 /// Messages name the field as the codec's dialect does.
 pub fn text_field(
     codec: &dyn Codec,
-    canonical: &str,
+    canonical: Field,
     value: &str,
     max: usize,
 ) -> Result<(), ApiError> {

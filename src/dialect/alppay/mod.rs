@@ -1,281 +1,69 @@
 //! AlpPay (`https://api.alppay.io/v2`): `API-KEY` + `X-HMAC` (hex HMAC-SHA256 of the raw body),
 //! bare JSON objects, `OPEN`/`COMPLETED`/`EXPIRED` statuses. Dialect reference §1.
+//!
+//! `wire` holds the wire types, `status` the status table, `sign` the signature scheme, `facts`
+//! what is uncertain; this file is the codec: conversions to and from the canonical model.
+
+pub mod facts;
+pub mod sign;
+pub mod status;
+mod wire;
 
 use http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
-use crate::error::{ApiError, ErrorKind};
-use crate::facts;
-use crate::model::{CreatePayment, Customer, Payment, PaymentStatus, Transaction};
+use crate::error::{ApiError, ErrorKind, RefusalReason};
+use crate::field::{Field, FieldTable};
+use crate::model::{CreatePayment, Customer, Payment, Transaction};
 use crate::money::{Amount, Quantity};
 use crate::network::NetworkTable;
 use crate::secret::Credentials;
-use crate::signature;
 
-use super::wire::{self, DecimalText, LooseId, parse_json, text_field};
-use super::{Codec, Dialect, Note, NoteAction, RenderContext, Rendered};
+use super::encoding::{self, parse_json, text_field};
+use super::{
+    Capabilities, Codec, Dialect, Inbound, NetworkNames, Note, NoteAction, Operation,
+    RenderContext, Rendered, common,
+};
+use status::{status_from_wire, status_to_wire};
+use wire::{
+    AssetFull, AssetOut, CreateIn, CreateOut, CustomerEcho, CustomerOut, ErrorIn, ErrorOut,
+    MerchantEcho, PaymentIn, PaymentOut, TransactionOut, Wrapped,
+};
 
 pub struct AlpPay;
 
 pub const KEY_HEADER: &str = "API-KEY";
 pub const SIGNATURE_HEADER: &str = "X-HMAC";
 
-/// Canonical field name ↔ AlpPay field name.
-pub const FIELDS: &[(&str, &str)] = &[
-    ("order_ref", "invoice"),
-    ("currency", "asset.short"),
-    ("network", "asset.network"),
-    ("return_url", "checkoutUrl"),
-    ("client_id", "clientId"),
+/// Canonical field ↔ AlpPay field, for the fields it names differently.
+pub const FIELDS: FieldTable = &[
+    (Field::OrderRef, "invoice"),
+    (Field::Currency, "asset.short"),
+    (Field::Network, "asset.network"),
+    (Field::ReturnUrl, "checkoutUrl"),
+    (Field::ClientId, "clientId"),
 ];
 
-/// One reading rule of AlpPay's status table: `None` matches any value. Rules are tried in
-/// order and the first match wins; comparison ignores case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatusRule {
-    pub status: Option<&'static str>,
-    pub display_status: Option<&'static str>,
-    pub canonical: PaymentStatus,
-}
-
-const fn rule(
-    status: Option<&'static str>,
-    display_status: Option<&'static str>,
-    canonical: PaymentStatus,
-) -> StatusRule {
-    StatusRule {
-        status,
-        display_status,
-        canonical,
-    }
-}
-
-/// AlpPay `status` + `displayStatus` → canonical: `[docs]` values, `[inferred]` mapping (§5.5).
-/// The last rule catches everything else (`NEW`, `OPEN`, unknown words) as awaiting payment.
-pub const STATUS_IN: &[StatusRule] = &[
-    rule(None, Some("AML_CHECK_DANGER"), PaymentStatus::AmlHold),
-    rule(Some("AML_CHECK_FAILED"), None, PaymentStatus::Failed),
-    rule(Some("CANCELLED"), None, PaymentStatus::Failed),
-    rule(Some("COMPLETED"), Some("OVERPAID"), PaymentStatus::Overpaid),
-    rule(Some("COMPLETED"), None, PaymentStatus::Paid),
-    rule(
-        Some("EXPIRED"),
-        Some("UNDERPAID"),
-        PaymentStatus::UnderpaidClosed,
-    ),
-    rule(Some("EXPIRED"), None, PaymentStatus::Expired),
-    rule(None, Some("UNDERPAID"), PaymentStatus::UnderpaidOpen),
-    rule(None, None, PaymentStatus::AwaitingPayment),
+/// The create call, with and without the API's `/v2` base.
+const INBOUND: &[Inbound] = &[
+    Inbound {
+        path: "/v2/payment",
+        operation: Operation::CreatePayment,
+    },
+    Inbound {
+        path: "/payment",
+        operation: Operation::CreatePayment,
+    },
 ];
 
-/// Canonical → AlpPay `status` and `displayStatus`. AlpPay has no failed or refunded state;
-/// a failed payment reads as the old `CANCELLED`, refunds as completed `[inferred]`.
-pub const STATUS_OUT: &[(PaymentStatus, &str, &str)] = &[
-    (PaymentStatus::AwaitingPayment, "OPEN", "OPEN"),
-    (PaymentStatus::Confirming, "OPEN", "OPEN"),
-    (PaymentStatus::UnderpaidOpen, "OPEN", "UNDERPAID"),
-    (PaymentStatus::AmlHold, "OPEN", "AML_CHECK_DANGER"),
-    (PaymentStatus::Paid, "COMPLETED", "COMPLETED"),
-    (PaymentStatus::RefundPending, "COMPLETED", "COMPLETED"),
-    (PaymentStatus::Refunded, "COMPLETED", "COMPLETED"),
-    (PaymentStatus::RefundFailed, "COMPLETED", "COMPLETED"),
-    (PaymentStatus::Overpaid, "COMPLETED", "OVERPAID"),
-    (PaymentStatus::UnderpaidClosed, "EXPIRED", "UNDERPAID"),
-    (PaymentStatus::Expired, "EXPIRED", "EXPIRED"),
-    (PaymentStatus::Failed, "CANCELLED", "EXPIRED"),
-];
-
-fn status_from_wire(status: &str, display: Option<&str>) -> PaymentStatus {
-    let matches = |want: Option<&str>, got: Option<&str>| {
-        want.is_none_or(|w| got.is_some_and(|g| g.eq_ignore_ascii_case(w)))
-    };
-    STATUS_IN
-        .iter()
-        .find(|r| matches(r.status, Some(status)) && matches(r.display_status, display))
-        .map_or(PaymentStatus::AwaitingPayment, |r| r.canonical)
-}
-
-fn status_to_wire(status: PaymentStatus) -> (&'static str, &'static str) {
-    STATUS_OUT
-        .iter()
-        .find(|(canonical, _, _)| *canonical == status)
-        .map_or(("OPEN", "OPEN"), |(_, s, d)| (*s, *d))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateIn {
-    amount: DecimalText,
-    asset: AssetIn,
-    customer: CustomerIn,
-    client_id: Option<String>,
-    invoice: Option<String>,
-    checkout_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AssetIn {
-    short: String,
-    network: String,
-}
-
-#[derive(Deserialize)]
-struct CustomerIn {
-    id: LooseId,
-    name: String,
-    email: String,
-}
-
-/// The documented field order; AlpPay may re-marshal before checking the signature.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateOut<'a> {
-    amount: &'a str,
-    asset: AssetOut<'a>,
-    customer: CustomerOut<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    invoice: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checkout_url: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct AssetOut<'a> {
-    short: &'a str,
-    network: &'a str,
-}
-
-#[derive(Serialize)]
-struct CustomerOut<'a> {
-    id: u64,
-    name: &'a str,
-    email: &'a str,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PaymentIn {
-    id: LooseId,
-    #[serde(default)]
-    transactions: Option<Vec<TransactionIn>>,
-    amount: Option<DecimalText>,
-    total_received_amount: Option<DecimalText>,
-    asset: Option<AssetEcho>,
-    address_to: Option<String>,
-    dest_tag: Option<LooseId>,
-    timeout: Option<u64>,
-    status: String,
-    display_status: Option<String>,
-    invoice: Option<String>,
-    payment_redirect_url: Option<String>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AssetEcho {
-    short: Option<String>,
-    network: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TransactionIn {
-    txn_id: Option<String>,
-    received_amount: Option<DecimalText>,
-    asset: Option<AssetEcho>,
-    address_from: Option<String>,
-    address_to: Option<String>,
-    date: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Wrapped {
-    data: Box<serde_json::value::RawValue>,
-}
-
-#[derive(Deserialize)]
-struct ErrorIn {
-    message: Option<String>,
-    error: Option<serde_json::Value>,
-    code: Option<serde_json::Value>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PaymentOut<'a> {
-    id: &'a str,
-    transactions: Vec<TransactionOut<'a>>,
-    amount: &'a str,
-    total_received_amount: &'a str,
-    asset: AssetFull<'a>,
-    address_to: Option<&'a str>,
-    dest_tag: Option<&'a str>,
-    confirms_needed: Option<u64>,
-    timeout: Option<i64>,
-    checkout_url: Option<&'a str>,
-    status: &'static str,
-    display_status: &'static str,
-    customer: CustomerEcho<'a>,
-    merchant: MerchantEcho<'a>,
-    invoice: Option<&'a str>,
-    payment_redirect_url: Option<&'a str>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AssetFull<'a> {
-    short: &'a str,
-    name: &'a str,
-    logo_url: Option<&'a str>,
-    network: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TransactionOut<'a> {
-    payment_id: &'a str,
-    txn_id: Option<&'a str>,
-    received_amount: Option<&'a str>,
-    asset: AssetFull<'a>,
-    dest_tag: Option<&'a str>,
-    address_from: Option<&'a str>,
-    address_to: Option<&'a str>,
-    date: Option<String>,
-}
-
-#[derive(Serialize)]
-struct CustomerEcho<'a> {
-    id: serde_json::Value,
-    name: Option<&'a str>,
-    email: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MerchantEcho<'a> {
-    id: Option<&'a str>,
-    name: Option<&'a str>,
-    site_url: Option<&'a str>,
-    logo_url: Option<&'a str>,
-    email: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ErrorOut<'a> {
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    errors: serde_json::Map<String, serde_json::Value>,
-    #[serde(rename = "requestId")]
-    request_id: &'a str,
-}
+const CAPABILITIES: Capabilities = Capabilities {
+    converts_fiat: false,
+    body_nonce: false,
+    // AlpPay picks the invoice timeout itself: there is no lifetime input [docs].
+    lifetime_bounds: |_| None,
+    lookup_by_reference: true,
+};
 
 /// AlpPay wants an integer customer id; a non-numeric one (or none) is replaced by a stable
 /// 53-bit number derived from it (or from the order reference), so retries map to the same id.
@@ -301,17 +89,45 @@ fn customer_id_for_alppay(request: &CreatePayment, request_id: &str) -> (u64, Op
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     let id = (u64::from_be_bytes(first) & JS_SAFE).max(1);
-    let note = Note {
-        field: "customer.id".into(),
-        action: NoteAction::Derived,
-        detail: format!("AlpPay needs an integer customer id; derived {id} from \"{seed}\""),
-    };
+    let note = Note::new(
+        Field::CustomerId,
+        NoteAction::Derived,
+        format!("AlpPay needs an integer customer id; derived {id} from \"{seed}\""),
+    );
     (id, Some(note))
 }
 
 impl Codec for AlpPay {
     fn dialect(&self) -> Dialect {
         Dialect::AlpPay
+    }
+
+    fn name(&self) -> &'static str {
+        "alppay"
+    }
+
+    fn title(&self) -> &'static str {
+        "AlpPay"
+    }
+
+    fn inbound(&self) -> &'static [Inbound] {
+        INBOUND
+    }
+
+    fn path_prefixes(&self) -> &'static [&'static str] {
+        &["/v2", "/payment"]
+    }
+
+    fn networks(&self) -> &'static [NetworkNames] {
+        facts::NETWORKS
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn fields(&self) -> FieldTable {
+        FIELDS
     }
 
     fn key_header(&self) -> &'static str {
@@ -323,17 +139,17 @@ impl Codec for AlpPay {
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
-        super::verify_signature_header(
+        common::verify_signature_header(
             headers,
             SIGNATURE_HEADER,
             "the body and the HMAC secret",
-            |claimed| signature::verify_hmac_sha256_hex(secret, body, claimed),
+            |claimed| sign::verify(secret, body, claimed),
         )
     }
 
     fn sign(&self, body: &[u8], credentials: &Credentials) -> Vec<(&'static str, String)> {
-        let signature = signature::hmac_sha256_hex(credentials.secret.expose().as_bytes(), body);
-        super::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
+        let signature = sign::sign(credentials.secret.expose().as_bytes(), body);
+        common::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
     }
 
     fn parse_create(
@@ -343,13 +159,13 @@ impl Codec for AlpPay {
     ) -> Result<CreatePayment, ApiError> {
         let wire: CreateIn = parse_json(body, self)?;
         let amount = Amount::parse(&wire.amount.0)
-            .map_err(|e| ApiError::field("amount", "validation.decimal", format!("amount {e}")))?;
-        text_field(self, "currency", &wire.asset.short, 32)?;
+            .map_err(|e| ApiError::field(Field::Amount, "validation.decimal", format!("amount {e}")))?;
+        text_field(self, Field::Currency, &wire.asset.short, 32)?;
         let network = networks
             .to_canonical(Dialect::AlpPay, &wire.asset.network)
             .ok_or_else(|| {
                 ApiError::field(
-                    "network",
+                    Field::Network,
                     "validation.in",
                     format!(
                         "asset.network \"{}\" is not a known network",
@@ -358,15 +174,15 @@ impl Codec for AlpPay {
                 )
             })?;
         for (field, value) in [
-            ("customer.id", Some(&wire.customer.id.0)),
-            ("customer.name", Some(&wire.customer.name)),
-            ("customer.email", Some(&wire.customer.email)),
-            ("order_ref", wire.invoice.as_ref()),
-            ("return_url", wire.checkout_url.as_ref()),
-            ("client_id", wire.client_id.as_ref()),
+            (Field::CustomerId, Some(&wire.customer.id.0)),
+            (Field::CustomerName, Some(&wire.customer.name)),
+            (Field::CustomerEmail, Some(&wire.customer.email)),
+            (Field::OrderRef, wire.invoice.as_ref()),
+            (Field::ReturnUrl, wire.checkout_url.as_ref()),
+            (Field::ClientId, wire.client_id.as_ref()),
         ] {
             if let Some(v) = value {
-                text_field(self, field, v, facts::MAX_TEXT_FIELD)?;
+                text_field(self, field, v, crate::facts::MAX_TEXT_FIELD)?;
             }
         }
         Ok(CreatePayment {
@@ -398,60 +214,56 @@ impl Codec for AlpPay {
         request: &CreatePayment,
         context: &RenderContext<'_>,
     ) -> Result<Rendered, ApiError> {
-        let mut notes = super::common_refusals(request, Dialect::AlpPay)?;
-        let network = super::target_network(request, Dialect::AlpPay, context, &mut notes)?;
+        let mut notes = common::common_refusals(request, Dialect::AlpPay)?;
+        let network = common::target_network(request, Dialect::AlpPay, context, &mut notes)?;
         let (customer_id, id_note) = customer_id_for_alppay(request, context.request_id);
         notes.extend(id_note);
         let name = fill_customer(
             request.customer.name.as_deref(),
             context.merchant.default_customer_name.as_deref(),
-            "customer.name",
+            Field::CustomerName,
             &mut notes,
         )?;
         let email = fill_customer(
             request.customer.email.as_deref(),
             context.merchant.default_customer_email.as_deref(),
-            "customer.email",
+            Field::CustomerEmail,
             &mut notes,
         )?;
         for (present, field, why) in [
             (
                 request.lifetime_secs.is_some(),
-                "lifetime",
+                Field::Lifetime,
                 "AlpPay chooses the invoice timeout itself",
             ),
             (
                 !request.callbacks.is_empty(),
-                "callback",
+                Field::Callback,
                 "AlpPay sends webhooks to an account-level URL, not one per payment",
             ),
             (
                 request.success_url.is_some(),
-                "success_url",
+                Field::SuccessUrl,
                 "AlpPay has no success URL besides checkoutUrl",
             ),
             (
                 request.description.is_some(),
-                "description",
+                Field::Description,
                 "AlpPay has no description field",
             ),
             (
                 request.tolerance_percent.is_some(),
-                "tolerance_percent",
+                Field::TolerancePercent,
                 "AlpPay has no underpayment tolerance",
             ),
             (
                 request.allow_partial.is_some(),
-                "allow_partial",
+                Field::AllowPartial,
                 "AlpPay has no partial-payment switch",
             ),
         ] {
             if present {
-                notes.push(Note {
-                    field: field.into(),
-                    action: NoteAction::Dropped,
-                    detail: why.into(),
-                });
+                notes.push(Note::new(field, NoteAction::Dropped, why));
             }
         }
         let out = CreateOut {
@@ -470,7 +282,7 @@ impl Codec for AlpPay {
             checkout_url: request.return_url.as_deref(),
         };
         Ok(Rendered {
-            body: wire::to_compact_json(&out).into_bytes(),
+            body: encoding::to_compact_json(&out).into_bytes(),
             notes,
         })
     }
@@ -497,7 +309,7 @@ impl Codec for AlpPay {
                     )
                 })?,
         };
-        let created_at = wire.created_at.as_deref().and_then(wire::parse_time);
+        let created_at = wire.created_at.as_deref().and_then(encoding::parse_time);
         // An absurd timeout (past the calendar's end) leaves the expiry unknown, not a panic.
         let expires_at = match (created_at, wire.timeout) {
             (Some(c), Some(t)) => i64::try_from(t)
@@ -518,7 +330,7 @@ impl Codec for AlpPay {
             .into_iter()
             .map(|t| Transaction {
                 tx_hash: t.txn_id,
-                amount: wire::quantity(t.received_amount),
+                amount: encoding::quantity(t.received_amount),
                 currency: t.asset.as_ref().and_then(|a| a.short.clone()),
                 network: networks.canonical_owned(
                     Dialect::AlpPay,
@@ -527,7 +339,7 @@ impl Codec for AlpPay {
                 from: t.address_from,
                 to: t.address_to,
                 confirmations: None,
-                at: t.date.as_deref().and_then(wire::parse_time),
+                at: t.date.as_deref().and_then(encoding::parse_time),
             })
             .collect();
         Ok(Payment {
@@ -535,8 +347,8 @@ impl Codec for AlpPay {
             order_ref: wire.invoice,
             status: status_from_wire(&wire.status, wire.display_status.as_deref()),
             provider_status: wire.status,
-            amount: wire::quantity(wire.amount),
-            received: wire::quantity(wire.total_received_amount),
+            amount: encoding::quantity(wire.amount),
+            received: encoding::quantity(wire.total_received_amount),
             currency,
             network,
             address: wire.address_to,
@@ -544,7 +356,7 @@ impl Codec for AlpPay {
             payment_url: wire.payment_redirect_url,
             expires_at,
             created_at,
-            updated_at: wire.updated_at.as_deref().and_then(wire::parse_time),
+            updated_at: wire.updated_at.as_deref().and_then(encoding::parse_time),
             transactions,
         })
     }
@@ -590,7 +402,7 @@ impl Codec for AlpPay {
                     dest_tag: payment.address_tag.as_deref(),
                     address_from: t.from.as_deref(),
                     address_to: t.to.as_deref().or(payment.address.as_deref()),
-                    date: t.at.map(wire::format_seconds_z),
+                    date: t.at.map(encoding::format_seconds_z),
                 })
                 .collect(),
             amount: payment
@@ -625,21 +437,21 @@ impl Codec for AlpPay {
             },
             invoice: request.order_ref.as_deref(),
             payment_redirect_url: payment.payment_url.as_deref(),
-            created_at: payment.created_at.map(wire::format_seconds_z),
+            created_at: payment.created_at.map(encoding::format_seconds_z),
             updated_at: payment
                 .updated_at
                 .or(payment.created_at)
-                .map(wire::format_seconds_z),
+                .map(encoding::format_seconds_z),
         };
-        wire::to_compact_json(&out).into_bytes()
+        encoding::to_compact_json(&out).into_bytes()
     }
 
     fn render_error(&self, error: &ApiError, request_id: &str) -> (u16, Vec<u8>) {
-        let status = super::caller_status(error);
+        let status = common::caller_status(error);
         let mut errors = serde_json::Map::new();
         for f in &error.fields {
             let entry = errors
-                .entry(self.field_name(&f.field).to_owned())
+                .entry(self.name_of(&f.field))
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             if let serde_json::Value::Array(list) = entry {
                 list.push(serde_json::Value::from(f.rule.clone()));
@@ -651,23 +463,16 @@ impl Codec for AlpPay {
             errors,
             request_id,
         };
-        (status, wire::to_compact_json(&body).into_bytes())
+        (status, encoding::to_compact_json(&body).into_bytes())
     }
 
-    fn field_name<'f>(&self, canonical: &'f str) -> &'f str {
-        super::lookup_field(FIELDS, canonical, true)
-    }
-
-    fn canonical_field<'f>(&self, field: &'f str) -> &'f str {
-        super::lookup_field(FIELDS, field, false)
-    }
 }
 
 /// Fills a customer field AlpPay requires from the request, else the merchant profile.
 fn fill_customer<'a>(
     from_request: Option<&'a str>,
     from_profile: Option<&'a str>,
-    field: &str,
+    field: Field,
     notes: &mut Vec<Note>,
 ) -> Result<&'a str, ApiError> {
     if let Some(v) = from_request {
@@ -675,15 +480,15 @@ fn fill_customer<'a>(
     }
     match from_profile {
         Some(v) => {
-            notes.push(Note {
-                field: field.into(),
-                action: NoteAction::Filled,
-                detail: "from the merchant profile's default customer".into(),
-            });
+            notes.push(Note::new(
+                field,
+                NoteAction::Filled,
+                "from the merchant profile's default customer",
+            ));
             Ok(v)
         }
         None => Err(ApiError::untranslatable(
-            "customer_required",
+            RefusalReason::CustomerRequired,
             format!(
                 "AlpPay requires {field}, which this request does not carry and the merchant profile \
              has no default for (set profile.default_customer)"
@@ -703,7 +508,7 @@ fn upstream_error(status: u16, body: &[u8]) -> ApiError {
             .unwrap_or_default(),
         Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
     };
-    super::upstream_status_error(Dialect::AlpPay, status, text, Vec::new())
+    common::upstream_status_error(Dialect::AlpPay, status, text, Vec::new())
 }
 
 fn value_text(v: &serde_json::Value) -> String {

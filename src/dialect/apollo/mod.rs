@@ -1,256 +1,146 @@
 //! Apollo Payment (`https://app.apollopayment.io/api-gateway`; OnChainPay is the same
 //! platform): `x-api-public-key` + `x-api-signature` = hex HMAC-SHA256(private key, raw body),
 //! a `nonce` in every body, `{"success":…,"response"|"error":…}` envelopes. Reference §3.
+//!
+//! `wire` holds the wire types, `status` the status table, `sign` the signature scheme, `facts`
+//! what is uncertain; this file is the codec: conversions to and from the canonical model.
+
+pub mod facts;
+pub mod sign;
+pub mod status;
+mod wire;
 
 use http::HeaderMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorKind, FieldError};
-use crate::facts;
-use crate::model::{CreatePayment, Customer, Payment, PaymentStatus, Transaction, Unportable};
+use crate::field::{Field, FieldTable, NoteField};
+use crate::model::{CreatePayment, Customer, Payment, Transaction, Unportable};
 use crate::money::{Amount, Quantity};
 use crate::network::NetworkTable;
 use crate::secret::Credentials;
-use crate::signature;
 
-use super::wire::{
-    self, DecimalText, LooseBool, LooseId, LooseU64, ScalarText, parse_json, text_field,
+use super::encoding::{self, LooseU64, ScalarText, parse_json, text_field};
+use super::{
+    Capabilities, Codec, Dialect, Inbound, NetworkNames, Note, NoteAction, Operation,
+    RenderContext, Rendered, common,
 };
-use super::{Codec, Dialect, Note, NoteAction, RenderContext, Rendered};
+use status::{status_from_wire, status_to_wire};
+use wire::{
+    Answer, CreateIn, CreateOut, Envelope, ErrorBody, ErrorOut, OrderIn, OrderOut,
+    ValidationErrors,
+};
 
 pub struct Apollo;
 
 pub const KEY_HEADER: &str = "x-api-public-key";
 pub const SIGNATURE_HEADER: &str = "x-api-signature";
 
-/// Canonical field name ↔ Apollo field name.
-pub const FIELDS: &[(&str, &str)] = &[
-    ("order_ref", "order"),
-    ("callback", "successWebhook"),
-    ("failure_callback", "errorWebhook"),
-    ("return_url", "returnUrl"),
-    ("client_id", "externalUserId"),
-    ("customer.email", "payerEmail"),
-    ("tolerance_percent", "paymentTolerancePercent"),
+/// Canonical field ↔ Apollo field, for the fields it names differently.
+pub const FIELDS: FieldTable = &[
+    (Field::OrderRef, "order"),
+    (Field::Callback, "successWebhook"),
+    (Field::FailureCallback, "errorWebhook"),
+    (Field::ReturnUrl, "returnUrl"),
+    (Field::ClientId, "externalUserId"),
+    (Field::CustomerEmail, "payerEmail"),
+    (Field::TolerancePercent, "paymentTolerancePercent"),
 ];
 
-/// One reading rule of Apollo's status table. `funds_received`: `None` matches either way.
-/// Rules are tried in order and the first match wins; comparison ignores case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatusRule {
-    pub status: &'static str,
-    /// Whether the order shows funds (a transaction, or a non-zero `received`).
-    pub funds_received: Option<bool>,
-    pub canonical: PaymentStatus,
-}
-
-const fn rule(
-    status: &'static str,
-    funds_received: Option<bool>,
-    canonical: PaymentStatus,
-) -> StatusRule {
-    StatusRule {
-        status,
-        funds_received,
-        canonical,
-    }
-}
-
-/// Apollo order `status` → canonical: `[docs]` words, `[inferred]` grouping (§3d, §5.5). A fresh
-/// order may already say `pending`, so `pending` counts as confirming only once funds arrived.
-/// Words not listed read as awaiting payment.
-pub const STATUS_IN: &[StatusRule] = &[
-    rule("init", None, PaymentStatus::AwaitingPayment),
-    rule("pending", Some(true), PaymentStatus::Confirming),
-    rule("pending", Some(false), PaymentStatus::AwaitingPayment),
-    rule("processed", None, PaymentStatus::Paid),
-    rule("overpaid", None, PaymentStatus::Overpaid),
-    rule("partial", None, PaymentStatus::UnderpaidClosed),
-    rule("expired", None, PaymentStatus::Expired),
-    rule("error", None, PaymentStatus::Failed),
+/// The create call, and the balance list its SDKs call on start (answered by payglot). The PHP
+/// SDK posts with a trailing slash, which every path accepts.
+const INBOUND: &[Inbound] = &[
+    Inbound {
+        path: "/api-gateway/make-order",
+        operation: Operation::CreatePayment,
+    },
+    Inbound {
+        path: "/api-gateway/advanced-balances",
+        operation: Operation::ListBalances,
+    },
 ];
 
-/// Canonical → Apollo. Apollo has no AML or refund states: an AML hold reads as pending,
-/// refunds as processed `[inferred]`.
-pub const STATUS_OUT: &[(PaymentStatus, &str)] = &[
-    (PaymentStatus::AwaitingPayment, "init"),
-    (PaymentStatus::Confirming, "pending"),
-    (PaymentStatus::UnderpaidOpen, "pending"),
-    (PaymentStatus::AmlHold, "pending"),
-    (PaymentStatus::Paid, "processed"),
-    (PaymentStatus::RefundPending, "processed"),
-    (PaymentStatus::Refunded, "processed"),
-    (PaymentStatus::RefundFailed, "processed"),
-    (PaymentStatus::Overpaid, "overpaid"),
-    (PaymentStatus::UnderpaidClosed, "partial"),
-    (PaymentStatus::Expired, "expired"),
-    (PaymentStatus::Failed, "error"),
-];
+const CAPABILITIES: Capabilities = Capabilities {
+    converts_fiat: false,
+    // Every signed body carries a unique nonce [code].
+    body_nonce: true,
+    lifetime_bounds: |chain| Some(facts::lifetime_bounds(chain)),
+    // `order` looks up by Apollo's id only [docs].
+    lookup_by_reference: false,
+};
 
-fn status_from_wire(status: &str, received_something: bool) -> PaymentStatus {
-    STATUS_IN
-        .iter()
-        .find(|r| {
-            r.status.eq_ignore_ascii_case(status)
-                && r.funds_received.is_none_or(|f| f == received_something)
-        })
-        .map_or(PaymentStatus::AwaitingPayment, |r| r.canonical)
-}
-
-fn status_to_wire(status: PaymentStatus) -> &'static str {
-    STATUS_OUT
-        .iter()
-        .find(|(canonical, _)| *canonical == status)
-        .map_or("init", |(_, word)| *word)
-}
-
+/// Any signed Apollo body: only its nonce is read.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateIn {
-    currency: String,
-    network: String,
-    amount: DecimalText,
-    order: String,
-    lifetime: Option<LooseU64>,
-    payment_tolerance_percent: Option<DecimalText>,
-    error_webhook: Option<String>,
-    success_webhook: Option<String>,
-    return_url: Option<String>,
-    description: Option<String>,
-    check_risks: Option<LooseBool>,
-    external_user_id: Option<LooseId>,
-    payer_email: Option<String>,
+struct NonceOnly {
     nonce: Option<ScalarText>,
-}
-
-/// The order the JS SDK sends, with the nonce last.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CreateOut<'a> {
-    currency: &'a str,
-    network: &'a str,
-    amount: &'a str,
-    order: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lifetime: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payment_tolerance_percent: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_webhook: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    success_webhook: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    return_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    external_user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payer_email: Option<&'a str>,
-    nonce: u64,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    success: Option<bool>,
-    response: Option<Box<serde_json::value::RawValue>>,
-    error: Option<ErrorIn>,
-}
-
-#[derive(Deserialize)]
-struct ErrorIn {
-    code: Option<serde_json::Value>,
-    name: Option<String>,
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ValidationErrors {
-    errors: Option<Vec<serde_json::Value>>,
-}
-
-/// Create (`orderId` = Apollo id, `clientOrderId` = merchant ref) and get (`id` = Apollo id,
-/// `orderId` = merchant ref) name the same things differently; both are read here.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderIn {
-    id: Option<String>,
-    order_id: Option<String>,
-    client_order_id: Option<String>,
-    status: Option<String>,
-    link: Option<String>,
-    amount: Option<DecimalText>,
-    received: Option<DecimalText>,
-    currency: Option<String>,
-    network: Option<String>,
-    address: Option<String>,
-    tag: Option<LooseId>,
-    expires_at: Option<String>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-    #[serde(default)]
-    transactions: Option<Vec<TransactionIn>>,
-}
-
-#[derive(Deserialize)]
-struct TransactionIn {
-    currency: Option<String>,
-    network: Option<String>,
-    amount: Option<DecimalText>,
-    tx: Option<String>,
-    confirmations: Option<u64>,
-    sender: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Answer<'a> {
-    success: bool,
-    response: OrderOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderOut<'a> {
-    status: &'static str,
-    link: Option<&'a str>,
-    amount: &'a str,
-    payment_tolerance_percent: Option<&'a str>,
-    advanced_balance_id: Option<&'a str>,
-    currency: &'a str,
-    network: Option<&'a str>,
-    address: Option<&'a str>,
-    address_id: Option<&'a str>,
-    tag: Option<&'a str>,
-    order_id: &'a str,
-    client_order_id: Option<&'a str>,
-    external_user_id: Option<&'a str>,
-    payer_email: Option<&'a str>,
-    description: Option<&'a str>,
-    success_webhook: Option<&'a str>,
-    error_webhook: Option<&'a str>,
-    return_url: Option<&'a str>,
-    expires_at: Option<String>,
-    created_at: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorOut<'a> {
-    success: bool,
-    error: ErrorBody<'a>,
-    request_id: &'a str,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: u16,
-    name: String,
-    message: &'a str,
 }
 
 impl Codec for Apollo {
     fn dialect(&self) -> Dialect {
         Dialect::Apollo
+    }
+
+    fn name(&self) -> &'static str {
+        "apollo"
+    }
+
+    fn title(&self) -> &'static str {
+        "Apollo"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["apollopayment"]
+    }
+
+    fn inbound(&self) -> &'static [Inbound] {
+        INBOUND
+    }
+
+    fn path_prefixes(&self) -> &'static [&'static str] {
+        &["/api-gateway"]
+    }
+
+    fn networks(&self) -> &'static [NetworkNames] {
+        facts::NETWORKS
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn fields(&self) -> FieldTable {
+        FIELDS
+    }
+
+    fn request_nonce(&self, body: &[u8]) -> Result<Option<String>, ApiError> {
+        let wire: NonceOnly = parse_json(body, self)?;
+        match wire.nonce {
+            Some(nonce) => {
+                text_field(self, Field::Nonce, &nonce.0, crate::facts::MAX_TEXT_FIELD)?;
+                Ok(Some(nonce.0))
+            }
+            None => Err(nonce_required()),
+        }
+    }
+
+    /// Apollo SDKs list balances when constructed and give up when that fails. payglot holds
+    /// no balance, so it lists one empty USD balance named after the merchant.
+    fn answer_locally(&self, operation: Operation, merchant_id: &str) -> Option<Vec<u8>> {
+        (operation == Operation::ListBalances).then(|| {
+            serde_json::json!({
+                "success": true,
+                "response": [{
+                    "advancedBalanceId": format!("payglot-{merchant_id}"),
+                    "currency": "USD",
+                    "blocked": "0",
+                    "balance": "0",
+                    "availableCurrenciesForDeposit": [],
+                    "tariffs": [],
+                }]
+            })
+            .to_string()
+            .into_bytes()
+        })
     }
 
     fn key_header(&self) -> &'static str {
@@ -262,17 +152,17 @@ impl Codec for Apollo {
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
-        super::verify_signature_header(
+        common::verify_signature_header(
             headers,
             SIGNATURE_HEADER,
             "the body and the private key",
-            |claimed| signature::verify_hmac_sha256_hex(secret, body, claimed),
+            |claimed| sign::verify(secret, body, claimed),
         )
     }
 
     fn sign(&self, body: &[u8], credentials: &Credentials) -> Vec<(&'static str, String)> {
-        let signature = signature::hmac_sha256_hex(credentials.secret.expose().as_bytes(), body);
-        super::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
+        let signature = sign::sign(credentials.secret.expose().as_bytes(), body);
+        common::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
     }
 
     fn parse_create(
@@ -282,21 +172,17 @@ impl Codec for Apollo {
     ) -> Result<CreatePayment, ApiError> {
         let wire: CreateIn = parse_json(body, self)?;
         let Some(nonce) = wire.nonce else {
-            return Err(ApiError::field(
-                "nonce",
-                "validation.required",
-                "nonce is required in every signed body",
-            ));
+            return Err(nonce_required());
         };
         let amount = Amount::parse(&wire.amount.0)
-            .map_err(|e| ApiError::field("amount", "validation.decimal", format!("amount {e}")))?;
-        text_field(self, "currency", &wire.currency, 32)?;
-        text_field(self, "order_ref", &wire.order, facts::MAX_TEXT_FIELD)?;
+            .map_err(|e| ApiError::field(Field::Amount, "validation.decimal", format!("amount {e}")))?;
+        text_field(self, Field::Currency, &wire.currency, 32)?;
+        text_field(self, Field::OrderRef, &wire.order, crate::facts::MAX_TEXT_FIELD)?;
         let chain = networks
             .to_canonical(Dialect::Apollo, &wire.network)
             .ok_or_else(|| {
                 ApiError::field(
-                    "network",
+                    Field::Network,
                     "validation.in",
                     format!("network \"{}\" is not a known network", wire.network),
                 )
@@ -304,10 +190,10 @@ impl Codec for Apollo {
             .to_owned();
         let lifetime = match wire.lifetime {
             Some(LooseU64(l)) => {
-                let (min, max) = facts::apollo_lifetime_bounds(Some(&chain));
+                let (min, max) = facts::lifetime_bounds(Some(&chain));
                 if !(min..=max).contains(&l) {
                     return Err(ApiError::field(
-                        "lifetime",
+                        Field::Lifetime,
                         "validation.between",
                         format!(
                             "lifetime must be between {min} and {max} seconds on {}",
@@ -320,14 +206,14 @@ impl Codec for Apollo {
             None => None,
         };
         for (field, value) in [
-            ("callback", &wire.success_webhook),
-            ("failure_callback", &wire.error_webhook),
-            ("return_url", &wire.return_url),
-            ("description", &wire.description),
-            ("customer.email", &wire.payer_email),
+            (Field::Callback, &wire.success_webhook),
+            (Field::FailureCallback, &wire.error_webhook),
+            (Field::ReturnUrl, &wire.return_url),
+            (Field::Description, &wire.description),
+            (Field::CustomerEmail, &wire.payer_email),
         ] {
             if let Some(v) = value {
-                text_field(self, field, v, facts::MAX_TEXT_FIELD)?;
+                text_field(self, field, v, crate::facts::MAX_TEXT_FIELD)?;
             }
         }
         let tolerance = match &wire.payment_tolerance_percent {
@@ -335,7 +221,7 @@ impl Codec for Apollo {
                 Ok(d) if d >= 0.into() && d <= 100.into() => Some(t.0.clone()),
                 _ => {
                     return Err(ApiError::field(
-                        "tolerance_percent",
+                        Field::TolerancePercent,
                         "validation.between",
                         "paymentTolerancePercent must be a percentage between 0 and 100",
                     ));
@@ -353,9 +239,9 @@ impl Codec for Apollo {
         }
         let client_id = wire.external_user_id.map(|id| id.0);
         if let Some(id) = &client_id {
-            text_field(self, "client_id", id, facts::MAX_TEXT_FIELD)?;
+            text_field(self, Field::ClientId, id, crate::facts::MAX_TEXT_FIELD)?;
         }
-        text_field(self, "nonce", &nonce.0, facts::MAX_TEXT_FIELD)?;
+        text_field(self, Field::Nonce, &nonce.0, crate::facts::MAX_TEXT_FIELD)?;
         Ok(CreatePayment {
             order_ref: Some(wire.order),
             amount,
@@ -388,14 +274,15 @@ impl Codec for Apollo {
         request: &CreatePayment,
         context: &RenderContext<'_>,
     ) -> Result<Rendered, ApiError> {
-        let mut notes = super::common_refusals(request, Dialect::Apollo)?;
-        let network = super::target_network(request, Dialect::Apollo, context, &mut notes)?;
+        let mut notes = common::common_refusals(request, Dialect::Apollo)?;
+        let network = common::target_network(request, Dialect::Apollo, context, &mut notes)?;
         let chain = context.networks.to_canonical(Dialect::Apollo, network);
-        let order = super::required_order_ref(request, context, "order", &mut notes);
+        let order =
+            common::required_order_ref(request, context, NoteField::Named("order"), &mut notes);
         let lifetime = request.lifetime_secs.map(|l| {
-            super::clamp_lifetime(
+            common::clamp_lifetime(
                 l,
-                facts::apollo_lifetime_bounds(chain),
+                facts::lifetime_bounds(chain),
                 Dialect::Apollo,
                 &mut notes,
             )
@@ -411,31 +298,27 @@ impl Codec for Apollo {
         for (present, field, why) in [
             (
                 customer_id_dropped,
-                "customer.id",
+                Field::CustomerId,
                 "Apollo's only user id, externalUserId, reserves a personal address; it carries clientId only",
             ),
             (
                 request.success_url.is_some(),
-                "success_url",
+                Field::SuccessUrl,
                 "Apollo has only returnUrl",
             ),
             (
                 request.allow_partial.is_some(),
-                "allow_partial",
+                Field::AllowPartial,
                 "Apollo always accepts several transactions per order",
             ),
             (
                 request.customer.name.is_some(),
-                "customer.name",
+                Field::CustomerName,
                 "Apollo orders carry no payer name",
             ),
         ] {
             if present {
-                notes.push(Note {
-                    field: field.into(),
-                    action: NoteAction::Dropped,
-                    detail: why.into(),
-                });
+                notes.push(Note::new(field, NoteAction::Dropped, why));
             }
         }
         let out = CreateOut {
@@ -458,7 +341,7 @@ impl Codec for Apollo {
             nonce: context.nonce,
         };
         Ok(Rendered {
-            body: wire::to_compact_json(&out).into_bytes(),
+            body: encoding::to_compact_json(&out).into_bytes(),
             notes,
         })
     }
@@ -479,7 +362,7 @@ impl Codec for Apollo {
             }
             Err(_) => {
                 let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                return Err(super::upstream_status_error(
+                return Err(common::upstream_status_error(
                     Dialect::Apollo,
                     status,
                     text,
@@ -521,7 +404,7 @@ impl Codec for Apollo {
                     (200..=299, _) => 422,
                     (s, _) => s,
                 };
-                return Err(super::upstream_status_error(
+                return Err(common::upstream_status_error(
                     Dialect::Apollo,
                     status,
                     text,
@@ -545,14 +428,14 @@ impl Codec for Apollo {
                 "Apollo answered with an order that has no id",
             ));
         };
-        let received = wire::quantity(order.received);
+        let received = encoding::quantity(order.received);
         let transactions: Vec<Transaction> = order
             .transactions
             .unwrap_or_default()
             .into_iter()
             .map(|t| Transaction {
                 tx_hash: t.tx,
-                amount: wire::quantity(t.amount),
+                amount: encoding::quantity(t.amount),
                 currency: t.currency,
                 network: networks.canonical_owned(Dialect::Apollo, t.network.as_deref()),
                 from: t.sender,
@@ -571,16 +454,16 @@ impl Codec for Apollo {
             order_ref,
             status: status_from_wire(&status_word, received_something),
             provider_status: status_word,
-            amount: wire::quantity(order.amount),
+            amount: encoding::quantity(order.amount),
             received,
             currency: order.currency,
             network: networks.canonical_owned(Dialect::Apollo, order.network.as_deref()),
             address: order.address,
             address_tag: order.tag.map(|t| t.0),
             payment_url: order.link,
-            expires_at: order.expires_at.as_deref().and_then(wire::parse_time),
-            created_at: order.created_at.as_deref().and_then(wire::parse_time),
-            updated_at: order.updated_at.as_deref().and_then(wire::parse_time),
+            expires_at: order.expires_at.as_deref().and_then(encoding::parse_time),
+            created_at: order.created_at.as_deref().and_then(encoding::parse_time),
+            updated_at: order.updated_at.as_deref().and_then(encoding::parse_time),
             transactions,
         })
     }
@@ -623,21 +506,21 @@ impl Codec for Apollo {
                 success_webhook: request.callbacks.success.as_deref(),
                 error_webhook: request.callbacks.failure.as_deref(),
                 return_url: request.return_url.as_deref(),
-                expires_at: payment.expires_at.map(wire::format_millis_z),
-                created_at: payment.created_at.map(wire::format_millis_z),
+                expires_at: payment.expires_at.map(encoding::format_millis_z),
+                created_at: payment.created_at.map(encoding::format_millis_z),
             },
         };
-        wire::to_compact_json(&out).into_bytes()
+        encoding::to_compact_json(&out).into_bytes()
     }
 
     fn render_error(&self, error: &ApiError, request_id: &str) -> (u16, Vec<u8>) {
-        let status = super::caller_status(error);
+        let status = common::caller_status(error);
         let mut message = error.message.clone();
         if !error.fields.is_empty() {
             let listed: Vec<String> = error
                 .fields
                 .iter()
-                .map(|f| format!("{}: {}", self.field_name(&f.field), f.rule))
+                .map(|f| format!("{}: {}", self.name_of(&f.field), f.rule))
                 .collect();
             if !message.contains(&listed[0]) {
                 message = format!("{message} ({})", listed.join(", "));
@@ -652,16 +535,9 @@ impl Codec for Apollo {
             },
             request_id,
         };
-        (status, wire::to_compact_json(&body).into_bytes())
+        (status, encoding::to_compact_json(&body).into_bytes())
     }
 
-    fn field_name<'f>(&self, canonical: &'f str) -> &'f str {
-        super::lookup_field(FIELDS, canonical, true)
-    }
-
-    fn canonical_field<'f>(&self, field: &'f str) -> &'f str {
-        super::lookup_field(FIELDS, field, false)
-    }
 }
 
 impl Apollo {
@@ -676,10 +552,18 @@ impl Apollo {
                     .and_then(|m| m.as_str())
                     .unwrap_or("invalid");
                 Some(FieldError {
-                    field: self.canonical_field(field).to_owned(),
+                    field: self.canonical_field(field),
                     rule: rule.to_owned(),
                 })
             })
             .collect()
     }
+}
+
+fn nonce_required() -> ApiError {
+    ApiError::field(
+        Field::Nonce,
+        "validation.required",
+        "nonce is required in every signed body",
+    )
 }

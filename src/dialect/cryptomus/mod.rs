@@ -1,226 +1,75 @@
 //! Cryptomus (`https://api.cryptomus.com/v1`; NearPayments serves the same dialect under
 //! `/cryptomus/v1`): `merchant` + `sign` = md5(base64(raw body) ‖ payment key),
 //! `{"state":0,"result":…}` envelopes. Dialect reference §2.
+//!
+//! `wire` holds the wire types, `status` the status table, `sign` the signature scheme, `facts`
+//! what is uncertain; this file is the codec: conversions to and from the canonical model.
+
+pub mod facts;
+pub mod sign;
+pub mod status;
+mod wire;
 
 use http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::{ApiError, ErrorKind, FieldError};
-use crate::facts;
-use crate::model::{CreatePayment, Customer, Payment, PaymentStatus, Transaction, Unportable};
+use crate::field::{Field, FieldRef, FieldTable, NoteField};
+use crate::model::{CreatePayment, Customer, Payment, Transaction, Unportable};
 use crate::money::{Amount, Quantity};
 use crate::network::NetworkTable;
 use crate::secret::Credentials;
-use crate::signature;
 
-use super::wire::{self, DecimalText, LooseBool, LooseId, LooseU64, parse_json, text_field};
-use super::{Codec, Dialect, Note, NoteAction, RenderContext, Rendered};
+use super::encoding::{self, DecimalText, LooseU64, parse_json, text_field};
+use super::{
+    Capabilities, Codec, Dialect, Inbound, NetworkNames, Note, NoteAction, Operation,
+    RenderContext, Rendered, common,
+};
+use status::{status_from_wire, status_to_wire};
+use wire::{Answer, CreateIn, CreateOut, Envelope, ErrorOut, InvoiceIn, InvoiceOut};
 
 pub struct Cryptomus;
 
 pub const KEY_HEADER: &str = "merchant";
 pub const SIGNATURE_HEADER: &str = "sign";
 
-/// Canonical field name ↔ Cryptomus field name.
-pub const FIELDS: &[(&str, &str)] = &[
-    ("order_ref", "order_id"),
-    ("pay_currency", "to_currency"),
-    ("callback", "url_callback"),
-    ("return_url", "url_return"),
-    ("success_url", "url_success"),
-    ("description", "additional_data"),
-    ("tolerance_percent", "accuracy_payment_percent"),
-    ("allow_partial", "is_payment_multiple"),
+/// Canonical field ↔ Cryptomus field, for the fields it names differently.
+pub const FIELDS: FieldTable = &[
+    (Field::OrderRef, "order_id"),
+    (Field::PayCurrency, "to_currency"),
+    (Field::Callback, "url_callback"),
+    (Field::ReturnUrl, "url_return"),
+    (Field::SuccessUrl, "url_success"),
+    (Field::Description, "additional_data"),
+    (Field::TolerancePercent, "accuracy_payment_percent"),
+    (Field::AllowPartial, "is_payment_multiple"),
 ];
 
-/// Cryptomus `status` → canonical: `[docs]` words, `[inferred]` grouping (§2d, §5.5). Words
-/// not listed (and `check`/`process`) read as awaiting payment; comparison ignores case.
-pub const STATUS_IN: &[(&str, PaymentStatus)] = &[
-    ("check", PaymentStatus::AwaitingPayment),
-    ("process", PaymentStatus::AwaitingPayment),
-    ("confirm_check", PaymentStatus::Confirming),
-    ("wrong_amount_waiting", PaymentStatus::UnderpaidOpen),
-    ("paid", PaymentStatus::Paid),
-    ("paid_over", PaymentStatus::Overpaid),
-    ("wrong_amount", PaymentStatus::UnderpaidClosed),
-    ("cancel", PaymentStatus::Expired),
-    ("fail", PaymentStatus::Failed),
-    ("system_fail", PaymentStatus::Failed),
-    ("locked", PaymentStatus::AmlHold),
-    ("refund_process", PaymentStatus::RefundPending),
-    ("refund_paid", PaymentStatus::Refunded),
-    ("refund_fail", PaymentStatus::RefundFailed),
+/// The create call, at Cryptomus's own path and at NearPayments' `/cryptomus` prefix.
+const INBOUND: &[Inbound] = &[
+    Inbound {
+        path: "/v1/payment",
+        operation: Operation::CreatePayment,
+    },
+    Inbound {
+        path: "/cryptomus/v1/payment",
+        operation: Operation::CreatePayment,
+    },
 ];
 
-/// Canonical → the Cryptomus word payglot writes in both `status` and `payment_status`.
-pub const STATUS_OUT: &[(PaymentStatus, &str)] = &[
-    (PaymentStatus::AwaitingPayment, "check"),
-    (PaymentStatus::Confirming, "confirm_check"),
-    (PaymentStatus::UnderpaidOpen, "wrong_amount_waiting"),
-    (PaymentStatus::Paid, "paid"),
-    (PaymentStatus::Overpaid, "paid_over"),
-    (PaymentStatus::UnderpaidClosed, "wrong_amount"),
-    (PaymentStatus::Expired, "cancel"),
-    (PaymentStatus::Failed, "fail"),
-    (PaymentStatus::AmlHold, "locked"),
-    (PaymentStatus::RefundPending, "refund_process"),
-    (PaymentStatus::Refunded, "refund_paid"),
-    (PaymentStatus::RefundFailed, "refund_fail"),
-];
-
-fn status_from_wire(status: &str) -> PaymentStatus {
-    STATUS_IN
-        .iter()
-        .find(|(word, _)| word.eq_ignore_ascii_case(status))
-        .map_or(PaymentStatus::AwaitingPayment, |(_, canonical)| *canonical)
-}
-
-fn status_to_wire(status: PaymentStatus) -> &'static str {
-    STATUS_OUT
-        .iter()
-        .find(|(canonical, _)| *canonical == status)
-        .map_or("check", |(_, word)| *word)
-}
-
-#[derive(Deserialize)]
-struct CreateIn {
-    amount: DecimalText,
-    currency: String,
-    order_id: String,
-    network: Option<String>,
-    url_return: Option<String>,
-    url_success: Option<String>,
-    url_callback: Option<String>,
-    is_payment_multiple: Option<LooseBool>,
-    lifetime: Option<LooseU64>,
-    to_currency: Option<String>,
-    subtract: Option<DecimalText>,
-    accuracy_payment_percent: Option<DecimalText>,
-    additional_data: Option<String>,
-    currencies: Option<Vec<CurrencyChoice>>,
-    except_currencies: Option<Vec<CurrencyChoice>>,
-    course_source: Option<String>,
-    from_referral_code: Option<String>,
-    discount_percent: Option<DecimalText>,
-    is_refresh: Option<LooseBool>,
-}
-
-#[derive(Deserialize)]
-struct CurrencyChoice {
-    #[serde(rename = "currency")]
-    _currency: String,
-    #[serde(rename = "network")]
-    _network: Option<String>,
-}
-
-/// The documented field order, PHP-encoded on the way out.
-#[derive(Serialize)]
-struct CreateOut<'a> {
-    amount: &'a str,
-    currency: &'a str,
-    order_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    network: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url_return: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url_success: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url_callback: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    is_payment_multiple: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lifetime: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    to_currency: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    accuracy_payment_percent: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    additional_data: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    state: Option<i64>,
-    result: Option<Box<serde_json::value::RawValue>>,
-    message: Option<String>,
-    errors: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct InvoiceIn {
-    uuid: String,
-    order_id: Option<String>,
-    amount: Option<DecimalText>,
-    payment_amount: Option<DecimalText>,
-    payer_currency: Option<String>,
-    currency: Option<String>,
-    network: Option<String>,
-    address: Option<String>,
-    from: Option<String>,
-    txid: Option<String>,
-    url: Option<String>,
-    expired_at: Option<LooseId>,
-    status: Option<String>,
-    payment_status: Option<String>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Answer<'a> {
-    state: u8,
-    result: InvoiceOut<'a>,
-}
-
-#[derive(Serialize)]
-struct InvoiceOut<'a> {
-    uuid: &'a str,
-    order_id: Option<&'a str>,
-    amount: &'a str,
-    payment_amount: Option<&'a str>,
-    payer_amount: Option<&'a str>,
-    discount_percent: Option<u8>,
-    discount: Option<&'a str>,
-    payer_currency: Option<&'a str>,
-    currency: &'a str,
-    comments: Option<&'a str>,
-    merchant_amount: Option<&'a str>,
-    network: Option<&'a str>,
-    address: Option<&'a str>,
-    from: Option<&'a str>,
-    txid: Option<&'a str>,
-    payment_status: &'static str,
-    url: Option<&'a str>,
-    expired_at: Option<i64>,
-    status: &'static str,
-    is_final: bool,
-    additional_data: Option<&'a str>,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-}
-
-/// Cryptomus's error envelope (dialects.md §2e): `{"state":1,"message":…}` or, for
-/// validation errors, `{"state":1,"errors":{field:[rule…]}}` — never both: the SDKs (S-cmpy,
-/// S-cmphp, S-pycm) read `message` first and surface `errors` only when there is no `message`.
-#[derive(Serialize)]
-struct ErrorOut<'a> {
-    state: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    errors: serde_json::Map<String, serde_json::Value>,
-}
-
-/// The shortest `url_*` value Cryptomus accepts `[docs]` (6–255 characters).
-const CRYPTOMUS_URL_MIN: usize = 6;
+const CAPABILITIES: Capabilities = Capabilities {
+    // `currency` may be fiat, converted into `to_currency` [docs].
+    converts_fiat: true,
+    body_nonce: false,
+    lifetime_bounds: |_| Some(facts::LIFETIME),
+    lookup_by_reference: true,
+};
 
 /// Whether a reference is a legal Cryptomus `order_id`: 1–128 of `[A-Za-z0-9_-]`.
 pub fn is_legal_order_id(reference: &str) -> bool {
     !reference.is_empty()
-        && reference.len() <= facts::CRYPTOMUS_ORDER_ID_MAX
+        && reference.len() <= facts::ORDER_ID_MAX
         && reference
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -265,17 +114,18 @@ fn unportable(field: &'static str, affects_money: bool, why: &'static str) -> Un
 }
 
 fn check_range(
-    canonical: &str,
+    field: impl Into<FieldRef>,
     value: &DecimalText,
     min: i64,
     max: i64,
 ) -> Result<String, ApiError> {
+    let field = field.into();
     let parsed: Option<rust_decimal::Decimal> = value.0.parse().ok();
-    let name = Cryptomus.field_name(canonical);
+    let name = Cryptomus.name_of(&field);
     match parsed {
         Some(d) if d >= min.into() && d <= max.into() => Ok(value.0.clone()),
         _ => Err(ApiError::field(
-            canonical,
+            field,
             "validation.between.numeric",
             format!("{name} must be a number between {min} and {max}"),
         )),
@@ -287,6 +137,39 @@ impl Codec for Cryptomus {
         Dialect::Cryptomus
     }
 
+    fn name(&self) -> &'static str {
+        "cryptomus"
+    }
+
+    fn title(&self) -> &'static str {
+        "Cryptomus"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        // NearPayments serves the Cryptomus dialect.
+        &["nearpayments"]
+    }
+
+    fn inbound(&self) -> &'static [Inbound] {
+        INBOUND
+    }
+
+    fn path_prefixes(&self) -> &'static [&'static str] {
+        &["/v1", "/cryptomus"]
+    }
+
+    fn networks(&self) -> &'static [NetworkNames] {
+        facts::NETWORKS
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn fields(&self) -> FieldTable {
+        FIELDS
+    }
+
     fn key_header(&self) -> &'static str {
         KEY_HEADER
     }
@@ -296,17 +179,17 @@ impl Codec for Cryptomus {
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
-        super::verify_signature_header(
+        common::verify_signature_header(
             headers,
             SIGNATURE_HEADER,
             "the body and the payment key",
-            |claimed| signature::verify_cryptomus_sign(secret, body, claimed),
+            |claimed| sign::verify_cryptomus_sign(secret, body, claimed),
         )
     }
 
     fn sign(&self, body: &[u8], credentials: &Credentials) -> Vec<(&'static str, String)> {
-        let signature = signature::cryptomus_sign(credentials.secret.expose().as_bytes(), body);
-        super::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
+        let signature = sign::cryptomus_sign(credentials.secret.expose().as_bytes(), body);
+        common::auth_headers(KEY_HEADER, credentials, SIGNATURE_HEADER, signature)
     }
 
     fn parse_create(
@@ -316,14 +199,14 @@ impl Codec for Cryptomus {
     ) -> Result<CreatePayment, ApiError> {
         let wire: CreateIn = parse_json(body, self)?;
         let amount = Amount::parse(&wire.amount.0)
-            .map_err(|e| ApiError::field("amount", "validation.numeric", format!("amount {e}")))?;
-        text_field(self, "currency", &wire.currency, 32)?;
+            .map_err(|e| ApiError::field(Field::Amount, "validation.numeric", format!("amount {e}")))?;
+        text_field(self, Field::Currency, &wire.currency, 32)?;
         if let Some(to) = &wire.to_currency {
-            text_field(self, "pay_currency", to, 32)?;
+            text_field(self, Field::PayCurrency, to, 32)?;
         }
         if !is_legal_order_id(&wire.order_id) {
             return Err(ApiError::field(
-                "order_ref",
+                Field::OrderRef,
                 "validation.alpha_dash",
                 "order_id must be 1–128 letters, digits, '_' or '-'",
             ));
@@ -334,7 +217,7 @@ impl Codec for Cryptomus {
                     .to_canonical(Dialect::Cryptomus, name)
                     .ok_or_else(|| {
                         ApiError::field(
-                            "network",
+                            Field::Network,
                             "validation.in",
                             format!("network \"{name}\" is not a known network"),
                         )
@@ -345,10 +228,10 @@ impl Codec for Cryptomus {
         };
         let lifetime = match wire.lifetime {
             Some(LooseU64(l)) => {
-                let (min, max) = facts::CRYPTOMUS_LIFETIME;
+                let (min, max) = facts::LIFETIME;
                 if !(min..=max).contains(&l) {
                     return Err(ApiError::field(
-                        "lifetime",
+                        Field::Lifetime,
                         "validation.between.numeric",
                         format!("lifetime must be between {min} and {max} seconds"),
                     ));
@@ -358,31 +241,32 @@ impl Codec for Cryptomus {
             None => None,
         };
         for (field, value) in [
-            ("callback", &wire.url_callback),
-            ("return_url", &wire.url_return),
-            ("success_url", &wire.url_success),
+            (Field::Callback, &wire.url_callback),
+            (Field::ReturnUrl, &wire.url_return),
+            (Field::SuccessUrl, &wire.url_success),
         ] {
             if let Some(url) = value {
-                if url.chars().count() < CRYPTOMUS_URL_MIN {
+                if url.chars().count() < facts::URL_MIN {
                     return Err(ApiError::field(
                         field,
                         "validation.min.string",
                         format!(
-                            "{} must be at least {CRYPTOMUS_URL_MIN} characters",
-                            self.field_name(field)
+                            "{} must be at least {} characters",
+                            self.field_name(field),
+                            facts::URL_MIN
                         ),
                     ));
                 }
-                text_field(self, field, url, facts::MAX_TEXT_FIELD)?;
+                text_field(self, field, url, crate::facts::MAX_TEXT_FIELD)?;
             }
         }
         if let Some(data) = &wire.additional_data {
-            text_field(self, "description", data, facts::MAX_TEXT_FIELD)?;
+            text_field(self, Field::Description, data, crate::facts::MAX_TEXT_FIELD)?;
         }
         let tolerance = wire
             .accuracy_payment_percent
             .as_ref()
-            .map(|v| check_range("tolerance_percent", v, 0, 5))
+            .map(|v| check_range(Field::TolerancePercent, v, 0, 5))
             .transpose()?;
         let mut unportable_fields = Vec::new();
         if let Some(v) = &wire.subtract {
@@ -458,10 +342,10 @@ impl Codec for Cryptomus {
         request: &'a CreatePayment,
         context: &RenderContext<'_>,
     ) -> Result<Rendered, ApiError> {
-        let mut notes = super::common_refusals(request, Dialect::Cryptomus)?;
+        let mut notes = common::common_refusals(request, Dialect::Cryptomus)?;
         // Cryptomus lets the payer pick the network when none is given.
         let network = match &request.network {
-            Some(_) => Some(super::target_network(
+            Some(_) => Some(common::target_network(
                 request,
                 Dialect::Cryptomus,
                 context,
@@ -469,19 +353,22 @@ impl Codec for Cryptomus {
             )?),
             None => None,
         };
-        let reference = super::required_order_ref(request, context, "order_id", &mut notes);
+        let reference = common::required_order_ref(
+            request,
+            context,
+            NoteField::Named("order_id"),
+            &mut notes,
+        );
         let order_id = derive_order_id(&reference);
         if order_id != reference {
-            notes.push(Note {
-                field: "order_id".into(),
-                action: NoteAction::Derived,
-                detail: format!(
-                    "\"{reference}\" is not a legal Cryptomus order_id; sent \"{order_id}\""
-                ),
-            });
+            notes.push(Note::new(
+                NoteField::Named("order_id"),
+                NoteAction::Derived,
+                format!("\"{reference}\" is not a legal Cryptomus order_id; sent \"{order_id}\""),
+            ));
         }
         let lifetime = request.lifetime_secs.map(|l| {
-            super::clamp_lifetime(l, facts::CRYPTOMUS_LIFETIME, Dialect::Cryptomus, &mut notes)
+            common::clamp_lifetime(l, facts::LIFETIME, Dialect::Cryptomus, &mut notes)
         });
         let tolerance = request.tolerance_percent.as_deref().map(|t| {
             let within = t
@@ -490,11 +377,11 @@ impl Codec for Cryptomus {
             if within {
                 t
             } else {
-                notes.push(Note {
-                    field: "accuracy_payment_percent".into(),
-                    action: NoteAction::Clamped,
-                    detail: format!("tolerance {t}% is above Cryptomus's 5%; sent 5"),
-                });
+                notes.push(Note::new(
+                    NoteField::Named("accuracy_payment_percent"),
+                    NoteAction::Clamped,
+                    format!("tolerance {t}% is above Cryptomus's 5%; sent 5"),
+                ));
                 "5"
             }
         });
@@ -507,41 +394,40 @@ impl Codec for Cryptomus {
             && request.callbacks.failure != request.callbacks.success
             && request.callbacks.success.is_some()
         {
-            notes.push(Note {
-                field: "errorWebhook".into(),
-                action: NoteAction::Dropped,
-                detail: "Cryptomus has one url_callback for every status".into(),
-            });
+            notes.push(Note::new(
+                Field::FailureCallback,
+                NoteAction::Dropped,
+                "Cryptomus has one url_callback for every status",
+            ));
         }
         for (present, field, why) in [
             (
                 request.client_id.is_some(),
-                "client_id",
+                Field::ClientId,
                 "Cryptomus invoices have no payer identity (static wallets are a separate API)",
             ),
             (
                 request.customer != Customer::default(),
-                "customer",
+                Field::Customer,
                 "Cryptomus invoices carry no customer",
             ),
         ] {
             if present {
-                notes.push(Note {
-                    field: field.into(),
-                    action: NoteAction::Dropped,
-                    detail: why.into(),
-                });
+                notes.push(Note::new(field, NoteAction::Dropped, why));
             }
         }
         // Cryptomus refuses URLs under 6 characters (as payglot does when it reads them); other
         // dialects take any text, so such a value is left out rather than sent to be refused.
-        let mut url = |value: Option<&'a str>, field: &str| match value {
-            Some(v) if v.chars().count() < CRYPTOMUS_URL_MIN => {
-                notes.push(Note {
-                    field: field.into(),
-                    action: NoteAction::Dropped,
-                    detail: format!("\"{v}\" is shorter than Cryptomus's {CRYPTOMUS_URL_MIN}-character minimum for URLs"),
-                });
+        let mut url = |value: Option<&'a str>, field: &'static str| match value {
+            Some(v) if v.chars().count() < facts::URL_MIN => {
+                notes.push(Note::new(
+                    NoteField::Named(field),
+                    NoteAction::Dropped,
+                    format!(
+                        "\"{v}\" is shorter than Cryptomus's {}-character minimum for URLs",
+                        facts::URL_MIN
+                    ),
+                ));
                 None
             }
             other => other,
@@ -563,7 +449,7 @@ impl Codec for Cryptomus {
             accuracy_payment_percent: tolerance,
             additional_data: request.description.as_deref(),
         };
-        let body = signature::php_json_escape(&wire::to_compact_json(&out));
+        let body = sign::php_json_escape(&encoding::to_compact_json(&out));
         Ok(Rendered {
             body: body.into_bytes(),
             notes,
@@ -586,7 +472,7 @@ impl Codec for Cryptomus {
             }
             Err(_) => {
                 let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                return Err(super::upstream_status_error(
+                return Err(common::upstream_status_error(
                     Dialect::Cryptomus,
                     status,
                     text,
@@ -609,7 +495,7 @@ impl Codec for Cryptomus {
                 let text = envelope.message.unwrap_or_else(|| {
                     fields
                         .iter()
-                        .map(|f| format!("{}: {}", self.field_name(&f.field), f.rule))
+                        .map(|f| format!("{}: {}", self.name_of(&f.field), f.rule))
                         .collect::<Vec<_>>()
                         .join(", ")
                 });
@@ -619,7 +505,7 @@ impl Codec for Cryptomus {
                 } else {
                     status
                 };
-                return Err(super::upstream_status_error(
+                return Err(common::upstream_status_error(
                     Dialect::Cryptomus,
                     status,
                     text,
@@ -653,8 +539,8 @@ impl Codec for Cryptomus {
             order_ref: invoice.order_id,
             status: status_from_wire(&status_word),
             provider_status: status_word,
-            amount: wire::quantity(invoice.amount),
-            received: wire::quantity(invoice.payment_amount),
+            amount: encoding::quantity(invoice.amount),
+            received: encoding::quantity(invoice.payment_amount),
             currency: invoice.payer_currency.or(invoice.currency),
             network,
             address: invoice.address,
@@ -664,8 +550,8 @@ impl Codec for Cryptomus {
                 .expired_at
                 .and_then(|t| t.0.parse::<i64>().ok())
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-            created_at: invoice.created_at.as_deref().and_then(wire::parse_time),
-            updated_at: invoice.updated_at.as_deref().and_then(wire::parse_time),
+            created_at: invoice.created_at.as_deref().and_then(encoding::parse_time),
+            updated_at: invoice.updated_at.as_deref().and_then(encoding::parse_time),
             transactions: transaction.into_iter().collect(),
         })
     }
@@ -710,22 +596,22 @@ impl Codec for Cryptomus {
                 status,
                 is_final: payment.status.is_final(),
                 additional_data: request.description.as_deref(),
-                created_at: payment.created_at.map(wire::format_offset),
+                created_at: payment.created_at.map(encoding::format_offset),
                 updated_at: payment
                     .updated_at
                     .or(payment.created_at)
-                    .map(wire::format_offset),
+                    .map(encoding::format_offset),
             },
         };
-        signature::php_json_escape(&wire::to_compact_json(&out)).into_bytes()
+        sign::php_json_escape(&encoding::to_compact_json(&out)).into_bytes()
     }
 
     fn render_error(&self, error: &ApiError, _request_id: &str) -> (u16, Vec<u8>) {
-        let status = super::caller_status(error);
+        let status = common::caller_status(error);
         let mut errors = serde_json::Map::new();
         for f in &error.fields {
             let entry = errors
-                .entry(self.field_name(&f.field).to_owned())
+                .entry(self.name_of(&f.field))
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()));
             if let serde_json::Value::Array(list) = entry {
                 list.push(serde_json::Value::from(f.rule.clone()));
@@ -738,17 +624,10 @@ impl Codec for Cryptomus {
         };
         (
             status,
-            signature::php_json_escape(&wire::to_compact_json(&body)).into_bytes(),
+            sign::php_json_escape(&encoding::to_compact_json(&body)).into_bytes(),
         )
     }
 
-    fn field_name<'f>(&self, canonical: &'f str) -> &'f str {
-        super::lookup_field(FIELDS, canonical, true)
-    }
-
-    fn canonical_field<'f>(&self, field: &'f str) -> &'f str {
-        super::lookup_field(FIELDS, field, false)
-    }
 }
 
 impl Cryptomus {
@@ -759,7 +638,7 @@ impl Cryptomus {
         };
         let mut fields = Vec::new();
         for (name, rules) in map {
-            let canonical = self.canonical_field(name).to_owned();
+            let canonical = self.canonical_field(name);
             let rules: Vec<String> = match rules {
                 serde_json::Value::Array(list) => list
                     .iter()

@@ -1,0 +1,32 @@
+//! Apollo Payment facts that are not certain, in one place so they can change without hunting.
+//! Each carries its confidence tag from the dialect reference.
+
+use crate::dialect::NetworkNames;
+
+/// Apollo's network slugs (dialect reference §3f, §5.6) `[docs]` `[code]`; whether `solana`,
+/// `polygon`, `arbitrum` and the like exist is `[unknown]` (config's `networks` adds them).
+pub const NETWORKS: &[NetworkNames] = &[
+    ("tron", &["tron"]),
+    ("ethereum", &["ethereum"]),
+    ("bsc", &["bsc"]),
+    ("bitcoin", &["bitcoin"]),
+    ("litecoin", &["litecoin"]),
+    ("bitcoincash", &["bitcoincash"]),
+    ("ton", &["ton"]),
+    ("ripple", &["ripple"]),
+    ("fantom", &["fantom"]),
+];
+
+/// `lifetime` bounds: up to 43200 s; the minimum depends on the chain `[docs]`.
+pub fn lifetime_bounds(chain: Option<&str>) -> (u64, u64) {
+    let min = match chain {
+        Some("bitcoin" | "bitcoincash") => 7_200,
+        Some("litecoin") => 3_600,
+        _ => 1_800,
+    };
+    (min, 43_200)
+}
+
+// Apollo's HTTP statuses for errors are not documented `[unknown]`; its SDKs read the body.
+// payglot uses the same statuses as for the other dialects and repeats the status in
+// `error.code`: `render_error` in `mod.rs`.

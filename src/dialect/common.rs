@@ -1,0 +1,236 @@
+//! What the providers' conversions share: refusals that apply whatever the target, the
+//! network, lifetime and reference rules, how a provider's error status is classified, and the
+//! signature-header check and auth headers every dialect uses. Nothing here names a provider;
+//! what differs is asked of the target's [`Codec`].
+
+use http::HeaderMap;
+
+use crate::error::{ApiError, ErrorKind, FieldError, RefusalReason};
+use crate::model::CreatePayment;
+use crate::secret::Credentials;
+
+use super::{Dialect, Note, NoteAction, RenderContext};
+use crate::field::{Field, NoteField};
+
+/// Refusals and drops that apply whatever the target, for a request crossing dialects:
+/// fiat pricing at a target that does not convert, and source-only fields.
+pub fn common_refusals(request: &CreatePayment, target: Dialect) -> Result<Vec<Note>, ApiError> {
+    if !target.codec().capabilities().converts_fiat {
+        if let Some(pay) = &request.pay_currency
+            && !pay.eq_ignore_ascii_case(&request.currency)
+        {
+            return Err(ApiError::untranslatable(
+                RefusalReason::FiatPricing,
+                format!(
+                    "the amount is priced in {} and paid in {pay}; {target} only takes amounts in \
+                 the coin that is paid, so this invoice cannot be converted",
+                    request.currency
+                ),
+            ));
+        }
+        if crate::facts::is_fiat(&request.currency) {
+            return Err(ApiError::untranslatable(
+                RefusalReason::FiatCurrency,
+                format!(
+                    "currency {} is fiat; {target} only takes amounts in a coin",
+                    request.currency
+                ),
+            ));
+        }
+    }
+    let mut notes = Vec::new();
+    for field in &request.unportable {
+        if field.affects_money {
+            return Err(ApiError::untranslatable(
+                RefusalReason::UnportableMoneyField,
+                format!(
+                    "{} has no counterpart at {target} and changes what is paid: {}",
+                    field.field, field.why
+                ),
+            ));
+        }
+        notes.push(Note::new(
+            NoteField::Named(field.field),
+            NoteAction::Dropped,
+            field.why,
+        ));
+    }
+    Ok(notes)
+}
+
+/// The target's name for the request's chain. A request without one (Cryptomus lets the payer
+/// choose) takes the merchant profile's default for the currency, or is refused.
+pub fn target_network<'c>(
+    request: &CreatePayment,
+    target: Dialect,
+    context: &RenderContext<'c>,
+    notes: &mut Vec<Note>,
+) -> Result<&'c str, ApiError> {
+    let chain = match &request.network {
+        Some(chain) => chain.as_str(),
+        None => {
+            let default = context
+                .merchant
+                .default_networks
+                .get(&request.currency.to_ascii_uppercase())
+                .ok_or_else(|| {
+                    ApiError::untranslatable(
+                        RefusalReason::NetworkRequired,
+                        format!(
+                            "{target} requires a network and the request leaves it to the \
+                             payer; set one, or a default network for {} in the merchant profile",
+                            request.currency
+                        ),
+                    )
+                })?;
+            notes.push(Note::new(
+                Field::Network,
+                NoteAction::Filled,
+                format!(
+                    "from the merchant profile's default network for {}",
+                    request.currency
+                ),
+            ));
+            default.as_str()
+        }
+    };
+    context
+        .networks
+        .from_canonical(target, chain)
+        .ok_or_else(|| {
+            ApiError::untranslatable(
+                RefusalReason::NetworkUnknown,
+                format!(
+                    "network {chain} has no known name at {target}; add one under `networks` \
+                     in the config"
+                ),
+            )
+        })
+}
+
+/// Clamps a lifetime into a target's range, noting it when it changed.
+pub fn clamp_lifetime(
+    lifetime: u64,
+    (min, max): (u64, u64),
+    target: Dialect,
+    notes: &mut Vec<Note>,
+) -> u64 {
+    let clamped = lifetime.clamp(min, max);
+    if clamped != lifetime {
+        notes.push(Note::new(
+            Field::Lifetime,
+            NoteAction::Clamped,
+            format!("{lifetime} s is outside {target}'s {min}–{max} s; sent {clamped} s"),
+        ));
+    }
+    clamped
+}
+
+/// The order reference sent to a target that requires one: the merchant's, or, when its
+/// dialect made it optional (AlpPay) and it is absent, one made from payglot's request id.
+pub fn required_order_ref(
+    request: &CreatePayment,
+    context: &RenderContext<'_>,
+    field: NoteField,
+    notes: &mut Vec<Note>,
+) -> String {
+    match &request.order_ref {
+        Some(r) => r.clone(),
+        None => {
+            let made = format!("pg-{}", context.request_id);
+            notes.push(Note::new(
+                field,
+                NoteAction::Derived,
+                format!("the request has no order reference; sent \"{made}\""),
+            ));
+            made
+        }
+    }
+}
+
+/// The HTTP status a caller gets for an error.
+pub fn caller_status(error: &ApiError) -> u16 {
+    match (error.kind, error.upstream_status) {
+        (crate::error::ErrorKind::UpstreamRejected, Some(429)) => 429,
+        (crate::error::ErrorKind::UpstreamRejected, Some(s)) if (400..500).contains(&s) => 422,
+        (kind, _) => kind.default_status(),
+    }
+}
+
+/// Classifies a provider's error answer by its HTTP status.
+pub fn upstream_status_error(
+    provider: Dialect,
+    status: u16,
+    text: String,
+    fields: Vec<FieldError>,
+) -> ApiError {
+    let detail = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    };
+    let (kind, message) = match status {
+        401 | 403 => (
+            ErrorKind::UpstreamAuth,
+            format!(
+                "the {provider} provider refused payglot's credentials (HTTP {status}){detail}"
+            ),
+        ),
+        400..=499 => (
+            ErrorKind::UpstreamRejected,
+            format!("the {provider} provider refused the payment (HTTP {status}){detail}"),
+        ),
+        500..=599 => (
+            ErrorKind::UpstreamRejected,
+            format!("the {provider} provider failed (HTTP {status}){detail}"),
+        ),
+        _ => (
+            ErrorKind::UpstreamInvalid,
+            format!("the {provider} provider answered HTTP {status}{detail}"),
+        ),
+    };
+    ApiError {
+        kind,
+        message,
+        fields,
+        upstream_status: Some(status),
+        reason: None,
+    }
+}
+
+/// Checks the signature carried in header `name` with `check` (over the raw body, in constant
+/// time, by the caller's scheme); `covers` says what it is made from, for the error message.
+pub fn verify_signature_header(
+    headers: &HeaderMap,
+    name: &str,
+    covers: &str,
+    check: impl FnOnce(&str) -> bool,
+) -> Result<(), ApiError> {
+    let Some(claimed) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::new(
+            ErrorKind::Unauthenticated,
+            format!("missing {name} header"),
+        ));
+    };
+    if check(claimed) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::Unauthenticated,
+            format!("invalid signature: {name} does not match {covers}"),
+        ))
+    }
+}
+
+/// The two authentication headers every dialect sends: the key id and the signature.
+pub fn auth_headers(
+    key_header: &'static str,
+    credentials: &Credentials,
+    signature_header: &'static str,
+    signature: String,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (key_header, credentials.key_id.clone()),
+        (signature_header, signature),
+    ]
+}

@@ -1,0 +1,32 @@
+//! Cryptomus (and NearPayments) facts that are not certain, in one place so they can change
+//! without hunting. Each carries its confidence tag from the dialect reference.
+
+use crate::dialect::NetworkNames;
+
+/// Cryptomus's network codes (dialect reference §2f, §5.6) `[code]` `[docs]`; its services
+/// endpoint shows them in uppercase, so they are compared case-insensitively.
+pub const NETWORKS: &[NetworkNames] = &[
+    ("tron", &["tron"]),
+    ("ethereum", &["eth"]),
+    ("bsc", &["bsc"]),
+    ("bitcoin", &["btc"]),
+    ("litecoin", &["ltc"]),
+    ("bitcoincash", &["bch"]),
+    ("ton", &["ton"]),
+    ("solana", &["sol"]),
+    ("polygon", &["polygon"]),
+    ("arbitrum", &["arbitrum"]),
+    ("avalanche", &["avalanche"]),
+    ("dogecoin", &["doge"]),
+    ("dash", &["dash"]),
+    ("monero", &["xmr"]),
+];
+
+/// `lifetime` bounds in seconds `[docs]`.
+pub const LIFETIME: (u64, u64) = (300, 43_200);
+
+/// `order_id`: 1–128 chars of `[A-Za-z0-9_-]` `[docs]` (older docs said 100).
+pub const ORDER_ID_MAX: usize = 128;
+
+/// The shortest `url_*` value Cryptomus accepts `[docs]` (6–255 characters).
+pub const URL_MIN: usize = 6;

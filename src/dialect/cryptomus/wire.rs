@@ -1,0 +1,136 @@
+//! Cryptomus's wire types: the create request as merchants send it and as payglot writes it,
+//! the invoice answer, and the `{"state":…}` envelopes (dialect reference §2b, §2e).
+
+use serde::{Deserialize, Serialize};
+
+use crate::dialect::encoding::{DecimalText, LooseBool, LooseId, LooseU64};
+
+#[derive(Deserialize)]
+pub(super) struct CreateIn {
+    pub(super) amount: DecimalText,
+    pub(super) currency: String,
+    pub(super) order_id: String,
+    pub(super) network: Option<String>,
+    pub(super) url_return: Option<String>,
+    pub(super) url_success: Option<String>,
+    pub(super) url_callback: Option<String>,
+    pub(super) is_payment_multiple: Option<LooseBool>,
+    pub(super) lifetime: Option<LooseU64>,
+    pub(super) to_currency: Option<String>,
+    pub(super) subtract: Option<DecimalText>,
+    pub(super) accuracy_payment_percent: Option<DecimalText>,
+    pub(super) additional_data: Option<String>,
+    pub(super) currencies: Option<Vec<CurrencyChoice>>,
+    pub(super) except_currencies: Option<Vec<CurrencyChoice>>,
+    pub(super) course_source: Option<String>,
+    pub(super) from_referral_code: Option<String>,
+    pub(super) discount_percent: Option<DecimalText>,
+    pub(super) is_refresh: Option<LooseBool>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CurrencyChoice {
+    #[serde(rename = "currency")]
+    pub(super) _currency: String,
+    #[serde(rename = "network")]
+    pub(super) _network: Option<String>,
+}
+
+/// The documented field order, PHP-encoded on the way out.
+#[derive(Serialize)]
+pub(super) struct CreateOut<'a> {
+    pub(super) amount: &'a str,
+    pub(super) currency: &'a str,
+    pub(super) order_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) network: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) url_return: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) url_success: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) url_callback: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) is_payment_multiple: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) lifetime: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) to_currency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) accuracy_payment_percent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) additional_data: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Envelope {
+    pub(super) state: Option<i64>,
+    pub(super) result: Option<Box<serde_json::value::RawValue>>,
+    pub(super) message: Option<String>,
+    pub(super) errors: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct InvoiceIn {
+    pub(super) uuid: String,
+    pub(super) order_id: Option<String>,
+    pub(super) amount: Option<DecimalText>,
+    pub(super) payment_amount: Option<DecimalText>,
+    pub(super) payer_currency: Option<String>,
+    pub(super) currency: Option<String>,
+    pub(super) network: Option<String>,
+    pub(super) address: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) txid: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) expired_at: Option<LooseId>,
+    pub(super) status: Option<String>,
+    pub(super) payment_status: Option<String>,
+    pub(super) created_at: Option<String>,
+    pub(super) updated_at: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Answer<'a> {
+    pub(super) state: u8,
+    pub(super) result: InvoiceOut<'a>,
+}
+
+#[derive(Serialize)]
+pub(super) struct InvoiceOut<'a> {
+    pub(super) uuid: &'a str,
+    pub(super) order_id: Option<&'a str>,
+    pub(super) amount: &'a str,
+    pub(super) payment_amount: Option<&'a str>,
+    pub(super) payer_amount: Option<&'a str>,
+    pub(super) discount_percent: Option<u8>,
+    pub(super) discount: Option<&'a str>,
+    pub(super) payer_currency: Option<&'a str>,
+    pub(super) currency: &'a str,
+    pub(super) comments: Option<&'a str>,
+    pub(super) merchant_amount: Option<&'a str>,
+    pub(super) network: Option<&'a str>,
+    pub(super) address: Option<&'a str>,
+    pub(super) from: Option<&'a str>,
+    pub(super) txid: Option<&'a str>,
+    pub(super) payment_status: &'static str,
+    pub(super) url: Option<&'a str>,
+    pub(super) expired_at: Option<i64>,
+    pub(super) status: &'static str,
+    pub(super) is_final: bool,
+    pub(super) additional_data: Option<&'a str>,
+    pub(super) created_at: Option<String>,
+    pub(super) updated_at: Option<String>,
+}
+
+/// Cryptomus's error envelope (dialects.md §2e): `{"state":1,"message":…}` or, for
+/// validation errors, `{"state":1,"errors":{field:[rule…]}}` — never both: the SDKs (S-cmpy,
+/// S-cmphp, S-pycm) read `message` first and surface `errors` only when there is no `message`.
+#[derive(Serialize)]
+pub(super) struct ErrorOut<'a> {
+    pub(super) state: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) message: Option<&'a str>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub(super) errors: serde_json::Map<String, serde_json::Value>,
+}
