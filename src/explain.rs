@@ -45,8 +45,13 @@ pub fn explain(
         }
     );
     let request_id = uuid::Uuid::new_v4().to_string();
-    let Ok(selection) = translate::route(config, merchant, dialect, &request, headers, &request_id)
-    else {
+    let admitted = translate::Admitted {
+        dialect,
+        merchant,
+        raw_body: body,
+        request,
+    };
+    let Ok(selection) = admitted.route(config, headers, &request_id) else {
         let _ = writeln!(
             out,
             "rule:      none matches; the proxy would refuse the request"
@@ -66,22 +71,14 @@ pub fn explain(
     else {
         return Err(format!("{out}the rule names no configured upstream"));
     };
-    let context = translate::render_context(
-        &config.networks,
-        &merchant.profile,
-        upstream.dialect,
-        &request_id,
-        OffsetDateTime::now_utc(),
-    );
-    let plan = translate::plan_upstream(
-        dialect,
-        upstream.dialect,
-        body,
-        &request,
-        merchant.credentials_for(upstream),
-        &context,
-    )
-    .map_err(|e| format!("{out}refused:   {e}"))?;
+    let (plan, _) = admitted
+        .plan_for(
+            upstream,
+            &config.networks,
+            &request_id,
+            OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| format!("{out}refused:   {e}"))?;
     for note in &plan.notes {
         let _ = writeln!(
             out,

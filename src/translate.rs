@@ -6,7 +6,7 @@
 use http::HeaderMap;
 use time::OffsetDateTime;
 
-use crate::config::{LoadedConfig, Merchant};
+use crate::config::{LoadedConfig, Merchant, Upstream};
 use crate::dialect::{Dialect, Note, NoteAction, RenderContext};
 use crate::error::{ApiError, ErrorKind};
 use crate::field::Field;
@@ -86,34 +86,73 @@ pub fn read_request(
     codec.parse_create(body, networks)
 }
 
-/// Step 3: the rule and the upstreams to try, in order.
-pub fn route(
-    config: &LoadedConfig,
-    merchant: &Merchant,
-    dialect: Dialect,
-    request: &CreatePayment,
-    headers: &HeaderMap,
-    request_id: &str,
-) -> Result<Selection, ApiError> {
-    let facts = RouteFacts {
-        merchant_id: &merchant.id,
-        dialect,
-        currency: &request.currency,
-        network: request.network.as_deref(),
-        amount: &request.amount,
-        order_ref: request.order_ref.as_deref(),
-        headers,
-        request_id,
-    };
-    config.routes.select(&facts).ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::NoRoute,
-            format!(
-                "no routing rule matches this request from merchant {}",
-                merchant.id
-            ),
-        )
-    })
+/// A request that passed steps 1 and 2: who sent it, its raw bytes and what it asks.
+pub struct Admitted<'a> {
+    pub dialect: Dialect,
+    pub merchant: &'a Merchant,
+    pub raw_body: &'a [u8],
+    pub request: CreatePayment,
+}
+
+impl<'a> Admitted<'a> {
+    /// Step 3: the rule and the upstreams to try, in order.
+    pub fn route(
+        &self,
+        config: &LoadedConfig,
+        headers: &HeaderMap,
+        request_id: &str,
+    ) -> Result<Selection, ApiError> {
+        let request = &self.request;
+        let facts = RouteFacts {
+            merchant_id: &self.merchant.id,
+            dialect: self.dialect,
+            currency: &request.currency,
+            network: request.network.as_deref(),
+            amount: &request.amount,
+            order_ref: request.order_ref.as_deref(),
+            headers,
+            request_id,
+        };
+        config.routes.select(&facts).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NoRoute,
+                format!(
+                    "no routing rule matches this request from merchant {}",
+                    self.merchant.id
+                ),
+            )
+        })
+    }
+
+    /// Steps 4 and 5 towards one upstream: its render context, then the signed request. The
+    /// context is returned for step 6.
+    pub fn plan_for<'c>(
+        &self,
+        upstream: &Upstream,
+        networks: &'c NetworkTable,
+        request_id: &'c str,
+        now: OffsetDateTime,
+    ) -> Result<(Plan, RenderContext<'c>), ApiError>
+    where
+        'a: 'c,
+    {
+        let context = render_context(
+            networks,
+            &self.merchant.profile,
+            upstream.dialect,
+            request_id,
+            now,
+        );
+        let plan = plan_upstream(
+            self.dialect,
+            upstream.dialect,
+            self.raw_body,
+            &self.request,
+            self.merchant.credentials_for(upstream),
+            &context,
+        )?;
+        Ok((plan, context))
+    }
 }
 
 /// Step 4: what rendering towards a `target` provider needs besides the request; a nonce is

@@ -200,42 +200,78 @@ pub struct Capabilities {
     pub lookup_by_reference: bool,
 }
 
+/// What is fixed about a provider, as data: its names, the paths it serves, its names for
+/// chains and fields, its headers and what it can express.
+#[derive(Debug)]
+pub struct ProviderInfo {
+    /// The lowercase name used in config, CLI and metrics.
+    pub name: &'static str,
+    /// The provider's own spelling, for docs and messages.
+    pub title: &'static str,
+    /// Other names config and CLI accept for it (e.g. a white-label of the same API).
+    pub aliases: &'static [&'static str],
+    /// The paths it serves inbound, one listener for every dialect.
+    pub inbound: &'static [Inbound],
+    /// Path prefixes that say a request is meant for this dialect even when nothing is served
+    /// there, so a wrong path is answered in its envelope.
+    pub path_prefixes: &'static [&'static str],
+    /// Its names for the canonical chains.
+    pub networks: &'static [NetworkNames],
+    /// Its names for the canonical fields it names differently.
+    pub fields: FieldTable,
+    /// The header carrying the caller's key id (`API-KEY`, `merchant`, `x-api-public-key`).
+    pub key_header: &'static str,
+    /// The path of the create call below the provider's API base (e.g. `/payment`).
+    pub create_path: &'static str,
+    pub capabilities: Capabilities,
+}
+
 /// One provider dialect, in both roles: as the server a merchant talks to (verify, parse, answer)
 /// and as the client payglot uses towards that provider (render, sign, read its answer).
 pub trait Codec: Send + Sync {
     fn dialect(&self) -> Dialect;
 
-    /// The lowercase name used in config, CLI and metrics.
-    fn name(&self) -> &'static str;
+    fn info(&self) -> &'static ProviderInfo;
 
-    /// The provider's own spelling, for docs and messages.
-    fn title(&self) -> &'static str;
-
-    /// Other names config and CLI accept for it (e.g. a white-label of the same API).
-    fn aliases(&self) -> &'static [&'static str] {
-        &[]
+    fn name(&self) -> &'static str {
+        self.info().name
     }
 
-    /// The paths it serves inbound, one listener for every dialect.
-    fn inbound(&self) -> &'static [Inbound];
+    fn title(&self) -> &'static str {
+        self.info().title
+    }
 
-    /// Path prefixes that say a request is meant for this dialect even when nothing is served
-    /// there, so a wrong path is answered in its envelope.
-    fn path_prefixes(&self) -> &'static [&'static str];
+    fn aliases(&self) -> &'static [&'static str] {
+        self.info().aliases
+    }
 
-    /// Its names for the canonical chains.
-    fn networks(&self) -> &'static [NetworkNames];
+    fn inbound(&self) -> &'static [Inbound] {
+        self.info().inbound
+    }
 
-    fn capabilities(&self) -> Capabilities;
+    fn path_prefixes(&self) -> &'static [&'static str] {
+        self.info().path_prefixes
+    }
 
-    /// Its names for the canonical fields it names differently.
-    fn fields(&self) -> FieldTable;
+    fn networks(&self) -> &'static [NetworkNames] {
+        self.info().networks
+    }
 
-    /// The header carrying the caller's key id (`API-KEY`, `merchant`, `x-api-public-key`).
-    fn key_header(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities {
+        self.info().capabilities
+    }
 
-    /// The path of the create call below the provider's API base (e.g. `/payment`).
-    fn create_path(&self) -> &'static str;
+    fn fields(&self) -> FieldTable {
+        self.info().fields
+    }
+
+    fn key_header(&self) -> &'static str {
+        self.info().key_header
+    }
+
+    fn create_path(&self) -> &'static str {
+        self.info().create_path
+    }
 
     /// Checks the request signature over the raw body with the caller's secret.
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError>;

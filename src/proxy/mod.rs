@@ -20,7 +20,7 @@ use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use time::OffsetDateTime;
 
-use crate::config::LoadedConfig;
+use crate::config::{LoadedConfig, Merchant};
 use crate::dialect::{Dialect, Operation};
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::METRICS;
@@ -125,22 +125,38 @@ impl Proxy {
         }
     }
 
-    /// The caller's merchant, with its signature over `body` checked.
+    /// Steps 1 and 2: the caller's merchant, its signature over `body` checked, its request.
     fn admit<'c>(
         &self,
         ctx: &mut RequestCtx,
         config: &'c LoadedConfig,
         dialect: Dialect,
         headers: &http::HeaderMap,
-        body: &[u8],
-    ) -> Result<(&'c crate::config::Merchant, crate::model::CreatePayment), ApiError> {
-        let merchant = translate::authenticate(config, dialect, headers)
-            .inspect_err(count_signature(dialect))?;
-        ctx.merchant = Some(merchant.id.clone());
+        body: &'c [u8],
+    ) -> Result<translate::Admitted<'c>, ApiError> {
+        let merchant = self.merchant(ctx, config, dialect, headers)?;
         let secret = merchant.credentials.secret.expose().as_bytes();
         let request = translate::read_request(dialect, headers, body, secret, &config.networks)
             .inspect_err(count_signature(dialect))?;
-        Ok((merchant, request))
+        Ok(translate::Admitted {
+            dialect,
+            merchant,
+            raw_body: body,
+            request,
+        })
+    }
+
+    fn merchant<'c>(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &'c LoadedConfig,
+        dialect: Dialect,
+        headers: &http::HeaderMap,
+    ) -> Result<&'c Merchant, ApiError> {
+        let merchant = translate::authenticate(config, dialect, headers)
+            .inspect_err(count_signature(dialect))?;
+        ctx.merchant = Some(merchant.id.clone());
+        Ok(merchant)
     }
 
     /// Refuses a (key, nonce) pair seen before.
@@ -163,16 +179,12 @@ impl Proxy {
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), ApiError> {
         let dialect = endpoint.dialect;
-        let (merchant, request) = self.admit(ctx, config, dialect, headers, body)?;
-        self.check_replay(&merchant.credentials.key_id, request.nonce.as_deref())?;
-        let selection = translate::route(
-            config,
-            merchant,
-            dialect,
-            &request,
-            headers,
-            &ctx.request_id,
+        let admitted = self.admit(ctx, config, dialect, headers, body)?;
+        self.check_replay(
+            &admitted.merchant.credentials.key_id,
+            admitted.request.nonce.as_deref(),
         )?;
+        let selection = admitted.route(config, headers, &ctx.request_id)?;
         ctx.route = Some(selection.route.clone());
         let request_id = ctx.request_id.as_str();
         let tried = &mut ctx.upstream;
@@ -180,22 +192,14 @@ impl Proxy {
             .client
             .send(config, &selection, request_id, |upstream| {
                 *tried = Some(upstream.id.clone());
-                let context = translate::render_context(
-                    &config.networks,
-                    &merchant.profile,
-                    upstream.dialect,
-                    request_id,
-                    OffsetDateTime::now_utc(),
-                );
-                let plan = translate::plan_upstream(
-                    dialect,
-                    upstream.dialect,
-                    body,
-                    &request,
-                    merchant.credentials_for(upstream),
-                    &context,
-                )
-                .inspect_err(|e| count_refusal(e, dialect, upstream.dialect))?;
+                let (plan, context) = admitted
+                    .plan_for(
+                        upstream,
+                        &config.networks,
+                        request_id,
+                        OffsetDateTime::now_utc(),
+                    )
+                    .inspect_err(|e| count_refusal(e, dialect, upstream.dialect))?;
                 count_notes(&plan.notes, dialect, upstream.dialect, request_id);
                 Ok((plan.upstream, context))
             })
@@ -206,7 +210,7 @@ impl Proxy {
             sent.upstream.dialect,
             sent.reply.status,
             &sent.reply.body,
-            &request,
+            &admitted.request,
             &sent.planned,
         );
         ctx.outcome = match &answer.outcome {
@@ -228,9 +232,7 @@ impl Proxy {
         operation: Operation,
     ) -> Result<(u16, Vec<u8>), ApiError> {
         let codec = endpoint.dialect.codec();
-        let merchant = translate::authenticate(config, endpoint.dialect, headers)
-            .inspect_err(count_signature(endpoint.dialect))?;
-        ctx.merchant = Some(merchant.id.clone());
+        let merchant = self.merchant(ctx, config, endpoint.dialect, headers)?;
         codec
             .verify(
                 headers,

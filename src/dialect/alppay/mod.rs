@@ -22,7 +22,7 @@ use crate::secret::Credentials;
 
 use super::encoding::{self, parse_json, text_field};
 use super::{
-    Capabilities, Codec, Dialect, Inbound, NetworkNames, Note, NoteAction, Operation,
+    Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
     RenderContext, Rendered, common,
 };
 use status::{status_from_wire, status_to_wire};
@@ -45,24 +45,35 @@ pub const FIELDS: FieldTable = &[
     (Field::ClientId, "clientId"),
 ];
 
-/// The create call, with and without the API's `/v2` base.
-const INBOUND: &[Inbound] = &[
-    Inbound {
-        path: "/v2/payment",
-        operation: Operation::CreatePayment,
-    },
-    Inbound {
-        path: "/payment",
-        operation: Operation::CreatePayment,
-    },
-];
 
-const CAPABILITIES: Capabilities = Capabilities {
-    converts_fiat: false,
-    body_nonce: false,
-    // AlpPay picks the invoice timeout itself: there is no lifetime input [docs].
-    lifetime_bounds: |_| None,
-    lookup_by_reference: true,
+/// AlpPay as data: names, paths, chain and field names, headers, capabilities.
+pub const INFO: ProviderInfo = ProviderInfo {
+    name: "alppay",
+    title: "AlpPay",
+    aliases: &[],
+    // The create call, with and without the API's `/v2` base.
+    inbound: &[
+        Inbound {
+            path: "/v2/payment",
+            operation: Operation::CreatePayment,
+        },
+        Inbound {
+            path: "/payment",
+            operation: Operation::CreatePayment,
+        },
+    ],
+    path_prefixes: &["/v2", "/payment"],
+    networks: facts::NETWORKS,
+    fields: FIELDS,
+    key_header: KEY_HEADER,
+    create_path: "/payment",
+    capabilities: Capabilities {
+        converts_fiat: false,
+        body_nonce: false,
+        // AlpPay picks the invoice timeout itself: there is no lifetime input [docs].
+        lifetime_bounds: |_| None,
+        lookup_by_reference: true,
+    },
 };
 
 /// AlpPay wants an integer customer id; a non-numeric one (or none) is replaced by a stable
@@ -102,40 +113,8 @@ impl Codec for AlpPay {
         Dialect::AlpPay
     }
 
-    fn name(&self) -> &'static str {
-        "alppay"
-    }
-
-    fn title(&self) -> &'static str {
-        "AlpPay"
-    }
-
-    fn inbound(&self) -> &'static [Inbound] {
-        INBOUND
-    }
-
-    fn path_prefixes(&self) -> &'static [&'static str] {
-        &["/v2", "/payment"]
-    }
-
-    fn networks(&self) -> &'static [NetworkNames] {
-        facts::NETWORKS
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    fn fields(&self) -> FieldTable {
-        FIELDS
-    }
-
-    fn key_header(&self) -> &'static str {
-        KEY_HEADER
-    }
-
-    fn create_path(&self) -> &'static str {
-        "/payment"
+    fn info(&self) -> &'static ProviderInfo {
+        &INFO
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {

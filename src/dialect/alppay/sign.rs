@@ -1,17 +1,9 @@
 //! AlpPay's signature: `X-HMAC` = lowercase hex HMAC-SHA256(HMAC secret, raw body), for
 //! requests and webhooks alike (dialect reference §1a, §1c).
 
-use crate::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
-
-/// The signature of `body` with the HMAC secret.
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    hmac_sha256_hex(secret, body)
-}
-
-/// Checks a claimed signature over the raw body, in constant time, either hex case.
-pub fn verify(secret: &[u8], body: &[u8], claimed: &str) -> bool {
-    verify_hmac_sha256_hex(secret, body, claimed)
-}
+/// `sign(secret, body)` and `verify(secret, body, claimed)`: the shared HMAC-SHA256 hex
+/// primitives, constant-time, either hex case.
+pub use crate::signature::{hmac_sha256_hex as sign, verify_hmac_sha256_hex as verify};
 
 #[cfg(test)]
 mod tests {
@@ -37,19 +29,19 @@ mod tests {
             ),
         ];
         for (body, sig) in cases {
-            assert_eq!(hmac_sha256_hex(ALP_KEY, body.as_bytes()), sig);
-            assert!(verify_hmac_sha256_hex(ALP_KEY, body.as_bytes(), sig));
-            assert!(verify_hmac_sha256_hex(
+            assert_eq!(sign(ALP_KEY, body.as_bytes()), sig);
+            assert!(verify(ALP_KEY, body.as_bytes(), sig));
+            assert!(verify(
                 ALP_KEY,
                 body.as_bytes(),
                 &sig.to_uppercase()
             ));
-            assert!(!verify_hmac_sha256_hex(b"other", body.as_bytes(), sig));
+            assert!(!verify(b"other", body.as_bytes(), sig));
             let mut spaced = body.replace("\":", "\": ");
             spaced.push(' ');
-            assert!(!verify_hmac_sha256_hex(ALP_KEY, spaced.as_bytes(), sig));
+            assert!(!verify(ALP_KEY, spaced.as_bytes(), sig));
         }
-        assert!(!verify_hmac_sha256_hex(ALP_KEY, b"{}", "zz"));
-        assert!(!verify_hmac_sha256_hex(ALP_KEY, b"{}", ""));
+        assert!(!verify(ALP_KEY, b"{}", "zz"));
+        assert!(!verify(ALP_KEY, b"{}", ""));
     }
 }

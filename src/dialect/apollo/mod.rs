@@ -22,7 +22,7 @@ use crate::secret::Credentials;
 
 use super::encoding::{self, LooseU64, ScalarText, parse_json, text_field};
 use super::{
-    Capabilities, Codec, Dialect, Inbound, NetworkNames, Note, NoteAction, Operation,
+    Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
     RenderContext, Rendered, common,
 };
 use status::{status_from_wire, status_to_wire};
@@ -47,26 +47,37 @@ pub const FIELDS: FieldTable = &[
     (Field::TolerancePercent, "paymentTolerancePercent"),
 ];
 
-/// The create call, and the balance list its SDKs call on start (answered by payglot). The PHP
-/// SDK posts with a trailing slash, which every path accepts.
-const INBOUND: &[Inbound] = &[
-    Inbound {
-        path: "/api-gateway/make-order",
-        operation: Operation::CreatePayment,
-    },
-    Inbound {
-        path: "/api-gateway/advanced-balances",
-        operation: Operation::ListBalances,
-    },
-];
 
-const CAPABILITIES: Capabilities = Capabilities {
-    converts_fiat: false,
-    // Every signed body carries a unique nonce [code].
-    body_nonce: true,
-    lifetime_bounds: |chain| Some(facts::lifetime_bounds(chain)),
-    // `order` looks up by Apollo's id only [docs].
-    lookup_by_reference: false,
+/// Apollo as data: names, paths, chain and field names, headers, capabilities.
+pub const INFO: ProviderInfo = ProviderInfo {
+    name: "apollo",
+    title: "Apollo",
+    aliases: &["apollopayment"],
+    // The create call, and the balance list its SDKs call on start (answered by payglot). The PHP
+    // SDK posts with a trailing slash, which every path accepts.
+    inbound: &[
+        Inbound {
+            path: "/api-gateway/make-order",
+            operation: Operation::CreatePayment,
+        },
+        Inbound {
+            path: "/api-gateway/advanced-balances",
+            operation: Operation::ListBalances,
+        },
+    ],
+    path_prefixes: &["/api-gateway"],
+    networks: facts::NETWORKS,
+    fields: FIELDS,
+    key_header: KEY_HEADER,
+    create_path: "/make-order",
+    capabilities: Capabilities {
+        converts_fiat: false,
+        // Every signed body carries a unique nonce [code].
+        body_nonce: true,
+        lifetime_bounds: |chain| Some(facts::lifetime_bounds(chain)),
+        // `order` looks up by Apollo's id only [docs].
+        lookup_by_reference: false,
+    },
 };
 
 /// Any signed Apollo body: only its nonce is read.
@@ -80,36 +91,8 @@ impl Codec for Apollo {
         Dialect::Apollo
     }
 
-    fn name(&self) -> &'static str {
-        "apollo"
-    }
-
-    fn title(&self) -> &'static str {
-        "Apollo"
-    }
-
-    fn aliases(&self) -> &'static [&'static str] {
-        &["apollopayment"]
-    }
-
-    fn inbound(&self) -> &'static [Inbound] {
-        INBOUND
-    }
-
-    fn path_prefixes(&self) -> &'static [&'static str] {
-        &["/api-gateway"]
-    }
-
-    fn networks(&self) -> &'static [NetworkNames] {
-        facts::NETWORKS
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    fn fields(&self) -> FieldTable {
-        FIELDS
+    fn info(&self) -> &'static ProviderInfo {
+        &INFO
     }
 
     fn request_nonce(&self, body: &[u8]) -> Result<Option<String>, ApiError> {
@@ -141,14 +124,6 @@ impl Codec for Apollo {
             .to_string()
             .into_bytes()
         })
-    }
-
-    fn key_header(&self) -> &'static str {
-        KEY_HEADER
-    }
-
-    fn create_path(&self) -> &'static str {
-        "/make-order"
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {

@@ -1,17 +1,9 @@
 //! Apollo's signature: `x-api-signature` = lowercase hex HMAC-SHA256(private key, raw body); the
 //! body carries a `nonce` (dialect reference §3a).
 
-use crate::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
-
-/// The signature of `body` with the private key.
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    hmac_sha256_hex(secret, body)
-}
-
-/// Checks a claimed signature over the raw body, in constant time, either hex case.
-pub fn verify(secret: &[u8], body: &[u8], claimed: &str) -> bool {
-    verify_hmac_sha256_hex(secret, body, claimed)
-}
+/// `sign(secret, body)` and `verify(secret, body, claimed)`: the shared HMAC-SHA256 hex
+/// primitives, constant-time, either hex case.
+pub use crate::signature::{hmac_sha256_hex as sign, verify_hmac_sha256_hex as verify};
 
 #[cfg(test)]
 mod tests {
@@ -44,16 +36,16 @@ mod tests {
             ),
         ];
         for (body, sig) in &cases {
-            assert_eq!(hmac_sha256_hex(APOLLO_KEY, body.as_bytes()), *sig);
-            assert!(verify_hmac_sha256_hex(APOLLO_KEY, body.as_bytes(), sig));
+            assert_eq!(sign(APOLLO_KEY, body.as_bytes()), *sig);
+            assert!(verify(APOLLO_KEY, body.as_bytes(), sig));
         }
         // A signature made for one encoding does not verify another.
-        assert!(!verify_hmac_sha256_hex(
+        assert!(!verify(
             APOLLO_KEY,
             cases[1].0.as_bytes(),
             cases[0].1
         ));
-        assert!(!verify_hmac_sha256_hex(
+        assert!(!verify(
             b"test_public_key",
             cases[0].0.as_bytes(),
             cases[0].1

@@ -23,7 +23,7 @@ use crate::secret::Credentials;
 
 use super::encoding::{self, DecimalText, LooseU64, parse_json, text_field};
 use super::{
-    Capabilities, Codec, Dialect, Inbound, NetworkNames, Note, NoteAction, Operation,
+    Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
     RenderContext, Rendered, common,
 };
 use status::{status_from_wire, status_to_wire};
@@ -46,24 +46,36 @@ pub const FIELDS: FieldTable = &[
     (Field::AllowPartial, "is_payment_multiple"),
 ];
 
-/// The create call, at Cryptomus's own path and at NearPayments' `/cryptomus` prefix.
-const INBOUND: &[Inbound] = &[
-    Inbound {
-        path: "/v1/payment",
-        operation: Operation::CreatePayment,
-    },
-    Inbound {
-        path: "/cryptomus/v1/payment",
-        operation: Operation::CreatePayment,
-    },
-];
 
-const CAPABILITIES: Capabilities = Capabilities {
-    // `currency` may be fiat, converted into `to_currency` [docs].
-    converts_fiat: true,
-    body_nonce: false,
-    lifetime_bounds: |_| Some(facts::LIFETIME),
-    lookup_by_reference: true,
+/// Cryptomus as data: names, paths, chain and field names, headers, capabilities.
+pub const INFO: ProviderInfo = ProviderInfo {
+    name: "cryptomus",
+    title: "Cryptomus",
+    // NearPayments serves the Cryptomus dialect.
+    aliases: &["nearpayments"],
+    // The create call, at Cryptomus's own path and at NearPayments' `/cryptomus` prefix.
+    inbound: &[
+        Inbound {
+            path: "/v1/payment",
+            operation: Operation::CreatePayment,
+        },
+        Inbound {
+            path: "/cryptomus/v1/payment",
+            operation: Operation::CreatePayment,
+        },
+    ],
+    path_prefixes: &["/v1", "/cryptomus"],
+    networks: facts::NETWORKS,
+    fields: FIELDS,
+    key_header: KEY_HEADER,
+    create_path: "/payment",
+    capabilities: Capabilities {
+        // `currency` may be fiat, converted into `to_currency` [docs].
+        converts_fiat: true,
+        body_nonce: false,
+        lifetime_bounds: |_| Some(facts::LIFETIME),
+        lookup_by_reference: true,
+    },
 };
 
 /// Whether a reference is a legal Cryptomus `order_id`: 1–128 of `[A-Za-z0-9_-]`.
@@ -137,45 +149,8 @@ impl Codec for Cryptomus {
         Dialect::Cryptomus
     }
 
-    fn name(&self) -> &'static str {
-        "cryptomus"
-    }
-
-    fn title(&self) -> &'static str {
-        "Cryptomus"
-    }
-
-    fn aliases(&self) -> &'static [&'static str] {
-        // NearPayments serves the Cryptomus dialect.
-        &["nearpayments"]
-    }
-
-    fn inbound(&self) -> &'static [Inbound] {
-        INBOUND
-    }
-
-    fn path_prefixes(&self) -> &'static [&'static str] {
-        &["/v1", "/cryptomus"]
-    }
-
-    fn networks(&self) -> &'static [NetworkNames] {
-        facts::NETWORKS
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    fn fields(&self) -> FieldTable {
-        FIELDS
-    }
-
-    fn key_header(&self) -> &'static str {
-        KEY_HEADER
-    }
-
-    fn create_path(&self) -> &'static str {
-        "/payment"
+    fn info(&self) -> &'static ProviderInfo {
+        &INFO
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
