@@ -5,20 +5,29 @@
 //! longer than the configured grace period plus a margin. Tests, `payglot run` and
 //! `payglot sandbox` all start their services through here.
 //!
+//! [`spawn_on`] does the same with listening sockets the caller has already bound (port 0, so
+//! the kernel picks a port nobody holds): a service whose listen address is such a socket's
+//! address takes that socket instead of binding its own, so nothing can take the port between
+//! choosing and binding it. Tests start every in-process server this way.
+//!
 //! [`run_until_signal`] is the foreground variant for the CLI: it blocks with pingora's own Unix
 //! signal handling (SIGTERM graceful, SIGINT fast, SIGQUIT graceful upgrade).
 //!
 //! Both build the server with `Server::new_with_opt_and_conf(None, conf)`, never from the process
 //! arguments, which belong to the CLI (or to the test runner).
 
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{IntoRawFd, OwnedFd};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
-use pingora::services::ServiceWithDependents;
+use pingora::server::{
+    ListenFds, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch,
+};
+use pingora::services::{ServiceReadyNotifier, ServiceWithDependents};
 use tokio::sync::watch;
 
 /// Services to run, as pingora takes them.
@@ -142,6 +151,122 @@ pub fn spawn(name: &str, conf: ServerConf, services: Services) -> Running {
     }
 }
 
+/// Like [`spawn`], with `listeners` already bound by the caller (e.g. with [`bind_loopback`]).
+/// Each listener goes to the service whose listen address is its local address (written as
+/// `ip:port`, e.g. `127.0.0.1:40123`); that service then accepts on it instead of binding.
+/// A listener no service listens on is an error (and is closed), so a typo in an address
+/// cannot silently leave a service binding a port of its own.
+pub fn spawn_on(
+    name: &str,
+    conf: ServerConf,
+    services: Services,
+    listeners: Vec<TcpListener>,
+) -> io::Result<Running> {
+    let mut unclaimed = Vec::new();
+    for listener in listeners {
+        // tokio takes the socket over as is and needs it non-blocking.
+        listener.set_nonblocking(true)?;
+        unclaimed.push((listener.local_addr()?.to_string(), OwnedFd::from(listener)));
+    }
+    let services: Services = services
+        .into_iter()
+        .map(|service| {
+            let addresses = service.listen_addresses().unwrap_or_default();
+            let (own, rest): (Vec<_>, Vec<_>) = unclaimed
+                .drain(..)
+                .partition(|(address, _)| addresses.contains(address));
+            unclaimed = rest;
+            if own.is_empty() {
+                service
+            } else {
+                Box::new(PreBound {
+                    inner: service,
+                    listeners: own,
+                }) as Box<dyn ServiceWithDependents>
+            }
+        })
+        .collect();
+    if let Some((address, _)) = unclaimed.first() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no service listens on {address}, the address of a listener handed to it"),
+        ));
+    }
+    Ok(spawn(name, conf, services))
+}
+
+/// A loopback listener on a port the kernel chose, for [`spawn_on`] (or for a test's own
+/// fake upstream). The port stays taken for as long as the listener lives.
+pub fn bind_loopback() -> io::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", 0))
+}
+
+/// A service that accepts on sockets bound before it started.
+///
+/// pingora looks each listen address up in its table of inherited listening sockets (the one
+/// its graceful upgrade fills) before binding; this puts the caller's sockets into that table
+/// just before the inner service builds its listeners. The table then holds only their
+/// numbers: the listener pingora builds from each owns the socket and closes it on shutdown.
+struct PreBound {
+    inner: Box<dyn ServiceWithDependents>,
+    listeners: Vec<(String, OwnedFd)>,
+}
+
+#[async_trait]
+impl ServiceWithDependents for PreBound {
+    async fn start_service(
+        &mut self,
+        fds: Option<ListenFds>,
+        shutdown: ShutdownWatch,
+        listeners_per_fd: usize,
+        ready_notifier: ServiceReadyNotifier,
+    ) {
+        match &fds {
+            Some(table) => {
+                let mut table = table.lock();
+                for (address, socket) in self.listeners.drain(..) {
+                    table.add(address, socket.into_raw_fd());
+                }
+            }
+            // pingora passes its table on every Unix system; without one the sockets are
+            // closed here and the service binds the addresses itself.
+            None => {
+                tracing::warn!(
+                    service = self.inner.name(),
+                    "no listening-socket table; binding anew"
+                );
+                self.listeners.clear();
+            }
+        }
+        self.inner
+            .start_service(fds, shutdown, listeners_per_fd, ready_notifier)
+            .await;
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.inner.threads()
+    }
+
+    fn runtime_opts_override(
+        &self,
+        global: &pingora::server::RuntimeOpts,
+    ) -> Option<pingora::server::RuntimeOpts> {
+        self.inner.runtime_opts_override(global)
+    }
+
+    fn on_startup_delay(&self, time_waited: Duration) {
+        self.inner.on_startup_delay(time_waited);
+    }
+
+    fn listen_addresses(&self) -> Option<Vec<String>> {
+        self.inner.listen_addresses()
+    }
+}
+
 /// Runs `services` in the foreground until a Unix signal stops the server: SIGTERM waits
 /// `conf.grace_period_seconds`, SIGINT stops at once.
 pub fn run_until_signal(conf: ServerConf, services: Services) {
@@ -153,15 +278,6 @@ fn build_server(conf: ServerConf, services: Services) -> Server {
     server.bootstrap();
     server.add_services(services);
     server
-}
-
-/// A loopback port that was free a moment ago (bind port 0, read it, release it).
-/// Returns 0 if no port could be bound at all.
-pub fn free_loopback_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or(0)
 }
 
 /// Polls `addr` until a TCP connection succeeds or `timeout` passes.

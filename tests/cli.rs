@@ -7,10 +7,9 @@ use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{BIN, Stopper, bundled_config_on_free_ports, temp_dir};
+use common::binary::{BIN, RunningBinary, run_bundled, temp_dir};
 use common::http;
 use common::sign;
-use payglot::serve;
 
 fn payglot(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(BIN)
@@ -44,19 +43,12 @@ fn signal(child: &Child, name: &str) {
 #[test]
 fn run_on_the_bundled_config_serves_a_signed_request_reloads_and_stops_on_sigterm() {
     let dir = temp_dir("cli-run");
-    let (config, proxy, metrics) = bundled_config_on_free_ports(&dir);
-    let child = Command::new(BIN)
-        .args(["run", "--config", config.to_str().expect("utf-8 path")])
-        .env("PAYGLOT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start payglot run");
-    let mut child = Stopper(child);
-    assert!(
-        serve::wait_until_listening(proxy, Duration::from_secs(20)),
-        "the proxy did not listen"
-    );
+    let RunningBinary {
+        mut child,
+        config,
+        ports,
+    } = run_bundled(&dir, || (Stdio::null(), Stdio::null()));
+    let (proxy, metrics) = (ports.proxy, ports.metrics);
     let ready_deadline = Instant::now() + Duration::from_secs(10);
     while http::get(metrics, "/readyz", &[]).status != 200 {
         assert!(Instant::now() < ready_deadline, "never ready");

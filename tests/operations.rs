@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::http::{self, Response};
 use common::sign;
+use common::sockets;
 use common::stack::{self, Stack};
 use payglot::sandbox::Provider;
 
@@ -50,6 +51,14 @@ fn metric(stack: &Stack, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// Replaces `file` with `text` in one step (a new file renamed over it), so the watcher never
+/// reads a half-written one.
+fn write_whole(file: &std::path::Path, text: &str) {
+    let staged = file.with_extension("staged");
+    std::fs::write(&staged, text).expect("write the new config");
+    std::fs::rename(&staged, file).expect("move the new config in place");
+}
+
 /// A config whose only route sends the Cryptomus merchant to `upstream`, named `route`.
 fn single_route(route: &str, upstream: &str) -> String {
     let routes = format!(
@@ -75,8 +84,12 @@ fn reload_under_traffic_keeps_every_request_whole() {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut answers = Vec::new();
-                // Bounded: at most 400 requests per client, and only while reloads happen.
-                while !stop.load(Ordering::Relaxed) && answers.len() < 400 {
+                // Bounded in requests and time, and stopped as soon as the flips are done.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !stop.load(Ordering::Relaxed)
+                    && answers.len() < 20_000
+                    && Instant::now() < deadline
+                {
                     let answer = send_cryptomus(&stack, &cryptomus_body(next()), &[]);
                     answers.push(answer);
                 }
@@ -84,18 +97,33 @@ fn reload_under_traffic_keeps_every_request_whole() {
             })
         })
         .collect();
-    // Flip the file between the two generations while the clients run.
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let mut flips = 0;
-    while Instant::now() < deadline {
-        let next_generation = if flips % 2 == 0 {
-            &generation_b
+    // Flip the file between the two generations while the clients run. Each flip is waited
+    // for, not timed: first the live config's generation changes (the reload happened), then a
+    // request is served on the new generation's route.
+    for flip in 0..4 {
+        let (route, text) = if flip % 2 == 0 {
+            ("gen-b", &generation_b)
         } else {
-            &generation_a
+            ("gen-a", &generation_a)
         };
-        std::fs::write(&file, ports.fill(next_generation)).expect("rewrite config");
-        flips += 1;
-        std::thread::sleep(Duration::from_millis(700));
+        let generation = stack.config.load().generation_hash.clone();
+        let served = metric(&stack, "payglot_requests_total", &[("route", route)]);
+        write_whole(&file, &ports.fill(text));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stack.config.load().generation_hash == generation {
+            assert!(
+                Instant::now() < deadline,
+                "flip {flip}: the file change was never applied"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        while metric(&stack, "payglot_requests_total", &[("route", route)]) <= served {
+            assert!(
+                Instant::now() < deadline,
+                "flip {flip}: no request served on {route}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let answers: Vec<Response> = clients
@@ -285,10 +313,8 @@ fn the_dashboard_queries_only_exported_metrics() {
     }
     // And they all really appear on /metrics once the proxy has met each kind of event: a
     // translation with notes, a refusal, and a failover from an unreachable upstream.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    // Held (bound, never listening) until the test ends, so no other test can listen there.
+    let (_held, closed) = sockets::refusing_addr();
     let upstreams = format!(
         "  - id: dash-closed\n    dialect: alppay\n    base_url: \"http://{closed}/v2\"\n    credentials: {{ key_id: k, secret: s }}\n"
     );
@@ -329,10 +355,8 @@ fn the_dashboard_queries_only_exported_metrics() {
 
 #[test]
 fn failover_happens_only_when_nothing_was_sent() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    // Held (bound, never listening) until the test ends, so no other test can listen there.
+    let (_held, closed) = sockets::refusing_addr();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let silent_addr = silent.local_addr().expect("addr");
     let upstreams = format!(

@@ -610,19 +610,19 @@ fn https_upstreams_are_reached_over_tls_with_the_configured_ca() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (ca, cert, key) = test_certificates(&dir);
     let tls_sandbox = payglot::sandbox::Sandbox::new(stack::sandbox_settings());
-    let port = payglot::serve::free_loopback_port();
+    let listener = payglot::serve::bind_loopback().expect("bind a loopback port");
+    let tls_addr = listener.local_addr().expect("bound address");
+    let port = tls_addr.port();
     let service = tls_sandbox
-        .tls_service(&format!("127.0.0.1:{port}"), &cert, &key)
+        .tls_service(&tls_addr.to_string(), &cert, &key)
         .expect("TLS listener");
-    let running = payglot::serve::spawn(
+    let running = payglot::serve::spawn_on(
         "tls-sandbox",
         payglot::serve::quick_stop_conf(),
         vec![Box::new(service)],
-    );
-    assert!(payglot::serve::wait_until_listening(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_secs(10)
-    ));
+        vec![listener],
+    )
+    .expect("the TLS sandbox takes its listener");
 
     let upstreams = format!(
         "  - id: tls-cryptomus\n    dialect: cryptomus\n    base_url: \"https://localhost:{port}/cryptomus/v1\"\n    credentials: {{ key_id: {}, secret: {} }}\n",

@@ -1,5 +1,6 @@
 //! The provider sandbox over real loopback sockets: each test starts its own server with
-//! `serve::spawn` on a free port and stops it at the end (or on drop, if an assertion fails).
+//! `serve::spawn_on` on a listener it bound (port 0) and stops it at the end (or on drop, if an
+//! assertion fails).
 //!
 //! Signatures here are computed with the hmac/md-5 crates directly, and checked against the
 //! worked vectors of dialects.md §4, so the sandbox is never checked against itself.
@@ -23,8 +24,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use common::http::{self, Response};
+use common::{logs, sockets};
 
-/// A sandbox listening on a free loopback port.
+/// A sandbox listening on a loopback port the kernel picked.
 struct Harness {
     sandbox: Arc<Sandbox>,
     addr: SocketAddr,
@@ -38,19 +40,16 @@ impl Harness {
 
     fn with_settings(settings: SandboxSettings) -> Harness {
         let sandbox = Sandbox::new(settings);
-        let port = serve::free_loopback_port();
-        assert_ne!(port, 0, "no free loopback port");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = serve::bind_loopback().expect("bind a loopback port");
+        let addr = listener.local_addr().expect("bound address");
         let service = sandbox.service(&addr.to_string());
-        let running = serve::spawn(
+        let running = serve::spawn_on(
             "sandbox-test",
             serve::quick_stop_conf(),
             vec![Box::new(service)],
-        );
-        assert!(
-            serve::wait_until_listening(addr, Duration::from_secs(10)),
-            "sandbox did not start listening on {addr}"
-        );
+            vec![listener],
+        )
+        .expect("the sandbox takes its listener");
         Harness {
             sandbox,
             addr,
@@ -1137,19 +1136,29 @@ fn malformed_requests_do_not_break_the_sandbox() {
 fn the_server_stops_promptly_and_frees_its_port() {
     let harness = Harness::start();
     let addr = harness.addr;
-    // A kept-alive idle connection must not hold the shutdown up.
-    let _idle = std::net::TcpStream::connect(addr).expect("connect");
-    let started = Instant::now();
+    // Our listener, by its socket inode: a later socket on the same port is not it.
+    let ours = sockets::listening_inodes(addr);
+    assert_eq!(ours.len(), 1, "one listener on {addr}: {ours:?}");
+    // A kept-alive idle connection must not hold the shutdown up: `stop` (asserted inside)
+    // is true only if the server thread ended within its bound (no grace period, a one-second
+    // shutdown timeout, a small margin).
+    let mut idle = std::net::TcpStream::connect(addr).expect("connect");
     harness.stop();
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "stop took {:?}",
-        started.elapsed()
-    );
-    assert!(
-        !serve::wait_until_listening(addr, Duration::from_millis(300)),
+        sockets::listening_inodes(addr)
+            .iter()
+            .all(|inode| !ours.contains(inode)),
         "still listening after stop"
     );
+    // And the idle connection was closed, not left open.
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut buffer = [0u8; 64];
+    match std::io::Read::read(&mut idle, &mut buffer) {
+        Ok(0) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the idle connection is still open after stop: {other:?}"),
+    }
 }
 
 #[test]
@@ -1160,12 +1169,10 @@ fn slow_magic_amount_holds_the_answer_back() {
     let answer = harness.cryptomus("payment", &to_bytes(&body));
     let waited = started.elapsed();
     assert_eq!(answer.status, 200, "{}", answer.text());
+    // Only the lower bound: how much later a loaded machine answers says nothing about the
+    // sandbox (the client's own timeout bounds the wait).
     assert!(
         waited >= fault::SLOW_ANSWER_DELAY,
-        "answered after {waited:?}"
-    );
-    assert!(
-        waited < fault::SLOW_ANSWER_DELAY + Duration::from_secs(3),
         "answered after {waited:?}"
     );
     harness.stop();
@@ -1173,23 +1180,29 @@ fn slow_magic_amount_holds_the_answer_back() {
 
 #[test]
 fn a_service_that_cannot_bind_still_stops() {
-    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+    let taken = serve::bind_loopback().expect("bind");
     let addr = taken.local_addr().expect("address");
     let sandbox = Sandbox::new(SandboxSettings::default());
     let service = sandbox.service(&addr.to_string());
+    logs::record();
     let running = serve::spawn(
         "sandbox-clash",
         serve::quick_stop_conf(),
         vec![Box::new(service)],
     );
-    // pingora fails the bind inside the service's task; the server thread keeps waiting for a stop.
-    std::thread::sleep(Duration::from_millis(300));
+    // pingora's bind fails inside the service's task, which then retries for half a minute...
+    assert!(
+        logs::wait_for(
+            &[&addr.to_string(), "is in use, will try again"],
+            Duration::from_secs(20)
+        ),
+        "the service never tried (and failed) to bind {addr}"
+    );
+    // ...while the server thread waits for a stop, and then stops within its bound.
     assert!(
         !running.is_finished(),
         "the server waits for its stop signal"
     );
-    let started = Instant::now();
     assert!(running.stop());
-    assert!(started.elapsed() < Duration::from_secs(5));
     drop(taken);
 }

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::binary::{BIN, Stopper, bundled_config_on_free_ports, temp_dir};
-use payglot::serve;
+use common::binary::{run_bundled, temp_dir};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The whole SDK run is bounded; it takes a few seconds.
@@ -62,22 +61,13 @@ fn the_real_python_sdks_work_against_payglot() {
     );
 
     let dir = temp_dir("sdk");
-    let (config, proxy, metrics) = bundled_config_on_free_ports(&dir);
     let proxy_log = dir.join("payglot.log");
-    let log = std::fs::File::create(&proxy_log).expect("log file");
-    let child = Command::new(BIN)
-        .args(["run", "--config", config.to_str().expect("utf-8 path")])
-        .env("PAYGLOT_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start payglot run");
-    let mut payglot = Stopper(child);
-    assert!(
-        serve::wait_until_listening(proxy, Duration::from_secs(20)),
-        "the proxy did not listen"
-    );
+    let running = run_bundled(&dir, || {
+        let log = std::fs::File::create(&proxy_log).expect("log file");
+        (log.try_clone().expect("log").into(), log.into())
+    });
+    let (proxy, metrics) = (running.ports.proxy, running.ports.metrics);
+    let mut payglot = running.child;
     let ready_deadline = Instant::now() + Duration::from_secs(10);
     while get_status(metrics, "/readyz") != Some(200) {
         assert!(

@@ -2,5 +2,7 @@
 
 pub mod binary;
 pub mod http;
+pub mod logs;
 pub mod sign;
+pub mod sockets;
 pub mod stack;

@@ -1,10 +1,10 @@
-//! Starts payglot and the provider sandbox in-process on free loopback ports, for end-to-end
-//! tests. Everything stops when the [`Stack`] is dropped.
+//! Starts payglot and the provider sandbox in-process on loopback ports the kernel picked, for
+//! end-to-end tests. The listening sockets are bound here (port 0) and handed to the services,
+//! so no other test can take a port in between. Everything stops when the [`Stack`] is dropped.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use payglot::config::{self, LoadedConfig};
@@ -35,10 +35,6 @@ impl Drop for Stack {
             running.stop();
         }
     }
-}
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// The config every end-to-end test starts from: the three demo merchants, one upstream per
@@ -147,11 +143,13 @@ pub fn start(template: &str) -> Stack {
 /// Like [`start`], with the config written to `file` and watched for reloads. The filled
 /// template's placeholders are returned too, for writing later versions of the file.
 pub fn start_watching(template: &str, file: &std::path::Path) -> (Stack, Ports) {
-    let ports = Ports::pick();
-    let stack = start_with(template, Some(file), ports);
+    let listeners = Listeners::bind();
+    let ports = listeners.ports();
+    let stack = start_with(template, Some(file), listeners);
     (stack, ports)
 }
 
+/// The three addresses of a stack, for filling later versions of its config.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
     pub proxy: SocketAddr,
@@ -160,24 +158,44 @@ pub struct Ports {
 }
 
 impl Ports {
-    pub fn pick() -> Self {
-        Ports {
-            proxy: addr(serve::free_loopback_port()),
-            metrics: addr(serve::free_loopback_port()),
-            sandbox: addr(serve::free_loopback_port()),
-        }
-    }
-
     pub fn fill(&self, template: &str) -> String {
         fill(template, self.proxy, self.metrics, self.sandbox)
     }
 }
 
-fn start_inner(template: &str, file: Option<&std::path::Path>) -> Stack {
-    start_with(template, file, Ports::pick())
+/// The stack's listening sockets, bound before anything is configured.
+struct Listeners {
+    proxy: TcpListener,
+    metrics: TcpListener,
+    sandbox: TcpListener,
 }
 
-fn start_with(template: &str, file: Option<&std::path::Path>, ports: Ports) -> Stack {
+impl Listeners {
+    fn bind() -> Self {
+        let bind = || serve::bind_loopback().expect("bind a loopback port");
+        Listeners {
+            proxy: bind(),
+            metrics: bind(),
+            sandbox: bind(),
+        }
+    }
+
+    fn ports(&self) -> Ports {
+        let addr = |l: &TcpListener| l.local_addr().expect("bound address");
+        Ports {
+            proxy: addr(&self.proxy),
+            metrics: addr(&self.metrics),
+            sandbox: addr(&self.sandbox),
+        }
+    }
+}
+
+fn start_inner(template: &str, file: Option<&std::path::Path>) -> Stack {
+    start_with(template, file, Listeners::bind())
+}
+
+fn start_with(template: &str, file: Option<&std::path::Path>, listeners: Listeners) -> Stack {
+    let ports = listeners.ports();
     let (proxy, metrics, sandbox_addr) = (ports.proxy, ports.metrics, ports.sandbox);
     let yaml = fill(template, proxy, metrics, sandbox_addr);
     let loaded = match file {
@@ -193,13 +211,14 @@ fn start_with(template: &str, file: Option<&std::path::Path>, ports: Ports) -> S
     assembly
         .services
         .push(Box::new(sandbox.service(&sandbox_addr.to_string())));
-    let running = serve::spawn("e2e", serve::quick_stop_conf(), assembly.services);
-    for a in [proxy, metrics, sandbox_addr] {
-        assert!(
-            serve::wait_until_listening(a, Duration::from_secs(10)),
-            "{a} did not start listening"
-        );
-    }
+    // Already listening: connections wait in the backlog until the services accept them.
+    let running = serve::spawn_on(
+        "e2e",
+        serve::quick_stop_conf(),
+        assembly.services,
+        vec![listeners.proxy, listeners.metrics, listeners.sandbox],
+    )
+    .expect("every listener belongs to a service");
     Stack {
         proxy,
         metrics,
