@@ -39,6 +39,7 @@
 
 mod alppay;
 mod apollo;
+pub mod control;
 mod cryptomus;
 pub mod demo;
 mod fake;
