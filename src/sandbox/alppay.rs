@@ -347,7 +347,7 @@ impl From<Refusal> for Outcome {
 }
 
 /// An AlpPay error answer (see [`ERROR_BODY_FIELDS`]).
-pub(super) fn error(status: u16, code: &str, message: &str) -> Outcome {
+fn error(status: u16, code: &str, message: &str) -> Outcome {
     let (code_field, message_field) = ERROR_BODY_FIELDS;
     let mut body = Map::new();
     body.insert(code_field.to_string(), Value::from(code));

@@ -480,7 +480,7 @@ struct SignatureCheck<'a> {
 }
 
 /// An Apollo error answer.
-pub(super) fn error(status: u16, name: &str, message: &str) -> Outcome {
+fn error(status: u16, name: &str, message: &str) -> Outcome {
     let body = Failure {
         success: false,
         error: ErrorDetails {

@@ -461,7 +461,7 @@ struct Envelope<'a, T> {
 }
 
 /// A `{"state":1,"message":…}` answer.
-pub(super) fn error(status: u16, message: &str) -> Outcome {
+fn error(status: u16, message: &str) -> Outcome {
     let body: Envelope<'_, ()> = Envelope {
         state: 1,
         result: None,

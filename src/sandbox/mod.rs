@@ -24,7 +24,9 @@
 //! change sends the provider's webhook, signed as the provider signs it, in the background
 //! (see [`webhook`]): Cryptomus to `url_callback`, Apollo to `successWebhook`/`errorWebhook`,
 //! AlpPay to the account's [`SandboxAccount::webhook_url`]. Non-2xx answers are retried on
-//! [`SandboxSettings::webhook_retry`]; every attempt is in [`Sandbox::deliveries`].
+//! [`SandboxSettings::webhook_retry`]; every attempt is in [`Sandbox::deliveries`]. A payment
+//! whose lifetime runs out by itself is closed the same way when it is next looked up, but sends
+//! no webhook: only the control endpoints do.
 //!
 //! Each emulator checks signatures over the raw received bytes as the provider does (with its
 //! own code, independent of payglot's signing), validates fields with the provider's documented
@@ -34,8 +36,8 @@
 //! [`demo`]; magic amounts that make a provider fail or stall are in [`fault`].
 //!
 //! Every request under a provider prefix is recorded in a journal ([`Sandbox::journal`]) so tests
-//! can see exactly what the proxy sent. Requests outside the three prefixes get a plain 404 and are
-//! not recorded.
+//! can see exactly what the proxy sent. Control requests are not recorded there; requests outside
+//! the three prefixes and `/_sandbox` get a plain 404 and are not recorded either.
 
 mod alppay;
 mod apollo;
