@@ -113,3 +113,29 @@ trait IntoApp: ServeHttp + Sized + Send + Sync + 'static {
 }
 
 impl<T: ServeHttp + Send + Sync + 'static> IntoApp for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_settings_follow_the_config() {
+        let config = SandboxConfig {
+            listen: "127.0.0.1:8090".parse().expect("an address"),
+            webhook_retry_secs: vec![0, 3],
+            alppay_webhook_url: Some("http://127.0.0.1:9000/wh".into()),
+        };
+        let settings = sandbox_settings(&config);
+        assert_eq!(
+            settings.webhook_retry,
+            [Duration::ZERO, Duration::from_secs(3)]
+        );
+        assert!(
+            settings
+                .alppay
+                .iter()
+                .all(|account| account.webhook_url.as_deref() == Some("http://127.0.0.1:9000/wh"))
+        );
+        assert_eq!(settings.cryptomus, SandboxSettings::default().cryptomus);
+    }
+}
