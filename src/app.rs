@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use pingora::apps::http_app::ServeHttp;
@@ -11,7 +12,7 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
-use crate::config::LoadedConfig;
+use crate::config::{LoadedConfig, SandboxConfig};
 use crate::metrics::METRICS;
 use crate::proxy::Proxy;
 use crate::reload::Reloader;
@@ -36,7 +37,10 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
     let conf = server_conf(&config);
     let listen = config.server.listen.to_string();
     let metrics_listen = config.server.metrics_listen.to_string();
-    let sandbox_listen = config.sandbox.as_ref().map(|s| s.listen.to_string());
+    let sandbox_setup = config
+        .sandbox
+        .as_ref()
+        .map(|s| (s.listen.to_string(), sandbox_settings(s)));
     let shared = Arc::new(ArcSwap::from_pointee(config));
 
     let mut services: Services = Vec::new();
@@ -60,8 +64,8 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
         services.push(Box::new(background_service("payglot reload", reloader)));
     }
 
-    let sandbox = sandbox_listen.map(|listen| {
-        let sandbox = Sandbox::new(SandboxSettings::default());
+    let sandbox = sandbox_setup.map(|(listen, settings)| {
+        let sandbox = Sandbox::new(settings);
         services.push(Box::new(sandbox.service(&listen)));
         sandbox
     });
@@ -72,6 +76,22 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
         config: shared,
         sandbox,
     }
+}
+
+/// The demo accounts, with the config's webhook settings.
+fn sandbox_settings(config: &SandboxConfig) -> SandboxSettings {
+    let mut settings = SandboxSettings {
+        webhook_retry: config
+            .webhook_retry_secs
+            .iter()
+            .map(|secs| Duration::from_secs(*secs))
+            .collect(),
+        ..SandboxSettings::default()
+    };
+    if let Some(url) = &config.alppay_webhook_url {
+        settings = settings.with_alppay_webhook_url(url);
+    }
+    settings
 }
 
 fn server_conf(config: &LoadedConfig) -> ServerConf {
@@ -93,3 +113,29 @@ trait IntoApp: ServeHttp + Sized + Send + Sync + 'static {
 }
 
 impl<T: ServeHttp + Send + Sync + 'static> IntoApp for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_settings_follow_the_config() {
+        let config = SandboxConfig {
+            listen: "127.0.0.1:8090".parse().expect("an address"),
+            webhook_retry_secs: vec![0, 3],
+            alppay_webhook_url: Some("http://127.0.0.1:9000/wh".into()),
+        };
+        let settings = sandbox_settings(&config);
+        assert_eq!(
+            settings.webhook_retry,
+            [Duration::ZERO, Duration::from_secs(3)]
+        );
+        assert!(
+            settings
+                .alppay
+                .iter()
+                .all(|account| account.webhook_url.as_deref() == Some("http://127.0.0.1:9000/wh"))
+        );
+        assert_eq!(settings.cryptomus, SandboxSettings::default().cryptomus);
+    }
+}

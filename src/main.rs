@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use payglot::config::{self, LoadedConfig};
 use payglot::dialect::{Dialect, Note};
 use payglot::network::NetworkTable;
-use payglot::sandbox::{Sandbox, SandboxSettings, demo};
+use payglot::sandbox::{Sandbox, SandboxSettings, control, demo};
 use payglot::secret::Credentials;
 use payglot::translate::{self, UpstreamRequest};
 use payglot::{app, serve};
@@ -34,10 +34,14 @@ enum Command {
         #[arg(long, default_value = "config/payglot.yaml")]
         config: PathBuf,
     },
-    /// Run the offline emulator of the three providers on its own.
+    /// Run the offline emulator of the three providers on its own (the default), or move one of
+    /// its payments through its statuses.
+    #[command(args_conflicts_with_subcommands = true)]
     Sandbox {
-        #[arg(long, default_value = "127.0.0.1:8090")]
+        #[arg(long, default_value = SANDBOX_LISTEN)]
         listen: String,
+        #[command(subcommand)]
+        action: Option<SandboxAction>,
     },
     /// Print the upstream request payglot would send for a merchant's request body.
     Translate {
@@ -82,6 +86,39 @@ enum Command {
     },
 }
 
+/// Where `payglot sandbox` listens unless told otherwise.
+const SANDBOX_LISTEN: &str = "127.0.0.1:8090";
+/// Where `payglot sandbox pay|expire` find the sandbox unless told otherwise.
+const SANDBOX_URL: &str = "http://127.0.0.1:8090";
+
+#[derive(Subcommand)]
+enum SandboxAction {
+    /// Run the sandbox (what `payglot sandbox` alone does).
+    Serve {
+        #[arg(long, default_value = SANDBOX_LISTEN)]
+        listen: String,
+    },
+    /// One incoming transaction to a sandbox payment (POST /_sandbox/pay); prints the answer.
+    Pay {
+        /// The sandbox's base URL.
+        #[arg(long, default_value = SANDBOX_URL)]
+        sandbox: String,
+        /// The provider's payment id (AlpPay `id`, Cryptomus `uuid`, Apollo order id).
+        #[arg(long)]
+        id: String,
+        /// A decimal amount in the payment's currency; what is still due when absent.
+        #[arg(long)]
+        amount: Option<String>,
+    },
+    /// End a sandbox payment's lifetime now (POST /_sandbox/expire); prints the answer.
+    Expire {
+        #[arg(long, default_value = SANDBOX_URL)]
+        sandbox: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -91,17 +128,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run(&config),
-        Command::Sandbox { listen } => {
-            let sandbox = Sandbox::new(SandboxSettings::default());
-            eprintln!(
-                "payglot sandbox listening on {listen} (/alppay/v2, /cryptomus/v1, /apollo/api-gateway)"
-            );
-            serve::run_until_signal(
-                serve::quick_stop_conf(),
-                vec![Box::new(sandbox.service(&listen))],
-            );
-            Ok(())
-        }
+        Command::Sandbox { listen, action } => sandbox_command(listen, action),
         Command::Translate {
             from,
             to,
@@ -129,6 +156,37 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn sandbox_command(listen: String, action: Option<SandboxAction>) -> Result<(), String> {
+    let answer = match action {
+        None => return serve_sandbox(&listen),
+        Some(SandboxAction::Serve { listen }) => return serve_sandbox(&listen),
+        Some(SandboxAction::Pay {
+            sandbox,
+            id,
+            amount,
+        }) => control::pay(&sandbox, &id, amount.as_deref())?,
+        Some(SandboxAction::Expire { sandbox, id }) => control::expire(&sandbox, &id)?,
+    };
+    println!("{}", answer.body);
+    if answer.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the sandbox answered HTTP {}", answer.status))
+    }
+}
+
+fn serve_sandbox(listen: &str) -> Result<(), String> {
+    let sandbox = Sandbox::new(SandboxSettings::default());
+    eprintln!(
+        "payglot sandbox listening on {listen} (/alppay/v2, /cryptomus/v1, /apollo/api-gateway, /_sandbox)"
+    );
+    serve::run_until_signal(
+        serve::quick_stop_conf(),
+        vec![Box::new(sandbox.service(listen))],
+    );
+    Ok(())
 }
 
 /// Logs go to stderr through a buffer a background thread writes out, so a request never

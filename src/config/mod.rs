@@ -123,6 +123,10 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
     pub listen: SocketAddr,
+    /// Waits before each webhook retry, in seconds.
+    pub webhook_retry_secs: Vec<u64>,
+    /// The sandbox AlpPay account's webhook URL.
+    pub alppay_webhook_url: Option<String>,
 }
 
 /// A merchant allowed to call payglot.
@@ -311,6 +315,18 @@ impl LoadedConfig {
             None => "off".to_owned(),
         };
         check("sandbox", sandbox(&self.sandbox), sandbox(&new.sandbox));
+        if let (Some(a), Some(b)) = (&self.sandbox, &new.sandbox) {
+            check(
+                "sandbox.webhook_retry_secs",
+                format!("{:?}", a.webhook_retry_secs),
+                format!("{:?}", b.webhook_retry_secs),
+            );
+            check(
+                "sandbox.alppay_webhook_url",
+                format!("{:?}", a.alppay_webhook_url),
+                format!("{:?}", b.alppay_webhook_url),
+            );
+        }
         out
     }
 }

@@ -93,6 +93,14 @@ impl Default for ServerSection {
 pub struct SandboxSection {
     /// Where the sandbox listens, `ip:port`. Restart needed to change.
     pub listen: String,
+    /// Seconds to wait before each retry of a sandbox webhook that got no 2xx answer; the
+    /// list's length is the number of retries. Default `[1, 2, 5]`. Restart needed.
+    #[serde(default)]
+    pub webhook_retry_secs: Option<Vec<u64>>,
+    /// Where the sandbox's AlpPay sends payment webhooks (AlpPay has one URL per account, not
+    /// per payment); `http://` only. None when absent. Restart needed.
+    #[serde(default)]
+    pub alppay_webhook_url: Option<String>,
 }
 
 /// `networks[]`: one chain's name in one or more dialects: `chain`, then one key per dialect

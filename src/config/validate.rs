@@ -206,8 +206,47 @@ fn sandbox(s: &SandboxSection, listeners: &Listeners, e: &mut Errors) -> Option<
             );
         }
     }
-    Some(SandboxConfig { listen })
+    let webhook_retry_secs = match &s.webhook_retry_secs {
+        None => crate::sandbox::DEFAULT_WEBHOOK_RETRY_SECS.to_vec(),
+        Some(waits) => {
+            if waits.len() > MAX_SANDBOX_RETRIES {
+                e.push(
+                    "sandbox.webhook_retry_secs",
+                    format!("at most {MAX_SANDBOX_RETRIES} retries, not {}", waits.len()),
+                );
+            }
+            for (index, wait) in waits.iter().enumerate() {
+                if *wait > MAX_SANDBOX_RETRY_WAIT_SECS {
+                    e.push(
+                        format!("sandbox.webhook_retry_secs[{index}]"),
+                        format!("must be at most {MAX_SANDBOX_RETRY_WAIT_SECS}, not {wait}"),
+                    );
+                }
+            }
+            waits.clone()
+        }
+    };
+    let alppay_webhook_url = s.alppay_webhook_url.clone();
+    if let Some(url) = &alppay_webhook_url {
+        let plain_http = url::Url::parse(url)
+            .is_ok_and(|parsed| parsed.scheme() == "http" && parsed.host_str().is_some());
+        if !plain_http {
+            e.push(
+                "sandbox.alppay_webhook_url",
+                format!("{url:?} must be an http:// URL (the sandbox delivers over plain HTTP)"),
+            );
+        }
+    }
+    Some(SandboxConfig {
+        listen,
+        webhook_retry_secs,
+        alppay_webhook_url,
+    })
 }
+
+/// Bounds on the sandbox's webhook retry schedule: it is for tests and demos.
+const MAX_SANDBOX_RETRIES: usize = 20;
+const MAX_SANDBOX_RETRY_WAIT_SECS: u64 = 3600;
 
 /// A millisecond setting: 1..=one day.
 fn millis(ms: u64, path: &str, e: &mut Errors) {
@@ -978,5 +1017,49 @@ mod tests {
         assert_eq!(closest("stripe", &known), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert!(unknown("upstream", "stripe", &known).contains("(known: alppay-sandbox"));
+    }
+
+    #[test]
+    fn sandbox_webhook_settings() {
+        let listeners = Listeners {
+            listen: None,
+            metrics_listen: None,
+        };
+        let section = |retry: Option<Vec<u64>>, url: Option<&str>| SandboxSection {
+            listen: "127.0.0.1:8090".into(),
+            webhook_retry_secs: retry,
+            alppay_webhook_url: url.map(str::to_string),
+        };
+        let mut e = Errors::default();
+        let defaults = sandbox(&section(None, None), &listeners, &mut e);
+        assert_eq!(
+            defaults.map(|s| (s.webhook_retry_secs, s.alppay_webhook_url)),
+            Some((vec![1, 2, 5], None))
+        );
+        let set = sandbox(
+            &section(Some(vec![0, 30]), Some("http://127.0.0.1:8080/wh")),
+            &listeners,
+            &mut e,
+        );
+        assert_eq!(set.map(|s| s.webhook_retry_secs), Some(vec![0, 30]));
+        assert!(e.0.is_empty());
+
+        let too_many = vec![1; MAX_SANDBOX_RETRIES + 1];
+        sandbox(&section(Some(too_many), None), &listeners, &mut e);
+        sandbox(&section(Some(vec![1, 3601]), None), &listeners, &mut e);
+        sandbox(
+            &section(None, Some("https://shop.example/wh")),
+            &listeners,
+            &mut e,
+        );
+        let paths: Vec<&str> = e.0.iter().map(|error| error.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "sandbox.webhook_retry_secs",
+                "sandbox.webhook_retry_secs[1]",
+                "sandbox.alppay_webhook_url"
+            ]
+        );
     }
 }

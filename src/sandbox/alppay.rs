@@ -1,8 +1,14 @@
-//! AlpPay `/v2` (dialects.md §1): `POST /payment` and `GET /payment/{id}`.
+//! AlpPay `/v2` (dialects.md §1): `POST /payment`, `GET /payment/{id}` and
+//! `GET /payment?ids=&invoices=&statuses=&txnIds=&page=&limit=`, plus the payment webhook to the
+//! account's webhook URL (§1c).
 //!
 //! Authentication: `API-KEY` on every call, plus `X-HMAC` = hex HMAC-SHA256(secret, raw body) on
 //! POSTs. Status codes as documented: 400 malformed body or wrong types, 401 credentials, 422
 //! business validation.
+//!
+//! Statuses as payments arrive (§1d, `status`/`displayStatus`): `OPEN`/`NEW` → `OPEN`/`UNDERPAID`
+//! (part paid) → `COMPLETED`/`COMPLETED` or `COMPLETED`/`OVERPAID`; an expiry gives
+//! `EXPIRED`/`EXPIRED` (nothing paid) or `EXPIRED`/`UNDERPAID` (part paid).
 
 use std::sync::Mutex;
 
@@ -14,10 +20,11 @@ use time::{Duration, OffsetDateTime};
 use super::fake::{self, AddressStyle};
 use super::fault::{self, Fault};
 use super::fields;
+use super::lifecycle::{self, Change, Command, Conflict, Notification, Progress};
 use super::store::{BoundedMap, lock};
 use super::verify;
 use super::wire::{Incoming, Outcome};
-use super::{SandboxAccount, find_account};
+use super::{Provider, SandboxAccount, find_account};
 
 /// AlpPay's error body is undocumented (dialects.md §1e, §7). This is the sandbox's guess, and the
 /// only place that decides it: a JSON object with a snake_case reason under the first name and a
@@ -29,6 +36,10 @@ const PAYMENT_TIMEOUT_SECONDS: i64 = 3600;
 
 /// Payments kept for lookups; the oldest are forgotten first.
 const STORED_PAYMENTS: usize = 50_000;
+
+/// The list endpoint's page size when none is asked for, and its largest.
+const DEFAULT_LIST_LIMIT: usize = 20;
+const MAX_LIST_LIMIT: usize = 100;
 
 /// A chain AlpPay takes payments on, with the assets it accepts there.
 struct Network {
@@ -136,14 +147,51 @@ struct Merchant {
     email: String,
 }
 
+/// One incoming transaction, in the create-shape members (dialects.md §1b); get-payment adds
+/// [`TransactionDetails`].
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Transaction {
+    payment_id: String,
+    txn_id: String,
+    received_amount: String,
+    asset: Asset,
+    dest_tag: Option<String>,
+    address_from: String,
+    address_to: String,
+    #[serde(serialize_with = "iso_seconds_z")]
+    date: OffsetDateTime,
+    #[serde(flatten)]
+    details: Option<TransactionDetails>,
+}
+
+/// The transaction members only get-payment (and the list) shows.
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct TransactionDetails {
+    fixed_fee: &'static str,
+    percent_fee: String,
+    risk_score: u8,
+    is_danger: bool,
+    #[serde(serialize_with = "iso_seconds_z")]
+    created_at: OffsetDateTime,
+}
+
 /// A stored payment, serialised exactly as the create response (dialects.md §1b).
 #[derive(Serialize, Clone)]
 #[serde(rename_all = "camelCase")]
 struct Payment {
     #[serde(skip)]
     api_key: String,
+    #[serde(skip)]
+    amount_value: Decimal,
+    /// What has arrived so far.
+    #[serde(skip)]
+    received: Decimal,
+    #[serde(skip)]
+    chain_style: AddressStyle,
     id: String,
-    transactions: Vec<Value>,
+    transactions: Vec<Transaction>,
     amount: String,
     total_received_amount: String,
     asset: Asset,
@@ -188,7 +236,7 @@ fn iso_seconds_z<S: serde::Serializer>(
 }
 
 impl Payment {
-    /// Closes the payment once its timeout has passed.
+    /// Closes the payment once its timeout has passed, unless it is paid.
     fn expire_if_due(&mut self, now: OffsetDateTime) {
         let due = self.created_at + Duration::seconds(self.timeout);
         if self.status == "OPEN" && now >= due {
@@ -196,16 +244,91 @@ impl Payment {
         }
     }
 
+    /// Expired: no more payments are taken.
+    fn is_closed(&self) -> bool {
+        self.status == "EXPIRED"
+    }
+
+    fn progress(&self) -> Progress {
+        Progress::of(self.received, self.amount_value)
+    }
+
+    /// `EXPIRED`, shown as `EXPIRED` when nothing arrived and `UNDERPAID` when part did.
     fn expire(&mut self, at: OffsetDateTime) {
         self.status = "EXPIRED";
-        self.display_status = "EXPIRED";
+        self.display_status = match self.progress() {
+            Progress::Unpaid => "EXPIRED",
+            _ => "UNDERPAID",
+        };
         self.updated_at = at;
+    }
+
+    /// One incoming transaction bringing the total received to `received`.
+    fn pay(&mut self, received: Decimal, at: OffsetDateTime) {
+        let amount = received.checked_sub(self.received).unwrap_or(received);
+        self.received = received;
+        self.total_received_amount = fields::format_amount(received, 2);
+        self.transactions.push(Transaction {
+            payment_id: self.id.clone(),
+            txn_id: fake::transaction_hash(self.chain_style),
+            received_amount: fields::format_amount(amount, 2),
+            asset: self.asset.clone(),
+            dest_tag: None,
+            address_from: fake::deposit_address(self.chain_style),
+            address_to: self.address_to.clone(),
+            date: at,
+            details: None,
+        });
+        (self.status, self.display_status) = match self.progress() {
+            Progress::Unpaid | Progress::Partial => ("OPEN", "UNDERPAID"),
+            Progress::Full => ("COMPLETED", "COMPLETED"),
+            Progress::Over => ("COMPLETED", "OVERPAID"),
+        };
+        self.updated_at = at;
+    }
+
+    /// The get-payment view: every transaction with its fee and risk members.
+    fn detailed(&self) -> Payment {
+        let mut payment = self.clone();
+        for transaction in &mut payment.transactions {
+            transaction.details = Some(TransactionDetails {
+                fixed_fee: "0.00",
+                percent_fee: "0.00".to_string(),
+                risk_score: 0,
+                is_danger: false,
+                created_at: transaction.date,
+            });
+        }
+        payment
+    }
+
+    /// The payment webhook (§1c): the payment object as create returns it, `X-HMAC` over the
+    /// exact body bytes.
+    fn webhook(&self, account: &SandboxAccount) -> Option<Notification> {
+        let url = account.webhook_url.clone()?;
+        let body = serde_json::to_vec(self).ok()?;
+        let signature = verify::hmac_sha256_hex(account.secret.as_bytes(), &body);
+        Some(Notification {
+            url,
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("X-HMAC".into(), signature),
+            ],
+            body,
+        })
     }
 }
 
 enum Route<'a> {
     Create,
     Get(&'a str),
+    List,
+}
+
+/// The list endpoint's answer.
+#[derive(Serialize)]
+struct Listed<'a> {
+    results: Vec<PaymentDetails<'a>>,
 }
 
 /// A refused request: status, reason code, text.
@@ -224,7 +347,7 @@ impl From<Refusal> for Outcome {
 }
 
 /// An AlpPay error answer (see [`ERROR_BODY_FIELDS`]).
-pub(super) fn error(status: u16, code: &str, message: &str) -> Outcome {
+fn error(status: u16, code: &str, message: &str) -> Outcome {
     let (code_field, message_field) = ERROR_BODY_FIELDS;
     let mut body = Map::new();
     body.insert(code_field.to_string(), Value::from(code));
@@ -246,6 +369,7 @@ impl AlpPay {
     pub(super) fn handle(&self, request: &Incoming) -> Outcome {
         let route = match (request.method.as_str(), request.route) {
             ("POST", "/payment") => Route::Create,
+            ("GET", "/payment") => Route::List,
             ("GET", route) => match route.strip_prefix("/payment/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => Route::Get(id),
                 _ => return error(404, "not_found", "no such endpoint in the sandbox"),
@@ -267,7 +391,62 @@ impl AlpPay {
                 self.create(account, request.body).authenticated(true)
             }
             Route::Get(id) => self.get(account, id).authenticated(true),
+            Route::List => self.list(account, request).authenticated(true),
         }
+    }
+
+    /// A refusal for a request body that could not be read.
+    pub(super) fn body_error(status: u16, message: &str) -> Outcome {
+        let code = if status == 413 {
+            "payload_too_large"
+        } else {
+            "bad_request"
+        };
+        error(status, code, message)
+    }
+
+    /// Pays or expires the payment `id`; `None` when this emulator does not hold it.
+    pub(super) fn apply(&self, id: &str, command: Command) -> Option<Result<Change, Conflict>> {
+        let mut ledger = lock(&self.ledger);
+        let payment = ledger.payments.get_mut(&id.to_string())?;
+        let now = fake::now();
+        payment.expire_if_due(now);
+        let changed = match command {
+            Command::Pay(paying) => lifecycle::received_after_pay(
+                payment.is_closed(),
+                payment.amount_value,
+                payment.received,
+                paying,
+            )
+            .map(|received| payment.pay(received, now))
+            .map(|()| true),
+            Command::Expire => lifecycle::expire_changes(payment.is_closed(), payment.progress())
+                .inspect(|changed| {
+                    if *changed {
+                        payment.expire(now);
+                    }
+                }),
+        };
+        let changed = match changed {
+            Ok(changed) => changed,
+            Err(refusal) => return Some(Err(refusal)),
+        };
+        let account = self
+            .accounts
+            .iter()
+            .find(|account| verify::same_key(&account.key_id, &payment.api_key));
+        let notification = account
+            .filter(|_| changed)
+            .and_then(|account| payment.webhook(account));
+        Some(Ok(Change {
+            provider: Provider::AlpPay,
+            id: payment.id.clone(),
+            status: payment.status,
+            display_status: Some(payment.display_status),
+            amount: payment.amount.clone(),
+            received: payment.total_received_amount.clone(),
+            notification,
+        }))
     }
 
     fn create(&self, account: &SandboxAccount, body: &[u8]) -> Outcome {
@@ -288,6 +467,9 @@ impl AlpPay {
         };
         let payment = Payment {
             api_key: account.key_id.clone(),
+            amount_value: order.amount_value,
+            received: Decimal::ZERO,
+            chain_style: order.network.address,
             id: id.clone(),
             transactions: Vec::new(),
             amount: order.amount,
@@ -329,12 +511,93 @@ impl AlpPay {
             return error(404, "not_found", "payment not found");
         };
         payment.expire_if_due(fake::now());
+        let detailed = payment.detailed();
         let details = PaymentDetails {
-            payment,
+            payment: &detailed,
             dest_tag: None,
             fixed_fee: "0.00",
         };
         Outcome::json(200, &Wrapped { data: details })
+    }
+
+    /// `GET /payment?…`: the account's payments, newest first, filtered by `ids`, `invoices`,
+    /// `txnIds` and `statuses` (either status word; lists comma-separated or repeated), paged by
+    /// `page` (from 1) and `limit` (1–100, default 20). Answers `{"results":[…]}` in the
+    /// get-payment member set.
+    fn list(&self, account: &SandboxAccount, request: &Incoming) -> Outcome {
+        let ids = request.query_values("ids");
+        let invoices = request.query_values("invoices");
+        let txn_ids = request.query_values("txnIds");
+        let statuses = request.query_values("statuses");
+        let page = match request
+            .query_value("page")
+            .map(|page| page.parse::<usize>())
+        {
+            None => 1,
+            Some(Ok(page)) if page >= 1 => page,
+            Some(_) => return error(400, "bad_request", "page must be an integer from 1"),
+        };
+        let limit = match request
+            .query_value("limit")
+            .map(|limit| limit.parse::<usize>())
+        {
+            None => DEFAULT_LIST_LIMIT,
+            Some(Ok(limit)) if (1..=MAX_LIST_LIMIT).contains(&limit) => limit,
+            Some(_) => {
+                return error(
+                    400,
+                    "bad_request",
+                    &format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"),
+                );
+            }
+        };
+        let now = fake::now();
+        let mut ledger = lock(&self.ledger);
+        for payment in ledger.payments.values_mut() {
+            payment.expire_if_due(now);
+        }
+        let wanted =
+            |list: &[String], value: &str| list.is_empty() || list.iter().any(|w| w == value);
+        let results = ledger
+            .payments
+            .newest_first()
+            .filter(|payment| verify::same_key(&payment.api_key, &account.key_id))
+            .filter(|payment| wanted(&ids, &payment.id))
+            .filter(|payment| {
+                invoices.is_empty()
+                    || payment
+                        .invoice
+                        .as_ref()
+                        .is_some_and(|i| wanted(&invoices, i))
+            })
+            .filter(|payment| {
+                txn_ids.is_empty()
+                    || payment
+                        .transactions
+                        .iter()
+                        .any(|transaction| wanted(&txn_ids, &transaction.txn_id))
+            })
+            .filter(|payment| {
+                statuses.is_empty()
+                    || statuses.iter().any(|status| {
+                        status.eq_ignore_ascii_case(payment.status)
+                            || status.eq_ignore_ascii_case(payment.display_status)
+                    })
+            })
+            .skip((page - 1).saturating_mul(limit))
+            .take(limit)
+            .map(Payment::detailed)
+            .collect::<Vec<_>>();
+        drop(ledger);
+        let results = results
+            .iter()
+            .map(|payment| PaymentDetails {
+                payment,
+                dest_tag: None,
+                fixed_fee: "0.00",
+            })
+            .collect();
+        Outcome::json(200, &Listed { results })
     }
 }
 

@@ -1,11 +1,17 @@
-//! Apollo Payment `/api-gateway` (dialects.md §3): `make-order`, `order`, `advanced-balances`
-//! and `test-signature`, all `POST`, with or without a trailing slash.
+//! Apollo Payment `/api-gateway` (dialects.md §3): `make-order`, `order`, `orders`,
+//! `advanced-balances` and `test-signature`, all `POST`, with or without a trailing slash; plus
+//! the order webhook to `successWebhook`/`errorWebhook` (§3c).
 //!
 //! Authentication: `x-api-public-key` plus `x-api-signature` = hex HMAC-SHA256(private key, raw
 //! body); the body must be a JSON object with a `nonce` (number or string) this public key has not
 //! used before. Errors use Apollo's envelope
 //! `{"success":false,"error":{"code","name","message"},"requestId"}`. Apollo's error-code list is
 //! not public (dialects.md §3e), so the `code` is the HTTP status and the names are the sandbox's.
+//!
+//! Statuses as payments arrive (§3d): `init` → `pending` (part paid, `received` < `amount`) →
+//! `processed` or `overpaid`; an expiry gives `expired` (nothing paid) or `partial` (part paid).
+//! Webhooks carry `x-api-public-key` and `x-api-signature` = hex HMAC-SHA256(private key, raw
+//! body), the request algorithm (`[inferred]` that it runs over the raw webhook body).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,10 +24,11 @@ use time::{Duration, OffsetDateTime};
 use super::fake::{self, AddressStyle};
 use super::fault::{self, Fault};
 use super::fields::{self, NotAnObject};
+use super::lifecycle::{self, Change, Command, Conflict, Notification, Progress};
 use super::store::{BoundedMap, NonceWindow, lock};
 use super::verify;
 use super::wire::{Incoming, Outcome};
-use super::{SandboxAccount, find_account};
+use super::{Provider, SandboxAccount, find_account};
 
 /// Orders kept for lookups; the oldest are forgotten first.
 const STORED_ORDERS: usize = 50_000;
@@ -31,6 +38,13 @@ const REMEMBERED_NONCES: usize = 100_000;
 
 /// The longest order lifetime on every network (seconds).
 const MAX_LIFETIME: i64 = 43_200;
+
+/// `orders` page size when none is asked for, and its largest.
+const DEFAULT_LIST_LIMIT: u64 = 100;
+const MAX_LIST_LIMIT: u64 = 100;
+
+/// Coins whose amounts are their own USD value (for a transaction's `amountUSD`).
+const USD_VALUED: &[&str] = &["USDT", "USDC"];
 
 /// A chain Apollo takes orders on.
 struct Network {
@@ -137,9 +151,32 @@ pub(super) struct Apollo {
     nonces: Mutex<HashMap<String, NonceWindow>>,
 }
 
+/// One incoming transaction of an order (dialects.md §3b "Get").
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Transaction {
+    id: String,
+    status: &'static str,
+    currency: String,
+    network: &'static str,
+    amount: String,
+    tx: String,
+    confirmations: u32,
+    sender: String,
+    #[serde(rename = "priceUSD")]
+    price_usd: Option<&'static str>,
+    #[serde(rename = "amountUSD")]
+    amount_usd: Option<String>,
+}
+
 /// A stored order.
 struct Order {
     public_key: String,
+    amount_value: Decimal,
+    /// What has arrived so far.
+    received: Decimal,
+    transactions: Vec<Transaction>,
+    chain_style: AddressStyle,
     id: String,
     advanced_balance_id: String,
     currency: String,
@@ -164,12 +201,118 @@ struct Order {
 }
 
 impl Order {
+    /// An order past `expiresAt` that is not paid closes, as [`Order::expire`] does.
     fn expire_if_due(&mut self, now: OffsetDateTime) {
-        if self.status == "init" && now >= self.expires_at {
-            self.status = "expired";
-            self.updated_at = self.expires_at;
+        if !self.is_closed() && !self.progress().is_paid() && now >= self.expires_at {
+            self.expire(self.expires_at);
         }
     }
+
+    /// Expired (`expired` or `partial`): the sandbox takes no more payments.
+    fn is_closed(&self) -> bool {
+        matches!(self.status, "expired" | "partial")
+    }
+
+    fn progress(&self) -> Progress {
+        Progress::of(self.received, self.amount_value)
+    }
+
+    /// `expired` when nothing arrived, `partial` when part did.
+    fn expire(&mut self, at: OffsetDateTime) {
+        self.status = match self.progress() {
+            Progress::Unpaid => "expired",
+            _ => "partial",
+        };
+        self.updated_at = at;
+    }
+
+    /// One incoming transaction bringing the total received to `received`.
+    fn pay(&mut self, received: Decimal, at: OffsetDateTime) {
+        let amount = received.checked_sub(self.received).unwrap_or(received);
+        self.received = received;
+        let usd_valued = USD_VALUED.contains(&self.currency.as_str());
+        self.transactions.push(Transaction {
+            id: fake::new_id(),
+            status: "processed",
+            currency: self.currency.clone(),
+            network: self.network,
+            amount: fields::format_amount(amount, 0),
+            tx: fake::transaction_hash(self.chain_style),
+            confirmations: 1,
+            sender: fake::deposit_address(self.chain_style),
+            price_usd: usd_valued.then_some("1"),
+            amount_usd: usd_valued.then(|| fields::format_amount(amount, 0)),
+        });
+        self.status = match self.progress() {
+            Progress::Unpaid | Progress::Partial => "pending",
+            Progress::Full => "processed",
+            Progress::Over => "overpaid",
+        };
+        self.updated_at = at;
+    }
+
+    fn received_text(&self) -> String {
+        fields::format_amount(self.received, 0)
+    }
+
+    /// The order webhook (§3c), to `successWebhook` when paid or a transaction arrived and to
+    /// `errorWebhook` when expired (each falling back to the other), signed with the account's
+    /// keys.
+    fn webhook(&self, account: &SandboxAccount) -> Option<Notification> {
+        let success = matches!(self.status, "processed" | "overpaid" | "pending");
+        let (first, second) = if success {
+            (&self.success_webhook, &self.error_webhook)
+        } else {
+            (&self.error_webhook, &self.success_webhook)
+        };
+        let url = first.clone().or_else(|| second.clone())?;
+        let received = self.received_text();
+        let payload = OrderWebhook {
+            id: &self.id,
+            advanced_balance_id: &self.advanced_balance_id,
+            currency: &self.currency,
+            network: self.network,
+            status: self.status,
+            order: &self.order,
+            description: self.description.as_deref(),
+            address: &self.address,
+            tag: self.tag.as_deref(),
+            amount: &self.amount,
+            received: &received,
+            transactions: &self.transactions,
+            orphan_deposits: Vec::new(),
+        };
+        let body = serde_json::to_vec(&payload).ok()?;
+        let signature = verify::hmac_sha256_hex(account.secret.as_bytes(), &body);
+        Some(Notification {
+            url,
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("x-api-public-key".into(), account.key_id.clone()),
+                ("x-api-signature".into(), signature),
+            ],
+            body,
+        })
+    }
+}
+
+/// The order webhook body (dialects.md §3c): note `order` is the merchant's reference here.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderWebhook<'a> {
+    id: &'a str,
+    advanced_balance_id: &'a str,
+    currency: &'a str,
+    network: &'a str,
+    status: &'a str,
+    order: &'a str,
+    description: Option<&'a str>,
+    address: &'a str,
+    tag: Option<&'a str>,
+    amount: &'a str,
+    received: &'a str,
+    transactions: &'a [Transaction],
+    orphan_deposits: Vec<Value>,
 }
 
 /// The `make-order` response (dialects.md §3b "Create").
@@ -241,7 +384,7 @@ struct OrderDetails<'a> {
     address_id: &'a str,
     tag: Option<&'a str>,
     amount: &'a str,
-    received: &'a str,
+    received: String,
     payment_tolerance_percent: Option<&'a str>,
     success_webhook: Option<&'a str>,
     error_webhook: Option<&'a str>,
@@ -250,7 +393,7 @@ struct OrderDetails<'a> {
     expires_at: String,
     created_at: String,
     updated_at: String,
-    transactions: Vec<Value>,
+    transactions: &'a [Transaction],
     orphan_deposits: Vec<Value>,
 }
 
@@ -268,7 +411,7 @@ impl<'a> From<&'a Order> for OrderDetails<'a> {
             address_id: &order.address_id,
             tag: order.tag.as_deref(),
             amount: &order.amount,
-            received: "0",
+            received: order.received_text(),
             payment_tolerance_percent: order.payment_tolerance_percent.as_deref(),
             success_webhook: order.success_webhook.as_deref(),
             error_webhook: order.error_webhook.as_deref(),
@@ -277,10 +420,17 @@ impl<'a> From<&'a Order> for OrderDetails<'a> {
             expires_at: fake::iso_millis_z(order.expires_at),
             created_at: fake::iso_millis_z(order.created_at),
             updated_at: fake::iso_millis_z(order.updated_at),
-            transactions: Vec::new(),
+            transactions: &order.transactions,
             orphan_deposits: Vec::new(),
         }
     }
+}
+
+/// The `orders` answer.
+#[derive(Serialize)]
+struct OrderList<'a> {
+    orders: Vec<OrderDetails<'a>>,
+    total: usize,
 }
 
 /// Apollo's success envelope.
@@ -330,7 +480,7 @@ struct SignatureCheck<'a> {
 }
 
 /// An Apollo error answer.
-pub(super) fn error(status: u16, name: &str, message: &str) -> Outcome {
+fn error(status: u16, name: &str, message: &str) -> Outcome {
     let body = Failure {
         success: false,
         error: ErrorDetails {
@@ -358,6 +508,7 @@ fn success<T: Serialize>(response: T) -> Outcome {
 enum Endpoint {
     MakeOrder,
     GetOrder,
+    ListOrders,
     AdvancedBalances,
 }
 
@@ -375,6 +526,7 @@ impl Apollo {
         let endpoint = match request.route {
             "/make-order" => Some(Endpoint::MakeOrder),
             "/order" => Some(Endpoint::GetOrder),
+            "/orders" => Some(Endpoint::ListOrders),
             "/advanced-balances" => Some(Endpoint::AdvancedBalances),
             "/test-signature" => None,
             _ => return error(404, "NOT_FOUND", "no such endpoint in the sandbox"),
@@ -441,6 +593,7 @@ impl Apollo {
         match endpoint {
             Endpoint::MakeOrder => self.make_order(account, body),
             Endpoint::GetOrder => self.get_order(account, body),
+            Endpoint::ListOrders => self.list_orders(account, body),
             Endpoint::AdvancedBalances => success([AdvancedBalance {
                 advanced_balance_id: advanced_balance_id(account),
                 currency: "USD",
@@ -485,6 +638,125 @@ impl Apollo {
             }
             None => error(404, "ORDER_NOT_FOUND", "order not found"),
         }
+    }
+}
+
+impl Apollo {
+    /// A refusal for a request body that could not be read.
+    pub(super) fn body_error(status: u16, message: &str) -> Outcome {
+        let name = if status == 413 {
+            "PAYLOAD_TOO_LARGE"
+        } else {
+            "INVALID_BODY"
+        };
+        error(status, name, message)
+    }
+
+    /// Pays or expires the order `id`; `None` when this emulator does not hold it.
+    pub(super) fn apply(&self, id: &str, command: Command) -> Option<Result<Change, Conflict>> {
+        let mut orders = lock(&self.orders);
+        let order = orders.get_mut(&id.to_string())?;
+        let now = fake::now();
+        order.expire_if_due(now);
+        let changed = match command {
+            Command::Pay(paying) => lifecycle::received_after_pay(
+                order.is_closed(),
+                order.amount_value,
+                order.received,
+                paying,
+            )
+            .map(|received| order.pay(received, now))
+            .map(|()| true),
+            Command::Expire => lifecycle::expire_changes(order.is_closed(), order.progress())
+                .inspect(|changed| {
+                    if *changed {
+                        order.expire(now);
+                    }
+                }),
+        };
+        let changed = match changed {
+            Ok(changed) => changed,
+            Err(refusal) => return Some(Err(refusal)),
+        };
+        let account = self
+            .accounts
+            .iter()
+            .find(|account| verify::same_key(&account.key_id, &order.public_key));
+        let notification = account
+            .filter(|_| changed)
+            .and_then(|account| order.webhook(account));
+        Some(Ok(Change {
+            provider: Provider::Apollo,
+            id: order.id.clone(),
+            status: order.status,
+            display_status: None,
+            amount: order.amount.clone(),
+            received: order.received_text(),
+            notification,
+        }))
+    }
+
+    /// `orders`: this key's orders, newest first, filtered by `status[]`, paged by `limit`
+    /// (1–100, default 100) and `offset`; `total` counts every match.
+    fn list_orders(&self, account: &SandboxAccount, body: &Map<String, Value>) -> Outcome {
+        let statuses: Vec<&str> = match fields::present(body, "status") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => match items.iter().map(Value::as_str).collect() {
+                Some(statuses) => statuses,
+                None => {
+                    return error(
+                        422,
+                        "VALIDATION_ERROR",
+                        "status: must be an array of strings",
+                    );
+                }
+            },
+            Some(_) => {
+                return error(
+                    422,
+                    "VALIDATION_ERROR",
+                    "status: must be an array of strings",
+                );
+            }
+        };
+        let limit = match fields::present(body, "limit").map(fields::integer) {
+            None => DEFAULT_LIST_LIMIT,
+            Some(Some(limit)) if (1..=MAX_LIST_LIMIT as i64).contains(&limit) => limit as u64,
+            Some(_) => {
+                return error(
+                    422,
+                    "VALIDATION_ERROR",
+                    &format!("limit: must be an integer from 1 to {MAX_LIST_LIMIT}"),
+                );
+            }
+        };
+        let offset = match fields::present(body, "offset").map(fields::integer) {
+            None => 0,
+            Some(Some(offset)) if offset >= 0 => offset as u64,
+            Some(_) => {
+                return error(422, "VALIDATION_ERROR", "offset: must be an integer from 0");
+            }
+        };
+        let now = fake::now();
+        let mut orders = lock(&self.orders);
+        for order in orders.values_mut() {
+            order.expire_if_due(now);
+        }
+        let matching: Vec<&Order> = orders
+            .newest_first()
+            .filter(|order| verify::same_key(&order.public_key, &account.key_id))
+            .filter(|order| statuses.is_empty() || statuses.contains(&order.status))
+            .collect();
+        let page = matching
+            .iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|order| OrderDetails::from(*order))
+            .collect();
+        success(OrderList {
+            orders: page,
+            total: matching.len(),
+        })
     }
 }
 
@@ -642,6 +914,10 @@ impl CreateOrder {
         let id = fake::new_id();
         Order {
             public_key: account.key_id.clone(),
+            amount_value: self.amount_value,
+            received: Decimal::ZERO,
+            transactions: Vec::new(),
+            chain_style: self.network.address,
             link: format!("https://pay.apollo.sandbox.invalid/{id}"),
             id,
             advanced_balance_id: advanced_balance_id(account),

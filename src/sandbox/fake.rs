@@ -55,6 +55,15 @@ pub(super) fn deposit_address(style: AddressStyle) -> String {
     }
 }
 
+/// A transaction hash as the chain prints it.
+pub(super) fn transaction_hash(style: AddressStyle) -> String {
+    match style {
+        AddressStyle::Evm => format!("0x{}", random_text(HEX, 64)),
+        AddressStyle::Solana => random_text(BASE58, 88),
+        _ => random_text(HEX, 64),
+    }
+}
+
 /// A destination tag for chains that need one (XRP), as a decimal string.
 pub(super) fn destination_tag() -> String {
     let bytes = random_bytes(4);
@@ -163,6 +172,15 @@ mod tests {
             deposit_address(AddressStyle::Evm),
             deposit_address(AddressStyle::Evm)
         );
+    }
+
+    #[test]
+    fn transaction_hashes_have_their_chain_shape() {
+        let evm = transaction_hash(AddressStyle::Evm);
+        assert!(evm.starts_with("0x") && evm.len() == 66);
+        let tron = transaction_hash(AddressStyle::Tron);
+        assert!(tron.len() == 64 && tron.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(transaction_hash(AddressStyle::Solana).len(), 88);
     }
 
     #[test]

@@ -5,12 +5,28 @@
 //!
 //! | provider | endpoints |
 //! |---|---|
-//! | AlpPay | `POST /alppay/v2/payment`, `GET /alppay/v2/payment/{id}` |
-//! | Cryptomus | `POST /cryptomus/v1/payment`, `POST /cryptomus/v1/payment/info` |
-//! | Apollo | `POST /apollo/api-gateway/make-order`, `…/order`, `…/advanced-balances`, `…/test-signature` |
+//! | AlpPay | `POST /alppay/v2/payment`, `GET /alppay/v2/payment/{id}`, `GET /alppay/v2/payment?invoices=…` |
+//! | Cryptomus | `POST /cryptomus/v1/payment`, `…/payment/info`, `…/payment/list` |
+//! | Apollo | `POST /apollo/api-gateway/make-order`, `…/order`, `…/orders`, `…/advanced-balances`, `…/test-signature` |
 //!
 //! Point a client at `http://HOST:PORT/alppay/v2`, `…/cryptomus/v1` or `…/apollo/api-gateway`
 //! as it would at the provider's base URL.
+//!
+//! Payments move through their provider's statuses by the control endpoints (unsigned; the
+//! sandbox is for tests and demos):
+//!
+//! - `POST /_sandbox/pay` `{"id":"<provider payment id>","amount":"<decimal>"}`: one incoming
+//!   transaction; without `amount` it pays what is still due. Amounts add up exactly.
+//! - `POST /_sandbox/expire` `{"id":…}`: the payment's lifetime ends now.
+//!
+//! Each answers `{"id","provider","status","received",…}` in the provider's own words (unknown
+//! id 404, bad JSON or amount 400, paying an expired or expiring a paid payment 409), and each
+//! change sends the provider's webhook, signed as the provider signs it, in the background
+//! (see [`webhook`]): Cryptomus to `url_callback`, Apollo to `successWebhook`/`errorWebhook`,
+//! AlpPay to the account's [`SandboxAccount::webhook_url`]. Non-2xx answers are retried on
+//! [`SandboxSettings::webhook_retry`]; every attempt is in [`Sandbox::deliveries`]. A payment
+//! whose lifetime runs out by itself is closed the same way when it is next looked up, but sends
+//! no webhook: only the control endpoints do.
 //!
 //! Each emulator checks signatures over the raw received bytes as the provider does (with its
 //! own code, independent of payglot's signing), validates fields with the provider's documented
@@ -20,18 +36,21 @@
 //! [`demo`]; magic amounts that make a provider fail or stall are in [`fault`].
 //!
 //! Every request under a provider prefix is recorded in a journal ([`Sandbox::journal`]) so tests
-//! can see exactly what the proxy sent. Requests outside the three prefixes get a plain 404 and are
-//! not recorded.
+//! can see exactly what the proxy sent. Control requests are not recorded there; requests outside
+//! the three prefixes and `/_sandbox` get a plain 404 and are not recorded either.
 
 mod alppay;
 mod apollo;
+pub mod control;
 mod cryptomus;
 pub mod demo;
 mod fake;
 pub mod fault;
 mod fields;
+mod lifecycle;
 mod store;
 mod verify;
+pub mod webhook;
 mod wire;
 
 use std::collections::VecDeque;
@@ -47,7 +66,9 @@ use pingora::protocols::http::ServerSession;
 use pingora::services::ServiceWithDependents;
 use pingora::services::listening::Service;
 
+use self::lifecycle::Command;
 use self::store::lock;
+use self::webhook::{Courier, DeliveryAttempt};
 use self::wire::{Incoming, Outcome};
 
 /// The emulated providers.
@@ -67,6 +88,15 @@ impl Provider {
             Provider::AlpPay => "/alppay/v2",
             Provider::Cryptomus => "/cryptomus/v1",
             Provider::Apollo => "/apollo/api-gateway",
+        }
+    }
+
+    /// The provider's name as the control endpoints print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::AlpPay => "alppay",
+            Provider::Cryptomus => "cryptomus",
+            Provider::Apollo => "apollo",
         }
     }
 }
@@ -108,6 +138,9 @@ pub struct SandboxAccount {
     pub secret: String,
     /// The merchant's display name (AlpPay shows it in `merchant.name`).
     pub name: String,
+    /// AlpPay only: the account-level URL payment webhooks go to (AlpPay has no per-payment
+    /// callback; its support sets one per account). No webhooks when `None`.
+    pub webhook_url: Option<String>,
 }
 
 impl SandboxAccount {
@@ -120,7 +153,14 @@ impl SandboxAccount {
             key_id: key_id.into(),
             secret: secret.into(),
             name: name.into(),
+            webhook_url: None,
         }
+    }
+
+    /// The same account, sending its webhooks to `url` (AlpPay).
+    pub fn with_webhook_url(mut self, url: impl Into<String>) -> Self {
+        self.webhook_url = Some(url.into());
+        self
     }
 }
 
@@ -131,16 +171,37 @@ impl fmt::Debug for SandboxAccount {
             .field("key_id", &self.key_id)
             .field("secret", &"<redacted>")
             .field("name", &self.name)
+            .field("webhook_url", &self.webhook_url)
             .finish()
     }
 }
 
-/// The accounts each emulated provider accepts.
+/// The accounts each emulated provider accepts, and how webhooks are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxSettings {
     pub alppay: Vec<SandboxAccount>,
     pub cryptomus: Vec<SandboxAccount>,
     pub apollo: Vec<SandboxAccount>,
+    /// The waits before each webhook retry after a non-2xx answer or a failed attempt; its
+    /// length is the number of retries. Default [`DEFAULT_WEBHOOK_RETRY_SECS`].
+    pub webhook_retry: Vec<Duration>,
+    /// How long one delivery attempt may take, connect to answer. Default 5 s.
+    pub webhook_timeout: Duration,
+}
+
+/// The sandbox's webhook retry schedule unless configured: short, for tests and demos.
+pub const DEFAULT_WEBHOOK_RETRY_SECS: [u64; 3] = [1, 2, 5];
+
+impl SandboxSettings {
+    /// Sends the AlpPay webhooks of every AlpPay account that has no URL of its own to `url`.
+    pub fn with_alppay_webhook_url(mut self, url: &str) -> Self {
+        for account in &mut self.alppay {
+            if account.webhook_url.is_none() {
+                account.webhook_url = Some(url.to_string());
+            }
+        }
+        self
+    }
 }
 
 /// The demo credentials of [`demo`], one account per provider.
@@ -163,6 +224,11 @@ impl Default for SandboxSettings {
                 demo::APOLLO_PRIVATE_KEY,
                 NAME,
             )],
+            webhook_retry: DEFAULT_WEBHOOK_RETRY_SECS
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            webhook_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -174,12 +240,19 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// A client that stalls mid-body is dropped after this long.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the control endpoints live; outside every provider prefix.
+const CONTROL_PREFIX: &str = "/_sandbox";
+
 /// The three emulated providers and the journal of what they received.
 pub struct Sandbox {
     alppay: alppay::AlpPay,
     cryptomus: cryptomus::Cryptomus,
     apollo: apollo::Apollo,
     journal: Mutex<VecDeque<Observed>>,
+    courier: Arc<Courier>,
+    /// Held from a status change until its webhook is queued, so webhooks queue in the order
+    /// the changes happened.
+    changes: Mutex<()>,
 }
 
 impl Sandbox {
@@ -189,7 +262,14 @@ impl Sandbox {
             cryptomus: cryptomus::Cryptomus::new(settings.cryptomus),
             apollo: apollo::Apollo::new(settings.apollo),
             journal: Mutex::new(VecDeque::new()),
+            courier: Courier::new(settings.webhook_retry, settings.webhook_timeout),
+            changes: Mutex::new(()),
         })
+    }
+
+    /// Every webhook delivery attempt so far, oldest first (the newest 10 000).
+    pub fn deliveries(&self) -> Vec<DeliveryAttempt> {
+        self.courier.journal()
     }
 
     /// Everything received so far, oldest first (the newest 10 000 requests).
@@ -234,9 +314,27 @@ impl Sandbox {
             .path_and_query()
             .map_or_else(|| path.clone(), |full| full.as_str().to_string());
         let headers = request.headers.clone();
+        let query = request.uri.query().map(str::to_string);
 
+        if let Some(action) = control_route(&path) {
+            let outcome = match (method == http::Method::POST, action) {
+                (false, _) => lifecycle::control_error(405, "use POST"),
+                (true, None) => lifecycle::control_error(
+                    404,
+                    "not found: the control endpoints are /_sandbox/pay and /_sandbox/expire",
+                ),
+                (true, Some(expire)) => match read_body(session, &headers).await {
+                    Ok(body) => self.control(expire, &body),
+                    Err(problem) => {
+                        session.set_keepalive(None);
+                        lifecycle::control_error(problem.status(), problem.message())
+                    }
+                },
+            };
+            return http_response(outcome.status, outcome.body);
+        }
         let Some((provider, route)) = split_route(&path) else {
-            let body = br#"{"error":"not found: the sandbox serves /alppay/v2, /cryptomus/v1 and /apollo/api-gateway"}"#;
+            let body = br#"{"error":"not found: the sandbox serves /alppay/v2, /cryptomus/v1, /apollo/api-gateway and /_sandbox"}"#;
             return http_response(404, body.to_vec());
         };
         let outcome = match read_body(session, &headers).await {
@@ -244,6 +342,7 @@ impl Sandbox {
                 let incoming = Incoming {
                     method: &method,
                     route,
+                    query: query.as_deref(),
                     headers: &headers,
                     body: &body,
                 };
@@ -254,12 +353,7 @@ impl Sandbox {
             Err(problem) => {
                 // The rest of the body was not read, so the connection cannot be reused.
                 session.set_keepalive(None);
-                let outcome = match problem {
-                    BodyProblem::TooLarge => body_error(provider, 413, "request body too large"),
-                    BodyProblem::Unreadable => {
-                        body_error(provider, 400, "request body could not be read")
-                    }
-                };
+                let outcome = body_error(provider, problem.status(), problem.message());
                 self.record(
                     provider,
                     &method,
@@ -275,6 +369,32 @@ impl Sandbox {
             tokio::time::sleep(delay).await;
         }
         http_response(outcome.status, outcome.body)
+    }
+
+    /// `/_sandbox/pay` or (`expire`) `/_sandbox/expire`: applies the command in whichever
+    /// emulator holds the id, and queues the webhook the change sends.
+    fn control(&self, expire: bool, body: &[u8]) -> Outcome {
+        let (id, command) = match Command::parse(expire, body) {
+            Ok(parsed) => parsed,
+            Err(message) => return lifecycle::control_error(400, &message),
+        };
+        let _in_order = lock(&self.changes);
+        let applied = self
+            .alppay
+            .apply(&id, command)
+            .or_else(|| self.cryptomus.apply(&id, command))
+            .or_else(|| self.apollo.apply(&id, command));
+        match applied {
+            None => lifecycle::control_error(404, &format!("no sandbox payment has the id {id}")),
+            Some(Err(refusal)) => lifecycle::control_error(refusal.status(), refusal.message()),
+            Some(Ok(change)) => {
+                let answer = change.answer();
+                if let Some(notification) = change.notification {
+                    self.courier.send(change.provider, &change.id, notification);
+                }
+                answer
+            }
+        }
     }
 
     fn dispatch(&self, provider: Provider, request: &Incoming) -> Outcome {
@@ -336,6 +456,20 @@ fn split_route(path: &str) -> Option<(Provider, &str)> {
     })
 }
 
+/// For a path under `/_sandbox`: `Some(false)` for pay, `Some(true)` for expire, `None` for
+/// anything else there. `None` outside (the outer option).
+fn control_route(path: &str) -> Option<Option<bool>> {
+    let rest = path.strip_prefix(CONTROL_PREFIX)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    Some(match rest.trim_end_matches('/') {
+        "/pay" => Some(false),
+        "/expire" => Some(true),
+        _ => None,
+    })
+}
+
 /// The account whose key is `key` (compared in constant time).
 fn find_account<'a>(
     accounts: &'a [SandboxAccount],
@@ -350,6 +484,22 @@ fn find_account<'a>(
 enum BodyProblem {
     TooLarge,
     Unreadable,
+}
+
+impl BodyProblem {
+    fn status(&self) -> u16 {
+        match self {
+            BodyProblem::TooLarge => 413,
+            BodyProblem::Unreadable => 400,
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            BodyProblem::TooLarge => "request body too large",
+            BodyProblem::Unreadable => "request body could not be read",
+        }
+    }
 }
 
 async fn read_body(
@@ -388,25 +538,10 @@ async fn read_body(
 
 /// A refusal for a body that could not be taken, in the provider's own envelope.
 fn body_error(provider: Provider, status: u16, message: &str) -> Outcome {
-    let too_large = status == 413;
     match provider {
-        Provider::AlpPay => {
-            let code = if too_large {
-                "payload_too_large"
-            } else {
-                "bad_request"
-            };
-            alppay::error(status, code, message)
-        }
-        Provider::Cryptomus => cryptomus::error(status, message),
-        Provider::Apollo => {
-            let name = if too_large {
-                "PAYLOAD_TOO_LARGE"
-            } else {
-                "INVALID_BODY"
-            };
-            apollo::error(status, name, message)
-        }
+        Provider::AlpPay => alppay::AlpPay::body_error(status, message),
+        Provider::Cryptomus => cryptomus::Cryptomus::body_error(status, message),
+        Provider::Apollo => apollo::Apollo::body_error(status, message),
     }
 }
 
@@ -445,6 +580,16 @@ mod tests {
         );
         assert_eq!(split_route("/alppay/v22/payment"), None);
         assert_eq!(split_route("/payment"), None);
+    }
+
+    #[test]
+    fn control_routes() {
+        assert_eq!(control_route("/_sandbox/pay"), Some(Some(false)));
+        assert_eq!(control_route("/_sandbox/expire/"), Some(Some(true)));
+        assert_eq!(control_route("/_sandbox/refund"), Some(None));
+        assert_eq!(control_route("/_sandbox"), Some(None));
+        assert_eq!(control_route("/_sandboxes/pay"), None);
+        assert_eq!(control_route("/alppay/v2/payment"), None);
     }
 
     #[test]

@@ -43,12 +43,34 @@ impl<K: Eq + Hash + Clone, V> BoundedMap<K, V> {
         Some((oldest, value))
     }
 
+    /// Inserts `key`, handing back the value it replaces, if any.
+    pub(super) fn replace(&mut self, key: K, value: V) -> Option<V> {
+        if let Some(existing) = self.entries.get_mut(&key) {
+            return Some(std::mem::replace(existing, value));
+        }
+        self.insert(key, value);
+        None
+    }
+
     pub(super) fn get(&self, key: &K) -> Option<&V> {
         self.entries.get(key)
     }
 
     pub(super) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         self.entries.get_mut(key)
+    }
+
+    /// The values, newest first (what list endpoints show).
+    pub(super) fn newest_first(&self) -> impl Iterator<Item = &V> {
+        self.oldest_first
+            .iter()
+            .rev()
+            .filter_map(|key| self.entries.get(key))
+    }
+
+    /// Every value, in no particular order, mutably (to bring lazily-expiring entries up to date).
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.values_mut()
     }
 }
 
@@ -96,6 +118,11 @@ mod tests {
         assert_eq!(map.insert("c", 3), Some(("a", 10)));
         assert!(map.get(&"a").is_none());
         assert_eq!(map.get(&"c"), Some(&3));
+        let listed: Vec<_> = map.newest_first().copied().collect();
+        assert_eq!(listed, [3, 2]);
+        assert_eq!(map.replace("b", 20), Some(2));
+        assert_eq!(map.replace("d", 4), None);
+        assert!(map.get(&"b").is_none(), "d pushed the oldest out");
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub(super) fn hmac_sha256_matches(secret: &[u8], body: &[u8], provided: &str) ->
     hex_matches(&hmac_sha256(secret, body), provided)
 }
 
+/// A Cryptomus `sign`: lowercase hex md5(base64(`signed`) + payment key). Requests sign the raw
+/// body; webhooks sign the PHP-style encoding of the body without `sign`.
+pub(super) fn cryptomus_sign(payment_key: &[u8], signed: &[u8]) -> String {
+    let mut input = BASE64.encode(signed).into_bytes();
+    input.extend_from_slice(payment_key);
+    hex::encode(Md5::digest(&input))
+}
+
 /// Whether `provided` is a valid Cryptomus `sign` for `body`:
 /// hex md5(base64(raw body) + payment key). For an empty parameter set (body empty, `{}` or
 /// `[]`) the docs sign the empty string instead, i.e. md5(key), so that is accepted too.

@@ -10,6 +10,8 @@ pub(super) struct Incoming<'a> {
     pub method: &'a Method,
     /// The path below the provider's prefix, without trailing slashes: `/payment/{id}`.
     pub route: &'a str,
+    /// The query string without `?`, if any: `invoices=INV-1&limit=5`.
+    pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     /// The raw body bytes, exactly as received.
     pub body: &'a [u8],
@@ -19,6 +21,34 @@ impl Incoming<'_> {
     /// A header's value, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Every value of a query parameter, percent-decoded, in order; comma-separated lists
+    /// (`ids=a,b`) and repeated keys (`ids=a&ids=b`) both count.
+    pub fn query_values(&self, name: &str) -> Vec<String> {
+        let Some(query) = self.query else {
+            return Vec::new();
+        };
+        url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(key, _)| key == name)
+            .flat_map(|(_, value)| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|part| !part.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The last value of a query parameter, percent-decoded.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        let query = self.query?;
+        url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+            .last()
     }
 }
 
