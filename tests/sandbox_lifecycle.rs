@@ -45,21 +45,16 @@ struct Harness {
 impl Harness {
     fn start(settings: SandboxSettings) -> Harness {
         let sandbox = Sandbox::new(settings);
-        // pingora binds by address, so the port is picked free and handed over (as the other
-        // sandbox tests do).
-        let port = serve::free_loopback_port();
-        assert_ne!(port, 0, "no free loopback port");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = serve::bind_loopback().expect("bind a loopback port");
+        let addr = listener.local_addr().expect("bound address");
         let service = sandbox.service(&addr.to_string());
-        let running = serve::spawn(
+        let running = serve::spawn_on(
             "sandbox-lifecycle",
             serve::quick_stop_conf(),
             vec![Box::new(service)],
-        );
-        assert!(
-            serve::wait_until_listening(addr, DEADLINE),
-            "sandbox did not start listening on {addr}"
-        );
+            vec![listener],
+        )
+        .expect("the sandbox takes its listener");
         Harness {
             sandbox,
             addr,
