@@ -23,4 +23,5 @@ pub mod sandbox;
 pub mod secret;
 pub mod serve;
 pub mod signature;
+pub mod store;
 pub mod translate;

@@ -66,6 +66,7 @@ pub(crate) fn build(
     let upstream_ids: Vec<&str> = file.upstreams.iter().map(|u| u.id.as_str()).collect();
     let merchants = merchants(&file.merchants, &upstream_ids, &networks, &mut e);
     let upstreams = upstreams(&file.upstreams, &listeners, &mut e);
+    let store = super::store::build(file.store.as_ref(), &mut e.0);
     let routes = routes(
         &file.routes,
         &file.merchants,
@@ -78,10 +79,11 @@ pub(crate) fn build(
         return Err(e.0);
     }
     // Every builder returns `None` only after recording an error, so these hold here.
-    let (Some(server), Some(upstreams), Some(routes)) = (
+    let (Some(server), Some(upstreams), Some(routes), Some(store)) = (
         server,
         upstreams.into_iter().collect::<Option<Vec<_>>>(),
         routes,
+        store,
     ) else {
         return Err(vec![ConfigError::new(
             "",
@@ -108,6 +110,7 @@ pub(crate) fn build(
         sandbox,
         networks,
         routes,
+        store,
         generation_hash,
         merchants,
         merchant_by_key,
