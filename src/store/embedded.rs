@@ -65,6 +65,8 @@ pub struct EmbeddedStore {
     writer: mpsc::UnboundedSender<Box<dyn WriteJob>>,
     /// (merchant id, reference) -> when claimed.
     claims: Mutex<HashMap<(String, String), OffsetDateTime>>,
+    /// Joined on drop, so that the file is closed when the last handle goes.
+    writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl EmbeddedStore {
@@ -96,7 +98,7 @@ impl EmbeddedStore {
         let db = Arc::new(db);
         let (writer, jobs) = mpsc::unbounded_channel();
         let writer_db = Arc::clone(&db);
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("payglot-store-writer".to_owned())
             .spawn(move || write_loop(&writer_db, jobs))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
@@ -104,6 +106,7 @@ impl EmbeddedStore {
             db,
             writer,
             claims: Mutex::new(HashMap::new()),
+            writer_thread: Some(writer_thread),
         })
     }
 
@@ -144,6 +147,18 @@ impl EmbeddedStore {
         // A panic while holding the lock cannot leave the map half-changed (each use is one
         // insert or remove), so a poisoned lock is still sound to use.
         self.claims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer once it has answered what it holds (nobody is
+        // left to send more: this was the last handle).
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.writer, closed));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
