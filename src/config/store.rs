@@ -84,8 +84,10 @@ impl StoreConfig {
         let backend = match &self.backend {
             StoreBackendConfig::Embedded { path } => format!("embedded {}", path.display()),
             StoreBackendConfig::Postgres(pg) => format!(
-                "postgres (pool {}, connect timeout {:?})",
-                pg.pool_size, pg.connect_timeout
+                "postgres {} (pool {}, connect timeout {:?})",
+                pg.target(),
+                pg.pool_size,
+                pg.connect_timeout
             ),
         };
         format!("{backend}, replay window {}s", self.replay_window.as_secs())
@@ -104,6 +106,30 @@ pub struct PostgresConfig {
     pub url: Secret,
     pub pool_size: usize,
     pub connect_timeout: Duration,
+}
+
+impl PostgresConfig {
+    /// Hosts, ports and database of the URL: what it points at, without user or password.
+    pub fn target(&self) -> String {
+        let Ok(parsed) = self.url.expose().parse::<tokio_postgres::Config>() else {
+            return "(unparsable URL)".to_owned();
+        };
+        let hosts: Vec<String> = parsed
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                tokio_postgres::config::Host::Unix(dir) => dir.display().to_string(),
+            })
+            .collect();
+        let ports: Vec<String> = parsed.get_ports().iter().map(u16::to_string).collect();
+        format!(
+            "{} port {} database {}",
+            hosts.join(","),
+            ports.join(","),
+            parsed.get_dbname().unwrap_or("(default)")
+        )
+    }
 }
 
 /// Checks `store:` (absent: the embedded default), pushing every problem found.

@@ -66,7 +66,6 @@ pub(crate) fn build(
     let upstream_ids: Vec<&str> = file.upstreams.iter().map(|u| u.id.as_str()).collect();
     let merchants = merchants(&file.merchants, &upstream_ids, &networks, &mut e);
     let upstreams = upstreams(&file.upstreams, &listeners, &mut e);
-    let store = super::store::build(file.store.as_ref(), &mut e.0);
     let routes = routes(
         &file.routes,
         &file.merchants,
@@ -74,6 +73,7 @@ pub(crate) fn build(
         &networks,
         &mut e,
     );
+    let store = super::store::build(file.store.as_ref(), &mut e.0);
 
     if !e.0.is_empty() {
         return Err(e.0);
