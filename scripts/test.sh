@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: build tools and the SDK venv first, then every
-# test target; ends with one total line over all test binaries.
+# Runs the whole test suite on a fresh machine: build tools, the SDK venv and a throwaway
+# PostgreSQL cluster (unless PAYGLOT_TEST_POSTGRES_URL names one) first, then every test
+# target; ends with one total line over all test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build-deps.sh
 bash scripts/sdk-env.sh
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pg_dir=""
+cleanup() {
+  rm -f "$log"
+  if [ -n "$pg_dir" ]; then
+    bash scripts/test-postgres.sh stop "$pg_dir/cluster" || true
+    rmdir "$pg_dir" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+# The store tests run against PostgreSQL too: a throwaway cluster unless one is given.
+if [ -z "${PAYGLOT_TEST_POSTGRES_URL:-}" ]; then
+  pg_dir=$(mktemp -d)
+  chmod 755 "$pg_dir" # the cluster runs as `postgres` when this runs as root
+  PAYGLOT_TEST_POSTGRES_URL=$(bash scripts/test-postgres.sh start "$pg_dir/cluster")
+  export PAYGLOT_TEST_POSTGRES_URL
+fi
 set +e
 cargo test --all-targets --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

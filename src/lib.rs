@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod serve;
 pub mod signature;
+pub mod store;
 pub mod translate;
 
 /// The chain naming table lives with the dialects that declare the names.

@@ -25,6 +25,35 @@ pub const METRIC_NAMES: &[&str] = &[
     "payglot_in_flight_requests",
 ];
 
+/// The payment store's metrics. Not in [`METRIC_NAMES`] yet: their series exist once a store
+/// is opened ([`Metrics::prime_store`]), which the proxy does not do yet.
+pub const STORE_METRIC_NAMES: &[&str] = &[
+    "payglot_store_operations_total",
+    "payglot_store_operation_seconds",
+    "payglot_store_errors_total",
+];
+
+/// Every store operation, for priming their series.
+const STORE_OPS: &[&str] = &[
+    "claim_create",
+    "complete_create",
+    "abandon_create",
+    "get_by_provider_id",
+    "get_by_ref",
+    "get_by_relay_token",
+    "get_by_upstream",
+    "list_by_merchant",
+    "update_status",
+    "first_use_nonce",
+    "enqueue_event",
+    "claim_due",
+    "mark_delivered",
+    "mark_failed",
+    "list_events",
+    "replay",
+    "outbox_depth",
+];
+
 pub struct Metrics {
     /// Every request, by inbound dialect, merchant, route, upstream and outcome.
     pub requests: IntCounterVec,
@@ -43,6 +72,13 @@ pub struct Metrics {
     pub config_generation: IntGauge,
     pub config_info: IntGaugeVec,
     pub in_flight: IntGauge,
+    /// Payment store operations by op, backend (`embedded`, `postgres`) and outcome (`ok`,
+    /// `unavailable`, `conflict`, `internal`).
+    pub store_operations: IntCounterVec,
+    /// Time per store operation, including the wait for a group commit.
+    pub store_latency: HistogramVec,
+    /// Failed store operations by backend and kind.
+    pub store_errors: IntCounterVec,
 }
 
 /// Latency buckets from 50 µs (translation work) up to 30 s (slow providers).
@@ -140,6 +176,21 @@ impl Metrics {
                 &["hash"],
             ),
             in_flight: gauge("payglot_in_flight_requests", "Requests being handled"),
+            store_operations: counter(
+                "payglot_store_operations_total",
+                "Payment store operations by op, backend and outcome",
+                &["op", "backend", "outcome"],
+            ),
+            store_latency: histogram(
+                "payglot_store_operation_seconds",
+                "Time per payment store operation, including the wait for its commit",
+                &["op", "backend"],
+            ),
+            store_errors: counter(
+                "payglot_store_errors_total",
+                "Failed payment store operations by backend and kind",
+                &["backend", "kind"],
+            ),
         }
     }
 
@@ -154,6 +205,18 @@ impl Metrics {
         }
         for upstream in upstreams {
             self.breaker_open.with_label_values(&[upstream]);
+        }
+    }
+
+    /// Creates the store's series for `backend`, so that dashboards see zeros from the start.
+    pub fn prime_store(&self, backend: &str) {
+        for op in STORE_OPS {
+            self.store_operations
+                .with_label_values(&[op, backend, "ok"]);
+            self.store_latency.with_label_values(&[op, backend]);
+        }
+        for kind in ["unavailable", "conflict", "internal"] {
+            self.store_errors.with_label_values(&[backend, kind]);
         }
     }
 

@@ -361,7 +361,7 @@ extra_section: 1
             r#"routes[0].match.amount.gte: amount 10.5 is a YAML float; quote it ("10.5") so it stays exact"#,
             "routes[1].match.merchant: invalid type: integer `5`, expected a string or a list of strings",
             "routes[2].mtach: unknown field `mtach`, expected one of `name`, `match`, `to`, `split`, `failover`",
-            "extra_section: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes",
+            "extra_section: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes, store",
         ]
     );
 }
@@ -957,7 +957,7 @@ routes:
     assert_eq!(
         errors(yaml),
         [
-            "x-timeouts: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes"
+            "x-timeouts: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes, store"
         ]
     );
     let yaml = r#"
@@ -977,4 +977,64 @@ routes:
     let v = cfg.upstream("v").unwrap();
     assert_eq!(v.connect_timeout, Duration::from_millis(500));
     assert_eq!(v.base_url.sni, "apollo.example");
+}
+
+#[test]
+fn the_store_section_defaults_to_embedded_and_takes_a_postgres_url_from_the_environment() {
+    use payglot::config::store::{StoreBackendConfig, StoreConfig};
+    let routes = "  - { name: all, to: u-alp }\n";
+    let plain = loaded(&with_routes(routes));
+    assert_eq!(plain.store, StoreConfig::default());
+
+    let pg = format!(
+        "{}store:\n  kind: postgres\n  url: \"${{PAYGLOT_POSTGRES_URL}}\"\n  replay_window_secs: 120\n",
+        with_routes(routes)
+    );
+    let env = |name: &str| {
+        (name == "PAYGLOT_POSTGRES_URL")
+            .then(|| "postgres://u:secret-pw@db.internal/pay".to_owned())
+    };
+    let cfg = load_str(&pg, &env).unwrap_or_else(|e| panic!("{e}"));
+    let StoreBackendConfig::Postgres(backend) = &cfg.store.backend else {
+        panic!("not postgres: {:?}", cfg.store);
+    };
+    assert_eq!(
+        backend.url.expose(),
+        "postgres://u:secret-pw@db.internal/pay"
+    );
+    assert_eq!(cfg.store.replay_window, Duration::from_secs(120));
+    // The password never shows, not even in the restart-needed report.
+    let changes = plain.restart_needed_changes(&cfg);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        changes,
+        [
+            "store: embedded payglot-index.redb, replay window 600s -> postgres db.internal \
+             port 5432 database pay (pool 16, connect timeout 5s), replay window 120s"
+        ]
+    );
+    assert!(!format!("{changes:?}{:?}", cfg.store).contains("secret-pw"));
+}
+
+#[test]
+fn store_mistakes_are_reported_with_the_rest() {
+    let routes = "  - { name: all, to: u-nope }\n";
+    assert_eq!(
+        errors(&format!(
+            "{}store: {{ kind: sqlite }}\n",
+            with_routes(routes)
+        )),
+        ["store.kind: unknown variant `sqlite`, expected `embedded` or `postgres`"]
+    );
+    assert_eq!(
+        errors(&format!(
+            "{}store: {{ kind: postgres, replay_window_secs: 0 }}\n",
+            with_routes(routes)
+        )),
+        [
+            "routes[0].to: unknown upstream \"u-nope\" (known: u-alp, u-cm, u-apollo)",
+            "store.replay_window_secs: must be between 1 and 86400, not 0",
+            "store.url: required for kind: postgres, e.g. \"${PAYGLOT_POSTGRES_URL}\"",
+        ]
+    );
 }

@@ -13,6 +13,7 @@
 
 mod env;
 pub mod schema;
+pub mod store;
 mod validate;
 
 use std::collections::HashMap;
@@ -235,6 +236,8 @@ pub struct LoadedConfig {
     /// Built-in names plus the config's `networks`.
     pub networks: NetworkTable,
     pub routes: Router,
+    /// Where the payment index lives. Restart needed.
+    pub store: store::StoreConfig,
     /// The first 12 hex digits of the SHA-256 of the file bytes: a label for metrics and logs
     /// that tells which config generation served a request.
     pub generation_hash: String,
@@ -327,6 +330,7 @@ impl LoadedConfig {
                 format!("{:?}", b.alppay_webhook_url),
             );
         }
+        check("store", self.store.describe(), new.store.describe());
         out
     }
 }
@@ -422,6 +426,7 @@ fn type_errors(value: &Value) -> Vec<ConfigError> {
             "merchants" => each::<schema::MerchantEntry>(section, key, &mut errors),
             "upstreams" => each::<schema::UpstreamEntry>(section, key, &mut errors),
             "routes" => each::<schema::RouteEntry>(section, key, &mut errors),
+            "store" => typed::<Option<store::StoreSection>>(section, key).map(drop),
             other => Err(ConfigError::new(
                 other,
                 format!(

@@ -36,6 +36,9 @@ pub struct ConfigFile {
     /// Which upstream serves which request; first match wins, no match is refused.
     #[serde(default)]
     pub routes: Vec<RouteEntry>,
+    /// Where the payment index and webhook outbox live; the embedded default when absent.
+    #[serde(default)]
+    pub store: Option<super::store::StoreSection>,
 }
 
 /// The top-level keys, for the per-section pass that reports every type error.
@@ -46,6 +49,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "merchants",
     "upstreams",
     "routes",
+    "store",
 ];
 
 /// `server:`. Every key has a default.

@@ -73,15 +73,17 @@ pub(crate) fn build(
         &networks,
         &mut e,
     );
+    let store = super::store::build(file.store.as_ref(), &mut e.0);
 
     if !e.0.is_empty() {
         return Err(e.0);
     }
     // Every builder returns `None` only after recording an error, so these hold here.
-    let (Some(server), Some(upstreams), Some(routes)) = (
+    let (Some(server), Some(upstreams), Some(routes), Some(store)) = (
         server,
         upstreams.into_iter().collect::<Option<Vec<_>>>(),
         routes,
+        store,
     ) else {
         return Err(vec![ConfigError::new(
             "",
@@ -108,6 +110,7 @@ pub(crate) fn build(
         sandbox,
         networks,
         routes,
+        store,
         generation_hash,
         merchants,
         merchant_by_key,

@@ -1,0 +1,875 @@
+//! The embedded backend: one redb file, for a single payglot instance.
+//!
+//! redb allows one write transaction at a time and makes each commit durable with an fsync.
+//! So that many concurrent creates do not queue for one fsync each, every write goes through
+//! one writer thread that drains all the writes waiting in its channel, applies them in one
+//! transaction, commits once and only then answers each caller (group commit). Reads run on
+//! the blocking pool against their own snapshot and never wait for the writer.
+//!
+//! Create claims live in memory: only this process can open the file, and a claim lost in a
+//! crash is exactly a stale claim, so persisting them would cost an fsync for nothing.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use super::types::{from_micros, minus, plus, to_micros};
+use super::{
+    Claim, Enqueued, EventFilter, EventState, FailedAttempt, OutboxEvent, PaymentRecord,
+    StoreBackend, StoreError, StoreResult,
+};
+
+/// Payment id (insertion sequence) -> the record as JSON.
+const PAYMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("payments");
+/// (upstream id, upstream payment id) -> payment id. Unique.
+const BY_UPSTREAM: TableDefinition<(&str, &str), u64> = TableDefinition::new("by_upstream");
+/// (merchant id, upstream payment id, payment id) -> ().
+const BY_MERCHANT_PROVIDER: TableDefinition<(&str, &str, u64), ()> =
+    TableDefinition::new("by_merchant_provider");
+/// (merchant id, merchant reference) -> payment id. Unique.
+const BY_REF: TableDefinition<(&str, &str), u64> = TableDefinition::new("by_ref");
+/// Relay token -> payment id. Unique.
+const BY_TOKEN: TableDefinition<&str, u64> = TableDefinition::new("by_token");
+/// (merchant id, created_at µs, payment id) -> (), for newest-first listing.
+const BY_MERCHANT_TIME: TableDefinition<(&str, i64, u64), ()> =
+    TableDefinition::new("by_merchant_time");
+/// (key id, nonce) -> first seen, µs.
+const NONCES: TableDefinition<(&str, &str), i64> = TableDefinition::new("nonces");
+/// (first seen µs, key id, nonce) -> (), for pruning by age.
+const NONCE_TIMES: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("nonce_times");
+/// Event id -> the event as JSON.
+const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
+/// (due µs, event id) -> () for pending and failed events only; due is the later of
+/// `next_attempt_at` and the lease's end.
+const EVENTS_DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("events_due");
+/// (created_at µs, event id) -> (), for newest-first listing.
+const EVENTS_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("events_time");
+
+/// The most writes committed together; bounds one transaction's size and latency.
+const MAX_BATCH: usize = 512;
+/// The most expired nonces removed per write, so pruning never makes one write slow.
+const MAX_NONCE_PRUNE: usize = 256;
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    writer: mpsc::UnboundedSender<Box<dyn WriteJob>>,
+    /// (merchant id, reference) -> when claimed.
+    claims: Mutex<HashMap<(String, String), OffsetDateTime>>,
+    /// Joined on drop, so that the file is closed when the last handle goes.
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmbeddedStore {
+    /// Creates or opens the file (recovering it after a crash) and starts the writer thread,
+    /// which ends when the store is dropped.
+    pub fn open(path: &Path) -> StoreResult<EmbeddedStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        // Read transactions need every table to exist.
+        let txn = db.begin_write().map_err(internal)?;
+        txn.open_table(PAYMENTS).map_err(internal)?;
+        txn.open_table(BY_UPSTREAM).map_err(internal)?;
+        txn.open_table(BY_MERCHANT_PROVIDER).map_err(internal)?;
+        txn.open_table(BY_REF).map_err(internal)?;
+        txn.open_table(BY_TOKEN).map_err(internal)?;
+        txn.open_table(BY_MERCHANT_TIME).map_err(internal)?;
+        txn.open_table(NONCES).map_err(internal)?;
+        txn.open_table(NONCE_TIMES).map_err(internal)?;
+        txn.open_table(EVENTS).map_err(internal)?;
+        txn.open_table(EVENTS_DUE).map_err(internal)?;
+        txn.open_table(EVENTS_TIME).map_err(internal)?;
+        txn.commit().map_err(internal)?;
+
+        let db = Arc::new(db);
+        let (writer, jobs) = mpsc::unbounded_channel();
+        let writer_db = Arc::clone(&db);
+        let writer_thread = std::thread::Builder::new()
+            .name("payglot-store-writer".to_owned())
+            .spawn(move || write_loop(&writer_db, jobs))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(EmbeddedStore {
+            db,
+            writer,
+            claims: Mutex::new(HashMap::new()),
+            writer_thread: Some(writer_thread),
+        })
+    }
+
+    /// Runs `apply` in the next group commit and answers once that commit is durable.
+    async fn write<R: Send + 'static>(
+        &self,
+        apply: impl FnOnce(&WriteTransaction) -> StoreResult<R> + Send + 'static,
+    ) -> StoreResult<R> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            apply: Some(apply),
+            result: None,
+            reply,
+        };
+        self.writer
+            .send(Box::new(job))
+            .map_err(|_| StoreError::Unavailable("the store writer has stopped".to_owned()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the store writer stopped before answering".to_owned())
+        })?
+    }
+
+    /// Runs `read` on a fresh snapshot, off the async worker (a cache miss reads the disk).
+    async fn read<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&ReadTransaction) -> StoreResult<R> + Send + 'static,
+    ) -> StoreResult<R> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(internal)?;
+            read(&txn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("store read task failed: {e}")))?
+    }
+
+    fn lock_claims(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), OffsetDateTime>> {
+        // A panic while holding the lock cannot leave the map half-changed (each use is one
+        // insert or remove), so a poisoned lock is still sound to use.
+        self.claims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer once it has answered what it holds (nobody is
+        // left to send more: this was the last handle).
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.writer, closed));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One write waiting for the next group commit.
+trait WriteJob: Send {
+    /// Applies the write. An `Err` aborts the whole batch: the transaction may be half
+    /// changed. Answers that must not abort the batch (a conflict) are kept as the result.
+    fn apply(&mut self, txn: &WriteTransaction) -> StoreResult<()>;
+    /// Answers the caller with its result once the commit's outcome is known.
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+struct Job<R, F> {
+    apply: Option<F>,
+    result: Option<StoreResult<R>>,
+    reply: oneshot::Sender<StoreResult<R>>,
+}
+
+impl<R: Send, F: FnOnce(&WriteTransaction) -> StoreResult<R> + Send> WriteJob for Job<R, F> {
+    fn apply(&mut self, txn: &WriteTransaction) -> StoreResult<()> {
+        let Some(apply) = self.apply.take() else {
+            return Ok(());
+        };
+        match apply(txn) {
+            Err(e) if !matches!(e, StoreError::Conflict(_)) => Err(e),
+            result => {
+                self.result = Some(result);
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, commit: StoreResult<()>) {
+        let answer = match (commit, self.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Internal("a write was not applied".to_owned())),
+        };
+        // The caller may have given up waiting; nothing to do then.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn write_loop(db: &Database, mut jobs: mpsc::UnboundedReceiver<Box<dyn WriteJob>>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(db, &mut batch);
+        for job in batch {
+            job.finish(outcome.clone());
+        }
+    }
+}
+
+fn commit_batch(db: &Database, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+    let txn = db.begin_write().map_err(internal)?;
+    for job in batch.iter_mut() {
+        if let Err(e) = job.apply(&txn) {
+            // Dropping an uncommitted transaction rolls it back.
+            drop(txn.abort());
+            return Err(e);
+        }
+    }
+    // Durability::Immediate (the default): fsync'd when this returns.
+    txn.commit().map_err(internal)
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// A record as stored: times in µs, the echo in base64 (JSON has no bytes).
+#[derive(Serialize, Deserialize)]
+struct StoredPayment {
+    merchant_id: String,
+    inbound_dialect: String,
+    merchant_ref: Option<String>,
+    route_id: String,
+    upstream_id: String,
+    upstream_dialect: String,
+    upstream_payment_id: String,
+    upstream_ref: String,
+    echo_b64: String,
+    callback_success_url: Option<String>,
+    callback_failure_url: Option<String>,
+    relay_token: String,
+    created_at_us: i64,
+    updated_at_us: i64,
+    status: String,
+}
+
+fn encode_payment(r: &PaymentRecord) -> StoreResult<Vec<u8>> {
+    use base64::Engine;
+    let stored = StoredPayment {
+        merchant_id: r.merchant_id.clone(),
+        inbound_dialect: r.inbound_dialect.clone(),
+        merchant_ref: r.merchant_ref.clone(),
+        route_id: r.route_id.clone(),
+        upstream_id: r.upstream_id.clone(),
+        upstream_dialect: r.upstream_dialect.clone(),
+        upstream_payment_id: r.upstream_payment_id.clone(),
+        upstream_ref: r.upstream_ref.clone(),
+        echo_b64: base64::engine::general_purpose::STANDARD.encode(&r.echo),
+        callback_success_url: r.callback_success_url.clone(),
+        callback_failure_url: r.callback_failure_url.clone(),
+        relay_token: r.relay_token.clone(),
+        created_at_us: to_micros(r.created_at),
+        updated_at_us: to_micros(r.updated_at),
+        status: r.status.clone(),
+    };
+    serde_json::to_vec(&stored).map_err(internal)
+}
+
+fn decode_payment(bytes: &[u8]) -> StoreResult<PaymentRecord> {
+    use base64::Engine;
+    let s: StoredPayment = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Internal(format!("corrupt payment record: {e}")))?;
+    let echo = base64::engine::general_purpose::STANDARD
+        .decode(&s.echo_b64)
+        .map_err(|e| StoreError::Internal(format!("corrupt payment echo: {e}")))?;
+    Ok(PaymentRecord {
+        merchant_id: s.merchant_id,
+        inbound_dialect: s.inbound_dialect,
+        merchant_ref: s.merchant_ref,
+        route_id: s.route_id,
+        upstream_id: s.upstream_id,
+        upstream_dialect: s.upstream_dialect,
+        upstream_payment_id: s.upstream_payment_id,
+        upstream_ref: s.upstream_ref,
+        echo,
+        callback_success_url: s.callback_success_url,
+        callback_failure_url: s.callback_failure_url,
+        relay_token: s.relay_token,
+        created_at: from_micros(s.created_at_us),
+        updated_at: from_micros(s.updated_at_us),
+        status: s.status,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    id: String,
+    merchant_id: String,
+    target_url: String,
+    headers: Vec<(String, String)>,
+    body_b64: String,
+    created_at_us: i64,
+    next_attempt_at_us: i64,
+    attempts: u32,
+    state: String,
+    last_error: Option<String>,
+    last_status: Option<u16>,
+    leased_until_us: Option<i64>,
+}
+
+fn encode_event(e: &OutboxEvent) -> StoreResult<Vec<u8>> {
+    use base64::Engine;
+    let stored = StoredEvent {
+        id: e.id.clone(),
+        merchant_id: e.merchant_id.clone(),
+        target_url: e.target_url.clone(),
+        headers: e.headers.clone(),
+        body_b64: base64::engine::general_purpose::STANDARD.encode(&e.body),
+        created_at_us: to_micros(e.created_at),
+        next_attempt_at_us: to_micros(e.next_attempt_at),
+        attempts: e.attempts,
+        state: e.state.name().to_owned(),
+        last_error: e.last_error.clone(),
+        last_status: e.last_status,
+        leased_until_us: e.leased_until.map(to_micros),
+    };
+    serde_json::to_vec(&stored).map_err(internal)
+}
+
+fn decode_event(bytes: &[u8]) -> StoreResult<OutboxEvent> {
+    use base64::Engine;
+    let s: StoredEvent = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Internal(format!("corrupt outbox event: {e}")))?;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(&s.body_b64)
+        .map_err(|e| StoreError::Internal(format!("corrupt outbox body: {e}")))?;
+    let state = EventState::from_name(&s.state)
+        .ok_or_else(|| StoreError::Internal(format!("unknown outbox state {:?}", s.state)))?;
+    Ok(OutboxEvent {
+        id: s.id,
+        merchant_id: s.merchant_id,
+        target_url: s.target_url,
+        headers: s.headers,
+        body,
+        created_at: from_micros(s.created_at_us),
+        next_attempt_at: from_micros(s.next_attempt_at_us),
+        attempts: s.attempts,
+        state,
+        last_error: s.last_error,
+        last_status: s.last_status,
+        leased_until: s.leased_until_us.map(from_micros),
+    })
+}
+
+/// The key under which a due event waits in [`EVENTS_DUE`].
+fn due_micros(e: &OutboxEvent) -> i64 {
+    let next = to_micros(e.next_attempt_at);
+    e.leased_until.map_or(next, |l| next.max(to_micros(l)))
+}
+
+fn payment_by_id(
+    payments: &impl ReadableTable<u64, &'static [u8]>,
+    id: u64,
+) -> StoreResult<Option<PaymentRecord>> {
+    match payments.get(id).map_err(internal)? {
+        Some(bytes) => decode_payment(bytes.value()).map(Some),
+        None => Err(StoreError::Internal(format!(
+            "index points at missing payment {id}"
+        ))),
+    }
+}
+
+fn read_payment_via<K: redb::Key + 'static>(
+    txn: &ReadTransaction,
+    index: TableDefinition<K, u64>,
+    key: K::SelfType<'_>,
+) -> StoreResult<Option<PaymentRecord>> {
+    let index = txn.open_table(index).map_err(internal)?;
+    let Some(id) = index.get(key).map_err(internal)?.map(|g| g.value()) else {
+        return Ok(None);
+    };
+    let payments = txn.open_table(PAYMENTS).map_err(internal)?;
+    payment_by_id(&payments, id)
+}
+
+/// Replaces a stored event, keeping the due index in step with its state and due time.
+fn store_event(
+    txn: &WriteTransaction,
+    old: Option<&OutboxEvent>,
+    new: &OutboxEvent,
+) -> StoreResult<()> {
+    let mut due = txn.open_table(EVENTS_DUE).map_err(internal)?;
+    if let Some(old) = old.filter(|o| o.state.is_due_state()) {
+        due.remove((due_micros(old), old.id.as_str()))
+            .map_err(internal)?;
+    }
+    if new.state.is_due_state() {
+        due.insert((due_micros(new), new.id.as_str()), ())
+            .map_err(internal)?;
+    }
+    let mut events = txn.open_table(EVENTS).map_err(internal)?;
+    events
+        .insert(new.id.as_str(), encode_event(new)?.as_slice())
+        .map_err(internal)?;
+    Ok(())
+}
+
+fn load_event(txn: &WriteTransaction, id: &str) -> StoreResult<Option<OutboxEvent>> {
+    let events = txn.open_table(EVENTS).map_err(internal)?;
+    let found = events.get(id).map_err(internal)?;
+    found.map(|g| decode_event(g.value())).transpose()
+}
+
+/// Changes one event in the writer; `false` when it does not exist.
+async fn update_event(
+    store: &EmbeddedStore,
+    id: &str,
+    change: impl FnOnce(&mut OutboxEvent) + Send + 'static,
+) -> StoreResult<bool> {
+    let id = id.to_owned();
+    store
+        .write(move |txn| {
+            let Some(old) = load_event(txn, &id)? else {
+                return Ok(false);
+            };
+            let mut new = old.clone();
+            change(&mut new);
+            store_event(txn, Some(&old), &new)?;
+            Ok(true)
+        })
+        .await
+}
+
+#[async_trait]
+impl StoreBackend for EmbeddedStore {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn claim_create(
+        &self,
+        merchant_id: &str,
+        merchant_ref: &str,
+        now: OffsetDateTime,
+        stale_after: Duration,
+    ) -> StoreResult<Claim> {
+        let key = (merchant_id.to_owned(), merchant_ref.to_owned());
+        // Checked under the claims lock: a completing holder commits first and releases its
+        // claim after, so a claimer sees either the claim or the committed payment.
+        let mut claims = self.lock_claims();
+        if let Some(&claimed_at) = claims.get(&key)
+            && claimed_at > minus(now, stale_after)
+        {
+            return Ok(Claim::InProgress);
+        }
+        let txn = self.db.begin_read().map_err(internal)?;
+        if let Some(record) = read_payment_via(&txn, BY_REF, (merchant_id, merchant_ref))? {
+            return Ok(Claim::Done(Box::new(record)));
+        }
+        claims.insert(key, now);
+        Ok(Claim::New)
+    }
+
+    async fn complete_create(&self, record: PaymentRecord) -> StoreResult<PaymentRecord> {
+        let claim_key = record
+            .merchant_ref
+            .clone()
+            .map(|r| (record.merchant_id.clone(), r));
+        let stored = self
+            .write(move |txn| {
+                let mut payments = txn.open_table(PAYMENTS).map_err(internal)?;
+                let mut by_upstream = txn.open_table(BY_UPSTREAM).map_err(internal)?;
+                let mut by_ref = txn.open_table(BY_REF).map_err(internal)?;
+                let mut by_token = txn.open_table(BY_TOKEN).map_err(internal)?;
+                // All checks before any change: a refused write must leave nothing behind.
+                let upstream_key = (
+                    record.upstream_id.as_str(),
+                    record.upstream_payment_id.as_str(),
+                );
+                if let Some(id) = by_upstream.get(upstream_key).map_err(internal)? {
+                    return payment_by_id(&payments, id.value())?
+                        .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
+                }
+                if let Some(r) = &record.merchant_ref
+                    && let Some(id) = by_ref
+                        .get((record.merchant_id.as_str(), r.as_str()))
+                        .map_err(internal)?
+                {
+                    return payment_by_id(&payments, id.value())?
+                        .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
+                }
+                if by_token
+                    .get(record.relay_token.as_str())
+                    .map_err(internal)?
+                    .is_some()
+                {
+                    return Err(StoreError::Conflict(
+                        "relay token already belongs to another payment".to_owned(),
+                    ));
+                }
+                let id = match payments.last().map_err(internal)? {
+                    Some((last, _)) => last.value() + 1,
+                    None => 1,
+                };
+                payments
+                    .insert(id, encode_payment(&record)?.as_slice())
+                    .map_err(internal)?;
+                by_upstream.insert(upstream_key, id).map_err(internal)?;
+                if let Some(r) = &record.merchant_ref {
+                    by_ref
+                        .insert((record.merchant_id.as_str(), r.as_str()), id)
+                        .map_err(internal)?;
+                }
+                by_token
+                    .insert(record.relay_token.as_str(), id)
+                    .map_err(internal)?;
+                txn.open_table(BY_MERCHANT_PROVIDER)
+                    .map_err(internal)?
+                    .insert(
+                        (
+                            record.merchant_id.as_str(),
+                            record.upstream_payment_id.as_str(),
+                            id,
+                        ),
+                        (),
+                    )
+                    .map_err(internal)?;
+                txn.open_table(BY_MERCHANT_TIME)
+                    .map_err(internal)?
+                    .insert(
+                        (
+                            record.merchant_id.as_str(),
+                            to_micros(record.created_at),
+                            id,
+                        ),
+                        (),
+                    )
+                    .map_err(internal)?;
+                // What a reader will get back (times to the microsecond).
+                decode_payment(&encode_payment(&record)?)
+            })
+            .await;
+        if stored.is_ok()
+            && let Some(key) = claim_key
+        {
+            self.lock_claims().remove(&key);
+        }
+        stored
+    }
+
+    async fn abandon_create(&self, merchant_id: &str, merchant_ref: &str) -> StoreResult<()> {
+        self.lock_claims()
+            .remove(&(merchant_id.to_owned(), merchant_ref.to_owned()));
+        Ok(())
+    }
+
+    async fn get_by_provider_id(
+        &self,
+        merchant_id: &str,
+        upstream_payment_id: &str,
+    ) -> StoreResult<Option<PaymentRecord>> {
+        let (merchant_id, upstream_payment_id) =
+            (merchant_id.to_owned(), upstream_payment_id.to_owned());
+        self.read(move |txn| {
+            let index = txn.open_table(BY_MERCHANT_PROVIDER).map_err(internal)?;
+            let (m, p) = (merchant_id.as_str(), upstream_payment_id.as_str());
+            let newest = index
+                .range((m, p, 0)..=(m, p, u64::MAX))
+                .map_err(internal)?
+                .next_back()
+                .transpose()
+                .map_err(internal)?;
+            let Some((key, _)) = newest else {
+                return Ok(None);
+            };
+            let payments = txn.open_table(PAYMENTS).map_err(internal)?;
+            payment_by_id(&payments, key.value().2)
+        })
+        .await
+    }
+
+    async fn get_by_ref(
+        &self,
+        merchant_id: &str,
+        merchant_ref: &str,
+    ) -> StoreResult<Option<PaymentRecord>> {
+        let (m, r) = (merchant_id.to_owned(), merchant_ref.to_owned());
+        self.read(move |txn| read_payment_via(txn, BY_REF, (m.as_str(), r.as_str())))
+            .await
+    }
+
+    async fn get_by_relay_token(&self, token: &str) -> StoreResult<Option<PaymentRecord>> {
+        let token = token.to_owned();
+        self.read(move |txn| read_payment_via(txn, BY_TOKEN, token.as_str()))
+            .await
+    }
+
+    async fn get_by_upstream(
+        &self,
+        upstream_id: &str,
+        upstream_payment_id: &str,
+    ) -> StoreResult<Option<PaymentRecord>> {
+        let (u, p) = (upstream_id.to_owned(), upstream_payment_id.to_owned());
+        self.read(move |txn| read_payment_via(txn, BY_UPSTREAM, (u.as_str(), p.as_str())))
+            .await
+    }
+
+    async fn list_by_merchant(
+        &self,
+        merchant_id: &str,
+        limit: usize,
+        offset: usize,
+    ) -> StoreResult<Vec<PaymentRecord>> {
+        let merchant_id = merchant_id.to_owned();
+        self.read(move |txn| {
+            let index = txn.open_table(BY_MERCHANT_TIME).map_err(internal)?;
+            let payments = txn.open_table(PAYMENTS).map_err(internal)?;
+            let m = merchant_id.as_str();
+            let mut out = Vec::new();
+            for entry in index
+                .range((m, i64::MIN, 0)..=(m, i64::MAX, u64::MAX))
+                .map_err(internal)?
+                .rev()
+                .skip(offset)
+                .take(limit)
+            {
+                let (key, _) = entry.map_err(internal)?;
+                if let Some(record) = payment_by_id(&payments, key.value().2)? {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn update_status(
+        &self,
+        upstream_id: &str,
+        upstream_payment_id: &str,
+        status: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (u, p, status) = (
+            upstream_id.to_owned(),
+            upstream_payment_id.to_owned(),
+            status.to_owned(),
+        );
+        self.write(move |txn| {
+            let by_upstream = txn.open_table(BY_UPSTREAM).map_err(internal)?;
+            let Some(id) = by_upstream
+                .get((u.as_str(), p.as_str()))
+                .map_err(internal)?
+                .map(|g| g.value())
+            else {
+                return Ok(false);
+            };
+            let mut payments = txn.open_table(PAYMENTS).map_err(internal)?;
+            let Some(mut record) = payment_by_id(&payments, id)? else {
+                return Ok(false);
+            };
+            record.status = status;
+            record.updated_at = now;
+            payments
+                .insert(id, encode_payment(&record)?.as_slice())
+                .map_err(internal)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn first_use_nonce(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> StoreResult<bool> {
+        let (key_id, nonce) = (key_id.to_owned(), nonce.to_owned());
+        self.write(move |txn| {
+            let cutoff = to_micros(minus(now, window));
+            let mut nonces = txn.open_table(NONCES).map_err(internal)?;
+            let mut times = txn.open_table(NONCE_TIMES).map_err(internal)?;
+            // Forget what has left the window, a bounded number per write.
+            let expired: Vec<(i64, String, String)> = times
+                .range((i64::MIN, "", "")..(cutoff, "", ""))
+                .map_err(internal)?
+                .take(MAX_NONCE_PRUNE)
+                .map(|entry| {
+                    entry.map(|(k, _)| {
+                        let (t, key, n) = k.value();
+                        (t, key.to_owned(), n.to_owned())
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(internal)?;
+            for (t, key, n) in &expired {
+                times
+                    .remove((*t, key.as_str(), n.as_str()))
+                    .map_err(internal)?;
+                let current = nonces
+                    .get((key.as_str(), n.as_str()))
+                    .map_err(internal)?
+                    .map(|g| g.value());
+                if current == Some(*t) {
+                    nonces
+                        .remove((key.as_str(), n.as_str()))
+                        .map_err(internal)?;
+                }
+            }
+            let seen = nonces
+                .get((key_id.as_str(), nonce.as_str()))
+                .map_err(internal)?
+                .map(|g| g.value());
+            if let Some(seen) = seen {
+                if seen >= cutoff {
+                    return Ok(false);
+                }
+                times
+                    .remove((seen, key_id.as_str(), nonce.as_str()))
+                    .map_err(internal)?;
+            }
+            let at = to_micros(now);
+            nonces
+                .insert((key_id.as_str(), nonce.as_str()), at)
+                .map_err(internal)?;
+            times
+                .insert((at, key_id.as_str(), nonce.as_str()), ())
+                .map_err(internal)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn enqueue_event(&self, event: OutboxEvent) -> StoreResult<Enqueued> {
+        self.write(move |txn| {
+            if load_event(txn, &event.id)?.is_some() {
+                return Ok(Enqueued::AlreadyQueued);
+            }
+            store_event(txn, None, &event)?;
+            txn.open_table(EVENTS_TIME)
+                .map_err(internal)?
+                .insert((to_micros(event.created_at), event.id.as_str()), ())
+                .map_err(internal)?;
+            Ok(Enqueued::New)
+        })
+        .await
+    }
+
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: Duration,
+    ) -> StoreResult<Vec<OutboxEvent>> {
+        self.write(move |txn| {
+            let due_ids: Vec<String> = {
+                let due = txn.open_table(EVENTS_DUE).map_err(internal)?;
+                due.range((i64::MIN, "")..=(to_micros(now), "\u{10FFFF}"))
+                    .map_err(internal)?
+                    .take(limit)
+                    .map(|entry| entry.map(|(k, _)| k.value().1.to_owned()))
+                    .collect::<Result<_, _>>()
+                    .map_err(internal)?
+            };
+            let leased_until = plus(now, lease);
+            let mut out = Vec::with_capacity(due_ids.len());
+            for id in due_ids {
+                let Some(old) = load_event(txn, &id)? else {
+                    continue;
+                };
+                let mut new = old.clone();
+                new.leased_until = Some(leased_until);
+                store_event(txn, Some(&old), &new)?;
+                out.push(decode_event(&encode_event(&new)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, id: &str, now: OffsetDateTime) -> StoreResult<bool> {
+        update_event(self, id, move |e| {
+            e.state = EventState::Delivered;
+            e.attempts = e.attempts.saturating_add(1);
+            e.next_attempt_at = now;
+            e.leased_until = None;
+            e.last_error = None;
+        })
+        .await
+    }
+
+    async fn mark_failed(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        attempt: FailedAttempt,
+    ) -> StoreResult<bool> {
+        update_event(self, id, move |e| {
+            e.attempts = e.attempts.saturating_add(1);
+            e.leased_until = None;
+            e.last_error = Some(attempt.error);
+            e.last_status = attempt.status;
+            match attempt.next_attempt_at {
+                Some(next) => {
+                    e.state = EventState::Failed;
+                    e.next_attempt_at = next;
+                }
+                None => {
+                    e.state = EventState::Dead;
+                    e.next_attempt_at = now;
+                }
+            }
+        })
+        .await
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxEvent>> {
+        let filter = filter.clone();
+        self.read(move |txn| {
+            let by_time = txn.open_table(EVENTS_TIME).map_err(internal)?;
+            let events = txn.open_table(EVENTS).map_err(internal)?;
+            let mut out = Vec::new();
+            for entry in by_time.iter().map_err(internal)?.rev() {
+                if out.len() >= limit {
+                    break;
+                }
+                let (key, _) = entry.map_err(internal)?;
+                let Some(bytes) = events.get(key.value().1).map_err(internal)? else {
+                    continue;
+                };
+                let event = decode_event(bytes.value())?;
+                if filter.matches(&event) {
+                    out.push(event);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn replay(&self, id: &str, now: OffsetDateTime) -> StoreResult<bool> {
+        update_event(self, id, move |e| {
+            e.state = EventState::Pending;
+            e.next_attempt_at = now;
+            e.leased_until = None;
+        })
+        .await
+    }
+
+    async fn outbox_depth(&self) -> StoreResult<u64> {
+        self.read(|txn| {
+            txn.open_table(EVENTS_DUE)
+                .map_err(internal)?
+                .len()
+                .map_err(internal)
+        })
+        .await
+    }
+}
