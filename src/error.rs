@@ -36,6 +36,8 @@ pub enum ErrorKind {
     UpstreamAuth,
     /// The upstream answered something that is not its documented format.
     UpstreamInvalid,
+    /// The upstream reported a payment status payglot does not know; never read as unpaid.
+    UpstreamUnknownStatus,
     /// Every upstream of the route is in cool-down after repeated failures.
     UpstreamUnavailable,
     Internal,
@@ -59,6 +61,7 @@ impl ErrorKind {
             Self::UpstreamRejected => "upstream_rejected",
             Self::UpstreamAuth => "upstream_auth",
             Self::UpstreamInvalid => "upstream_invalid",
+            Self::UpstreamUnknownStatus => "upstream_unknown_status",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::Internal => "internal",
         }
@@ -73,7 +76,10 @@ impl ErrorKind {
             Self::PayloadTooLarge => 413,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::UpstreamUnreachable | Self::UpstreamAuth | Self::UpstreamInvalid => 502,
+            Self::UpstreamUnreachable
+            | Self::UpstreamAuth
+            | Self::UpstreamInvalid
+            | Self::UpstreamUnknownStatus => 502,
             Self::UpstreamTimeout => 504,
             Self::UpstreamUnavailable => 503,
             Self::UpstreamRejected => 502,
@@ -103,6 +109,9 @@ pub enum RefusalReason {
     NetworkUnknown,
     /// The target requires a customer the request and the merchant profile lack.
     CustomerRequired,
+    /// A setting that changes what counts as paid (partial payments off, a tolerance) that the
+    /// target cannot honour.
+    MoneySetting,
 }
 
 impl RefusalReason {
@@ -114,6 +123,7 @@ impl RefusalReason {
             Self::NetworkRequired => "network_required",
             Self::NetworkUnknown => "network_unknown",
             Self::CustomerRequired => "customer_required",
+            Self::MoneySetting => "money_setting",
         }
     }
 }

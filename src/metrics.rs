@@ -23,6 +23,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "payglot_config_generation",
     "payglot_config_info",
     "payglot_in_flight_requests",
+    "payglot_unknown_statuses_total",
 ];
 
 /// The payment store's metrics. Not in [`METRIC_NAMES`] yet: their series exist once a store
@@ -72,6 +73,8 @@ pub struct Metrics {
     pub config_generation: IntGauge,
     pub config_info: IntGaugeVec,
     pub in_flight: IntGauge,
+    /// Provider answers with a status word payglot does not know, by provider dialect.
+    pub unknown_statuses: IntCounterVec,
     /// Payment store operations by op, backend (`embedded`, `postgres`) and outcome (`ok`,
     /// `unavailable`, `conflict`, `internal`).
     pub store_operations: IntCounterVec,
@@ -161,6 +164,11 @@ impl Metrics {
                 "1 while an upstream is skipped after repeated connect failures",
                 &["upstream"],
             ),
+            unknown_statuses: counter(
+                "payglot_unknown_statuses_total",
+                "Provider answers whose status word payglot does not know (answered as an upstream error)",
+                &["provider"],
+            ),
             config_reloads: counter(
                 "payglot_config_reloads_total",
                 "Config reloads by result",
@@ -202,6 +210,7 @@ impl Metrics {
         }
         for dialect in crate::dialect::Dialect::ALL {
             self.signature_failures.with_label_values(&[dialect.name()]);
+            self.unknown_statuses.with_label_values(&[dialect.name()]);
         }
         for upstream in upstreams {
             self.breaker_open.with_label_values(&[upstream]);

@@ -27,9 +27,10 @@ pub struct CreatePayment {
     /// Where the merchant wants payment notifications; see [`crate::translate::upstream_callbacks`]
     /// for what is sent upstream.
     pub callbacks: Callbacks,
-    /// Where the payer returns to the shop.
+    /// Where the payer goes back to the shop without paying (Cryptomus `url_return`).
     pub return_url: Option<String>,
-    /// Cryptomus `url_success`: where the payer goes after a successful payment.
+    /// Where the payer lands after paying (AlpPay `checkoutUrl`, Cryptomus `url_success`,
+    /// Apollo `returnUrl`).
     pub success_url: Option<String>,
     pub customer: Customer,
     /// A stable payer identity for a persistent deposit address (AlpPay `clientId`, Apollo
@@ -40,7 +41,8 @@ pub struct CreatePayment {
     pub description: Option<String>,
     /// Accepted underpayment, percent, as a decimal string.
     pub tolerance_percent: Option<String>,
-    /// Whether several partial payments may settle the invoice.
+    /// Whether several partial payments may settle the invoice: `Some(false)` only when the
+    /// merchant turned them off (the documented default, on, is no request).
     pub allow_partial: Option<bool>,
     /// The request's replay token (Apollo `nonce`). Used for replay protection, never forwarded.
     pub nonce: Option<String>,
@@ -82,8 +84,11 @@ pub struct Unportable {
     pub why: &'static str,
 }
 
-/// Where a payment stands, across providers (dialect reference §5.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where a payment stands, across providers (dialect reference §5.5). What each status means
+/// for the money is stated by its properties — [`is_final`](Self::is_final),
+/// [`accepts_payment`](Self::accepts_payment), [`funds`](Self::funds) — which the dialects'
+/// status tables and the meaning tests are held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PaymentStatus {
     AwaitingPayment,
     Confirming,
@@ -97,19 +102,85 @@ pub enum PaymentStatus {
     RefundPending,
     Refunded,
     RefundFailed,
+    /// The provider said a word payglot does not know. Never read as "not paid yet": it is
+    /// answered as an upstream error where the merchant's dialect cannot say "unknown".
+    Unknown,
+}
+
+/// What a status says about the money received so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Funds {
+    /// Nothing has arrived.
+    Nothing,
+    /// Funds were seen and are being confirmed.
+    Unconfirmed,
+    /// Less than the amount arrived.
+    Partial,
+    /// The amount arrived.
+    Full,
+    /// More than the amount arrived.
+    Over,
+    /// Funds arrived and are held for a compliance check.
+    Held,
+    /// Funds arrived and are being, or were, sent back to the payer: not the merchant's.
+    Returned,
+    /// The status does not say.
+    Unknown,
 }
 
 impl PaymentStatus {
-    /// Whether the payment can still receive funds or change without a refund.
+    pub const ALL: [PaymentStatus; 13] = [
+        Self::AwaitingPayment,
+        Self::Confirming,
+        Self::UnderpaidOpen,
+        Self::Paid,
+        Self::Overpaid,
+        Self::UnderpaidClosed,
+        Self::Expired,
+        Self::Failed,
+        Self::AmlHold,
+        Self::RefundPending,
+        Self::Refunded,
+        Self::RefundFailed,
+        Self::Unknown,
+    ];
+
+    /// Whether the status is terminal: nothing more will arrive or change without a refund.
+    /// A provider may say less (Apollo calls none of its statuses final): see
+    /// [`Payment::is_final`].
     pub fn is_final(self) -> bool {
-        !matches!(
+        matches!(
             self,
-            Self::AwaitingPayment
-                | Self::Confirming
-                | Self::UnderpaidOpen
-                | Self::AmlHold
-                | Self::RefundPending
+            Self::Paid
+                | Self::Overpaid
+                | Self::UnderpaidClosed
+                | Self::Expired
+                | Self::Failed
+                | Self::Refunded
+                | Self::RefundFailed
         )
+    }
+
+    /// Whether the invoice still takes payment (the customer may pay, or pay the rest).
+    pub fn accepts_payment(self) -> bool {
+        matches!(
+            self,
+            Self::AwaitingPayment | Self::Confirming | Self::UnderpaidOpen
+        )
+    }
+
+    /// What the status says about the money received so far.
+    pub fn funds(self) -> Funds {
+        match self {
+            Self::AwaitingPayment | Self::Expired | Self::Failed => Funds::Nothing,
+            Self::Confirming => Funds::Unconfirmed,
+            Self::UnderpaidOpen | Self::UnderpaidClosed => Funds::Partial,
+            Self::Paid | Self::RefundFailed => Funds::Full,
+            Self::Overpaid => Funds::Over,
+            Self::AmlHold => Funds::Held,
+            Self::RefundPending | Self::Refunded => Funds::Returned,
+            Self::Unknown => Funds::Unknown,
+        }
     }
 
     pub fn label(self) -> &'static str {
@@ -126,6 +197,7 @@ impl PaymentStatus {
             Self::RefundPending => "refund_pending",
             Self::Refunded => "refunded",
             Self::RefundFailed => "refund_failed",
+            Self::Unknown => "unknown",
         }
     }
 }
@@ -133,6 +205,27 @@ impl PaymentStatus {
 impl fmt::Display for PaymentStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())
+    }
+}
+
+/// How sure a status mapping is, as in the dialect reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confidence {
+    /// Stated in the provider's docs.
+    Docs,
+    /// Read in an SDK's source.
+    Code,
+    /// Reasoned from the evidence; the provider does not say.
+    Inferred,
+}
+
+impl Confidence {
+    pub fn tag(self) -> &'static str {
+        match self {
+            Confidence::Docs => "[docs]",
+            Confidence::Code => "[code]",
+            Confidence::Inferred => "[inferred]",
+        }
     }
 }
 
@@ -144,11 +237,20 @@ pub struct Payment {
     /// The order reference as the provider echoed it (possibly a derived form of the merchant's).
     pub order_ref: Option<String>,
     pub status: PaymentStatus,
+    /// Whether the provider says nothing more can change. Usually the status's own finality;
+    /// Apollo says none of its statuses is final (a late payment can still arrive).
+    pub is_final: bool,
     /// The provider's own status word, kept for logs and for same-vocabulary echoes.
     pub provider_status: String,
+    /// The amount asked, in `currency` (which may be fiat where the provider converts).
     pub amount: Option<Quantity>,
+    /// What has arrived, in `pay_currency` (else `currency`); `None` while the status says
+    /// nothing has arrived, whatever the provider put in its field.
     pub received: Option<Quantity>,
     pub currency: Option<String>,
+    /// What the payer pays, where the provider prices in one currency and takes another.
+    pub pay_amount: Option<Quantity>,
+    pub pay_currency: Option<String>,
     /// Canonical chain name, when the provider's name is known.
     pub network: Option<String>,
     pub address: Option<String>,

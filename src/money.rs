@@ -105,6 +105,15 @@ impl Quantity {
     pub fn zero() -> Self {
         Quantity("0".to_owned())
     }
+
+    /// The exact value (the text was checked to be a plain decimal when parsed).
+    pub fn value(&self) -> Decimal {
+        Decimal::from_str_exact(&self.0).unwrap_or(Decimal::ZERO)
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.value().is_zero()
+    }
 }
 
 impl PartialEq for Amount {

@@ -10,7 +10,7 @@ use crate::config::{LoadedConfig, Merchant, Upstream};
 use crate::dialect::{Dialect, Note, NoteAction, RenderContext};
 use crate::error::{ApiError, ErrorKind};
 use crate::field::Field;
-use crate::model::{Callbacks, CreatePayment, MerchantProfile, Payment};
+use crate::model::{Callbacks, CreatePayment, MerchantProfile, Payment, PaymentStatus};
 use crate::network::NetworkTable;
 use crate::routing::{RouteFacts, Selection};
 use crate::secret::Credentials;
@@ -282,6 +282,23 @@ pub fn answer(
         .codec()
         .parse_create_response(upstream_status, upstream_body, context.networks)
     {
+        Ok(payment) if payment.status == PaymentStatus::Unknown => {
+            // An unknown word must never read as "not paid yet": the merchant's dialect has no
+            // "unknown", so the answer is an upstream error (the glue counts and logs it).
+            let error = ApiError::new(
+                ErrorKind::UpstreamUnknownStatus,
+                format!(
+                    "the payment provider reported a status payglot does not know (\"{}\")",
+                    payment.provider_status
+                ),
+            );
+            let (status, body) = caller.render_error(&error, context.request_id);
+            Answer {
+                status,
+                body,
+                outcome: Err(error),
+            }
+        }
         Ok(payment) => {
             // Echo only the callbacks that were really registered upstream, so the merchant is
             // not told of notifications that will never come.

@@ -92,6 +92,9 @@ struct Message {
 struct ExpectedReadError {
     status: u16,
     kind: String,
+    /// For a refused plan: the refusal metric's reason code.
+    #[serde(default)]
+    reason: Option<String>,
     fields: Vec<ExpectedField>,
     body: Value,
 }
@@ -194,6 +197,7 @@ const KNOWN_FILES: &[&str] = &[
     "request_headers.json",
     "caller.json",
     "read_error.json",
+    "plan_error.json",
     "upstream_request.json",
     "upstream_response.json",
     "answer.json",
@@ -252,9 +256,26 @@ fn run_case(from: Dialect, to: Dialect, dir: &Path) -> Result<(), String> {
     }
     let request = read_result.map_err(|e| format!("read_request refused: {e:?}"))?;
 
+    let planned =
+        translate::plan_upstream(from, to, &body, &request, &demo_credentials(to), &context);
+    let refusal_file = dir.join("plan_error.json");
+    if refusal_file.exists() {
+        let expected: ExpectedReadError = read_json(&refusal_file)?;
+        let error = match planned {
+            Ok(plan) => return Err(format!("expected a refusal, planned {:?}", plan.upstream)),
+            Err(e) => e,
+        };
+        let reason = error.reason.map(|r| r.label().to_owned());
+        if reason != expected.reason {
+            return Err(format!(
+                "refusal reason: expected {:?}, actual {reason:?}",
+                expected.reason
+            ));
+        }
+        return compare_error(from, &error, &expected);
+    }
     let expected: ExpectedUpstream = read_json(&dir.join("upstream_request.json"))?;
-    let plan = translate::plan_upstream(from, to, &body, &request, &demo_credentials(to), &context)
-        .map_err(|e| format!("plan_upstream refused: {e:?}"))?;
+    let plan = planned.map_err(|e| format!("plan_upstream refused: {e:?}"))?;
     let up = &plan.upstream;
     if up.method != expected.method || up.path != expected.path {
         return Err(format!(

@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use payglot::dialect::Codec as _;
+use payglot::dialect::common::Arrived;
 use payglot::dialect::{Dialect, RenderContext, alppay, apollo, cryptomus};
 use payglot::field::Field;
 use payglot::model::{CreatePayment, MerchantProfile, Payment, PaymentStatus};
@@ -22,38 +23,15 @@ use payglot::network::NetworkTable;
 use serde_json::{Value, json};
 use time::macros::datetime;
 
-/// Every canonical status. The match below fails to compile when a status is added, so this
-/// list (and with it the completeness checks) cannot silently fall behind.
-const ALL_STATUSES: [PaymentStatus; 12] = [
-    PaymentStatus::AwaitingPayment,
-    PaymentStatus::Confirming,
-    PaymentStatus::UnderpaidOpen,
-    PaymentStatus::Paid,
-    PaymentStatus::Overpaid,
-    PaymentStatus::UnderpaidClosed,
-    PaymentStatus::Expired,
-    PaymentStatus::Failed,
-    PaymentStatus::AmlHold,
-    PaymentStatus::RefundPending,
-    PaymentStatus::Refunded,
-    PaymentStatus::RefundFailed,
-];
+const ALL_STATUSES: [PaymentStatus; 13] = PaymentStatus::ALL;
 
-#[allow(dead_code)]
-fn exhaustive(status: PaymentStatus) {
-    match status {
-        PaymentStatus::AwaitingPayment
-        | PaymentStatus::Confirming
-        | PaymentStatus::UnderpaidOpen
-        | PaymentStatus::Paid
-        | PaymentStatus::Overpaid
-        | PaymentStatus::UnderpaidClosed
-        | PaymentStatus::Expired
-        | PaymentStatus::Failed
-        | PaymentStatus::AmlHold
-        | PaymentStatus::RefundPending
-        | PaymentStatus::Refunded
-        | PaymentStatus::RefundFailed => {}
+fn arrived_label(arrived: Option<Arrived>) -> &'static str {
+    match arrived {
+        None => "*any*",
+        Some(Arrived::Nothing) => "nothing",
+        Some(Arrived::Seen) => "a transaction, no amount",
+        Some(Arrived::Part) => "less than the amount",
+        Some(Arrived::All) => "the amount or more",
     }
 }
 
@@ -85,22 +63,33 @@ fn generated() -> BTreeMap<String, String> {
         blocks.insert(format!("fields-{}", dialect.name()), t);
     }
 
-    let mut t = String::from("| canonical status | final |\n|---|---|\n");
+    let mut t =
+        String::from("| canonical status | final | takes payment | funds |\n|---|---|---|---|\n");
     for s in ALL_STATUSES {
-        let _ = writeln!(t, "| {} | {} |", code(s.label()), final_mark(s));
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {:?} |",
+            code(s.label()),
+            final_mark(s),
+            if s.accepts_payment() { "yes" } else { "no" },
+            s.funds()
+        );
     }
     blocks.insert(String::from("statuses"), t);
 
-    let mut t =
-        String::from("| rule | `status` | `displayStatus` | canonical |\n|---|---|---|---|\n");
+    let mut t = String::from(
+        "| rule | `status` | `displayStatus` | arrived | canonical | source |\n|---|---|---|---|---|---|\n",
+    );
     for (i, r) in alppay::status::STATUS_IN.iter().enumerate() {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             i + 1,
             any_or(r.status),
             any_or(r.display_status),
-            code(r.canonical.label())
+            arrived_label(r.arrived),
+            code(r.canonical.label()),
+            r.confidence.tag()
         );
     }
     blocks.insert(String::from("status-alppay-in"), t);
@@ -117,39 +106,36 @@ fn generated() -> BTreeMap<String, String> {
     }
     blocks.insert(String::from("status-alppay-out"), t);
 
-    let mut t = String::from("| `status` | canonical |\n|---|---|\n");
-    for (word, s) in cryptomus::status::STATUS_IN {
-        let _ = writeln!(t, "| {} | {} |", code(word), code(s.label()));
-    }
-    blocks.insert(String::from("status-cryptomus-in"), t);
-
     let mut t =
-        String::from("| canonical | `status` = `payment_status` | `is_final` |\n|---|---|---|\n");
-    for (s, word) in cryptomus::status::STATUS_OUT {
+        String::from("| `status` / `payment_status` | canonical | source |\n|---|---|---|\n");
+    for w in cryptomus::status::STATUS_IN {
         let _ = writeln!(
             t,
             "| {} | {} | {} |",
-            code(s.label()),
-            code(word),
-            s.is_final()
+            code(w.word),
+            code(w.canonical.label()),
+            w.confidence.tag()
         );
+    }
+    blocks.insert(String::from("status-cryptomus-in"), t);
+
+    let mut t = String::from("| canonical | `status` = `payment_status` |\n|---|---|\n");
+    for (s, word) in cryptomus::status::STATUS_OUT {
+        let _ = writeln!(t, "| {} | {} |", code(s.label()), code(word));
     }
     blocks.insert(String::from("status-cryptomus-out"), t);
 
     let mut t =
-        String::from("| rule | `status` | funds received | canonical |\n|---|---|---|---|\n");
+        String::from("| rule | `status` | arrived | canonical | source |\n|---|---|---|---|---|\n");
     for (i, r) in apollo::status::STATUS_IN.iter().enumerate() {
-        let funds = match r.funds_received {
-            None => "*any*",
-            Some(true) => "yes",
-            Some(false) => "no",
-        };
         let _ = writeln!(
             t,
-            "| {} | {} | {funds} | {} |",
+            "| {} | {} | {} | {} | {} |",
             i + 1,
             code(r.status),
-            code(r.canonical.label())
+            arrived_label(r.arrived),
+            code(r.canonical.label()),
+            r.confidence.tag()
         );
     }
     blocks.insert(String::from("status-apollo-in"), t);
@@ -323,81 +309,47 @@ fn every_field_name_is_explained_in_prose() {
     );
 }
 
+/// Every documented status word, pushed through the codec's real parser, reads as a known
+/// status; an undocumented word reads as unknown, never as awaiting payment.
 #[test]
-fn status_tables_are_complete() {
-    for s in ALL_STATUSES {
-        assert!(
-            alppay::status::STATUS_OUT.iter().any(|(c, _, _)| *c == s),
-            "alppay cannot write {s}"
-        );
-        assert!(
-            cryptomus::status::STATUS_OUT.iter().any(|(c, _)| *c == s),
-            "cryptomus cannot write {s}"
-        );
-        assert!(
-            apollo::status::STATUS_OUT.iter().any(|(c, _)| *c == s),
-            "apollo cannot write {s}"
-        );
-    }
-    assert_eq!(
-        alppay::status::STATUS_OUT.len(),
-        ALL_STATUSES.len(),
-        "one AlpPay row per status"
-    );
-    assert_eq!(
-        cryptomus::status::STATUS_OUT.len(),
-        ALL_STATUSES.len(),
-        "one Cryptomus row per status"
-    );
-    assert_eq!(
-        apollo::status::STATUS_OUT.len(),
-        ALL_STATUSES.len(),
-        "one Apollo row per status"
-    );
-    // AlpPay's last reading rule is the catch-all; anything after it would be dead.
-    let last = alppay::status::STATUS_IN.last().expect("rules");
-    assert_eq!((last.status, last.display_status), (None, None));
-    // Writing is stable under a round trip: what a dialect writes reads back as a status that it
-    // writes the same way (a lossy row may read back as another status, never as other words).
+fn codecs_read_every_documented_word() {
     let networks = NetworkTable::builtin();
-    for (s, status, display) in alppay::status::STATUS_OUT {
-        let back = read_alppay(status, display);
-        let again = alppay::status::STATUS_OUT
-            .iter()
-            .find(|(c, _, _)| *c == back)
-            .map(|(_, a, b)| (*a, *b));
-        assert_eq!(
-            again,
-            Some((*status, *display)),
-            "alppay {s} -> {status}/{display} -> {back}"
-        );
+    for status in alppay::status::STATUS_WORDS {
+        for display in alppay::status::DISPLAY_WORDS {
+            let p = read_alppay(status, display);
+            assert_ne!(p, PaymentStatus::Unknown, "alppay {status}/{display}");
+            assert_eq!(read_alppay(&status.to_lowercase(), display), p, "case");
+        }
     }
-    for (s, word) in cryptomus::status::STATUS_OUT {
+    assert_eq!(read_alppay("ON_HOLD", "OPEN"), PaymentStatus::Unknown);
+    for word in cryptomus::status::DOCUMENTED {
         let body = json!({"state": 0, "result": {"uuid": "u", "status": word}}).to_string();
-        let back = cryptomus::Cryptomus
+        let p = cryptomus::Cryptomus
             .parse_create_response(200, body.as_bytes(), &networks)
-            .expect("reads")
-            .status;
-        let again = cryptomus::status::STATUS_OUT
-            .iter()
-            .find(|(c, _)| *c == back)
-            .map(|(_, w)| *w);
-        assert_eq!(again, Some(*word), "cryptomus {s} -> {word} -> {back}");
+            .expect("reads");
+        assert_ne!(p.status, PaymentStatus::Unknown, "cryptomus {word}");
     }
-    for (s, word) in apollo::status::STATUS_OUT {
-        // With funds: `pending` is only ever written for payments that have received some.
-        let body =
-            json!({"success": true, "response": {"orderId": "o", "status": word, "received": "1"}})
-                .to_string();
-        let back = apollo::Apollo
-            .parse_create_response(200, body.as_bytes(), &networks)
+    let unknown = json!({"state": 0, "result": {"uuid": "u", "status": "brand_new"}}).to_string();
+    assert_eq!(
+        cryptomus::Cryptomus
+            .parse_create_response(200, unknown.as_bytes(), &networks)
             .expect("reads")
-            .status;
-        let again = apollo::status::STATUS_OUT
-            .iter()
-            .find(|(c, _)| *c == back)
-            .map(|(_, w)| *w);
-        assert_eq!(again, Some(*word), "apollo {s} -> {word} -> {back}");
+            .status,
+        PaymentStatus::Unknown
+    );
+    for word in apollo::status::DOCUMENTED {
+        for received in [None, Some("1.5"), Some("100")] {
+            let mut order = json!({"orderId": "o", "status": word, "amount": "100"});
+            if let Some(r) = received {
+                order["received"] = json!(r);
+            }
+            let body = json!({"success": true, "response": order}).to_string();
+            let p = apollo::Apollo
+                .parse_create_response(200, body.as_bytes(), &networks)
+                .expect("reads");
+            assert_ne!(p.status, PaymentStatus::Unknown, "apollo {word}");
+            assert!(!p.is_final, "Apollo calls no status final: {word}");
+        }
     }
 }
 
@@ -407,65 +359,6 @@ fn read_alppay(status: &str, display: &str) -> PaymentStatus {
         .parse_create_response(200, body.as_bytes(), &NetworkTable::builtin())
         .expect("a minimal payment reads")
         .status
-}
-
-/// Each reading rule, pushed through the codec's real parser.
-#[test]
-fn codecs_read_statuses_as_the_tables_say() {
-    let networks = NetworkTable::builtin();
-    for (i, r) in alppay::status::STATUS_IN.iter().enumerate() {
-        // A concrete value for a wildcard that no earlier rule claims.
-        let status = r.status.unwrap_or("OPEN");
-        let display = r.display_status.unwrap_or("OPEN");
-        if alppay::status::STATUS_IN[..i].iter().any(|earlier| {
-            earlier.status.is_none_or(|s| s == status)
-                && earlier.display_status.is_none_or(|d| d == display)
-        }) {
-            continue;
-        }
-        assert_eq!(
-            read_alppay(status, display),
-            r.canonical,
-            "alppay rule {}",
-            i + 1
-        );
-        // Case does not matter.
-        assert_eq!(
-            read_alppay(&status.to_lowercase(), &display.to_lowercase()),
-            r.canonical
-        );
-    }
-    for (word, s) in cryptomus::status::STATUS_IN {
-        let body = json!({"state": 0, "result": {"uuid": "u", "status": word}}).to_string();
-        let p = cryptomus::Cryptomus
-            .parse_create_response(200, body.as_bytes(), &networks)
-            .expect("reads");
-        assert_eq!(p.status, *s, "cryptomus {word}");
-    }
-    let unknown = json!({"state": 0, "result": {"uuid": "u", "status": "brand_new"}}).to_string();
-    assert_eq!(
-        cryptomus::Cryptomus
-            .parse_create_response(200, unknown.as_bytes(), &networks)
-            .expect("reads")
-            .status,
-        PaymentStatus::AwaitingPayment
-    );
-    for r in apollo::status::STATUS_IN {
-        for funds in [false, true] {
-            if r.funds_received.is_some_and(|f| f != funds) {
-                continue;
-            }
-            let mut order = json!({"orderId": "o", "status": r.status});
-            if funds {
-                order["received"] = json!("1.5");
-            }
-            let body = json!({"success": true, "response": order}).to_string();
-            let p = apollo::Apollo
-                .parse_create_response(200, body.as_bytes(), &networks)
-                .expect("reads");
-            assert_eq!(p.status, r.canonical, "apollo {} funds={funds}", r.status);
-        }
-    }
 }
 
 /// Each writing row, pushed through the codec's real answer writer.
@@ -504,10 +397,13 @@ fn codecs_write_statuses_as_the_tables_say() {
             provider_id: "p".into(),
             order_ref: None,
             status,
+            is_final: status.is_final(),
             provider_status: "x".into(),
             amount: None,
             received: None,
             currency: None,
+            pay_amount: None,
+            pay_currency: None,
             network: None,
             address: None,
             address_tag: None,

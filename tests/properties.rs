@@ -97,8 +97,9 @@ fn chain_in(dialect: Dialect) -> impl Strategy<Value = String> {
 }
 
 /// A percentage with up to two decimals in `0..=max`, as text ("1", "1.5", "0.25").
+/// A tolerance above zero (zero is every dialect's default: no request) up to `max` percent.
 fn percent(max: u32) -> impl Strategy<Value = String> {
-    (0..=max * 100).prop_map(|n| {
+    (1..=max * 100).prop_map(|n| {
         if n % 100 == 0 {
             (n / 100).to_string()
         } else {
@@ -129,7 +130,7 @@ fn base(amount: Amount, currency: String) -> CreatePayment {
 }
 
 /// What AlpPay can say: a coin on a chain, a full customer with an integer id, and optionally
-/// an invoice, a client id and a return URL.
+/// an invoice, a client id and the URL the payer lands on after paying.
 fn alppay_request() -> impl Strategy<Value = CreatePayment> {
     (
         amount(),
@@ -152,21 +153,22 @@ fn alppay_request() -> impl Strategy<Value = CreatePayment> {
                     email: Some(email),
                 },
                 client_id: client,
-                return_url: back,
+                success_url: back,
                 ..base(amount, coin)
             },
         )
 }
 
 /// What Cryptomus can say: any currency (fiat too) with an optional coin to pay in, an optional
-/// chain, a legal order_id, lifetime, one callback, URLs, metadata, tolerance up to 5 %.
+/// chain, a legal order_id, a lifetime (its default when absent), one callback, URLs, metadata,
+/// tolerance up to 5 %, partial payments turned off (on is the default, no request).
 fn cryptomus_request() -> impl Strategy<Value = CreatePayment> {
     let currency = prop_oneof![coin(), Just("USD".to_owned()), Just("EUR".to_owned())];
     (
         (amount(), currency, proptest::option::of(coin())),
         proptest::option::of(chain_in(Dialect::Cryptomus)),
         "[A-Za-z0-9_-]{1,128}",
-        proptest::option::of(cryptomus::facts::LIFETIME.0..=cryptomus::facts::LIFETIME.1),
+        cryptomus::facts::LIFETIME.0..=cryptomus::facts::LIFETIME.1,
         (
             proptest::option::of(url()),
             proptest::option::of(url()),
@@ -191,7 +193,7 @@ fn cryptomus_request() -> impl Strategy<Value = CreatePayment> {
                     order_ref: Some(order_id),
                     pay_currency: pay,
                     network: chain,
-                    lifetime_secs: lifetime,
+                    lifetime_secs: Some(lifetime),
                     callbacks: Callbacks {
                         success: callback,
                         failure: None,
@@ -200,7 +202,7 @@ fn cryptomus_request() -> impl Strategy<Value = CreatePayment> {
                     success_url: success,
                     description: data,
                     tolerance_percent: tolerance,
-                    allow_partial: partial,
+                    allow_partial: partial.filter(|p| !p),
                     ..base(amount, currency)
                 }
             },
@@ -247,13 +249,16 @@ fn apollo_request() -> impl Strategy<Value = CreatePayment> {
                 tolerance,
             )| {
                 let (min, max) = apollo::facts::lifetime_bounds(Some(&chain));
-                let lifetime = with_lifetime.map(|_| min + u64::from(seed) % (max - min + 1));
+                // Absent, Apollo's default for the chain applies: what the merchant means.
+                let lifetime = with_lifetime
+                    .map(|_| min + u64::from(seed) % (max - min + 1))
+                    .or(Some(apollo::facts::default_lifetime(Some(&chain))));
                 CreatePayment {
                     order_ref: Some(order),
                     network: Some(chain),
                     lifetime_secs: lifetime,
                     callbacks,
-                    return_url: back,
+                    success_url: back,
                     description,
                     customer: Customer {
                         id: client.clone(),
@@ -572,7 +577,8 @@ proptest! {
         let plan = match plan {
             Ok(plan) => plan,
             Err(e) => {
-                // Only the documented refusals: fiat pricing, or a chain with no name at the target.
+                // Only the documented refusals: fiat pricing, a chain with no name at the target,
+                // or a setting that changes what counts as paid that the target cannot honour.
                 prop_assert_eq!(e.kind, payglot::error::ErrorKind::Untranslatable, "{:?}", e);
                 let fiat = facts::is_fiat(&request.currency)
                     || request.pay_currency.as_ref().is_some_and(|p| p != &request.currency);
@@ -582,7 +588,16 @@ proptest! {
                     .is_some_and(|c| networks.from_canonical(to, c).is_none());
                 let no_default = request.network.is_none()
                     && !merchant.default_networks.contains_key(&request.currency);
-                prop_assert!(fiat || unnamed || no_default, "unexpected refusal {:?} of {:?}", e, request);
+                let tolerance_too_high = request.tolerance_percent.as_deref().is_some_and(|t| {
+                    to == Dialect::AlpPay
+                        || (to == Dialect::Cryptomus
+                            && t.parse::<rust_decimal::Decimal>().is_ok_and(|d| d > 5.into()))
+                });
+                let single_payment = request.allow_partial == Some(false) && to != Dialect::Cryptomus;
+                prop_assert!(
+                    fiat || unnamed || no_default || tolerance_too_high || single_payment,
+                    "unexpected refusal {:?} of {:?}", e, request
+                );
                 return Ok(());
             }
         };

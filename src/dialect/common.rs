@@ -6,7 +6,8 @@
 use http::HeaderMap;
 
 use crate::error::{ApiError, ErrorKind, FieldError, RefusalReason};
-use crate::model::CreatePayment;
+use crate::model::{CreatePayment, Funds, PaymentStatus};
+use crate::money::Quantity;
 use crate::secret::Credentials;
 
 use super::{Dialect, Note, NoteAction, RenderContext};
@@ -56,6 +57,49 @@ pub fn common_refusals(request: &CreatePayment, target: Dialect) -> Result<Vec<N
         ));
     }
     Ok(notes)
+}
+
+/// Refuses settings that change what counts as paid when the target cannot honour them:
+/// partial payments turned off where every order takes several transactions, and a tolerance
+/// above what the target takes (`None`: it takes none). Values equal to a dialect's default
+/// never get here (the parsers read them as absent).
+pub fn refuse_money_settings(
+    request: &CreatePayment,
+    target: Dialect,
+    honours_single_payment: bool,
+    max_tolerance_percent: Option<u32>,
+) -> Result<(), ApiError> {
+    if request.allow_partial == Some(false) && !honours_single_payment {
+        return Err(ApiError::untranslatable(
+            RefusalReason::MoneySetting,
+            format!(
+                "the invoice must be paid in one transaction, and {target} accepts several \
+                 transactions per payment; routed there it would count partial payments"
+            ),
+        ));
+    }
+    if let Some(tolerance) = &request.tolerance_percent {
+        let value = tolerance
+            .parse::<rust_decimal::Decimal>()
+            .unwrap_or_default();
+        let within = max_tolerance_percent.is_some_and(|max| value <= max.into());
+        if !within {
+            return Err(ApiError::untranslatable(
+                RefusalReason::MoneySetting,
+                match max_tolerance_percent {
+                    Some(max) => format!(
+                        "an underpayment tolerance of {tolerance}% is above {target}'s {max}%; \
+                         it changes what counts as paid"
+                    ),
+                    None => format!(
+                        "{target} has no underpayment tolerance, and {tolerance}% changes what \
+                         counts as paid"
+                    ),
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The target's name for the request's chain. A request without one (Cryptomus lets the payer
@@ -233,4 +277,40 @@ pub fn auth_headers(
         (key_header, credentials.key_id.clone()),
         (signature_header, signature),
     ]
+}
+
+/// How much of the amount an answer shows as arrived, for status words whose meaning depends on
+/// it (AlpPay `OPEN`, Apollo `pending`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrived {
+    /// No funds and no transaction.
+    Nothing,
+    /// A transaction, but no amount counted yet.
+    Seen,
+    /// Less than the amount.
+    Part,
+    /// The amount or more.
+    All,
+}
+
+impl Arrived {
+    pub fn of(amount: Option<&Quantity>, received: Option<&Quantity>, transactions: usize) -> Self {
+        let received = received.map(Quantity::value).filter(|r| !r.is_zero());
+        match (received, amount.map(Quantity::value)) {
+            (Some(r), Some(a)) if r >= a => Arrived::All,
+            (Some(_), _) => Arrived::Part,
+            (None, _) if transactions > 0 => Arrived::Seen,
+            (None, _) => Arrived::Nothing,
+        }
+    }
+}
+
+/// What a provider's answer says has arrived, held to its status: while the status says
+/// nothing has arrived, nothing has, whatever the amount field holds (NearPayments fills
+/// `payment_amount` with the amount due on an unpaid invoice).
+pub fn received_for(status: PaymentStatus, received: Option<Quantity>) -> Option<Quantity> {
+    match status.funds() {
+        Funds::Nothing => None,
+        _ => received,
+    }
 }

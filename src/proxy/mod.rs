@@ -217,6 +217,15 @@ impl Proxy {
             Ok(_) => Outcome::Ok,
             Err(e) => Outcome::Failed(e.kind),
         };
+        if let Err(e) = &answer.outcome
+            && e.kind == ErrorKind::UpstreamUnknownStatus
+        {
+            METRICS
+                .unknown_statuses
+                .with_label_values(&[sent.upstream.dialect.name()])
+                .inc();
+            tracing::warn!(request_id = %ctx.request_id, upstream = %sent.upstream.id, message = %e.message, "unknown provider status");
+        }
         Ok((answer.status, answer.body))
     }
 

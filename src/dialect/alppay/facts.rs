@@ -37,3 +37,10 @@ pub fn asset_display_name(ticker: &str) -> &str {
 // AlpPay's error body is not documented `[unknown]`. payglot answers AlpPay callers with
 // `{"code": <kind>, "message": …, "errors": {<field>: [<rule>]}, "requestId": …}` (`errors` only
 // when a field is named): `ErrorOut` in `wire.rs`. Change it there if AlpPay's real format turns up.
+
+/// `confirmsNeeded` in answers payglot translates from another provider, which does not say how
+/// many confirmations it waits for: AlpPay documents an integer; 1 is a choice `[unknown]`.
+pub const CONFIRMS_NEEDED: u64 = 1;
+
+// `merchant.id` and `asset.logoUrl` in translated answers: AlpPay documents strings; payglot has
+// no AlpPay account id or logo to echo and writes empty strings rather than `null` `[unknown]`.

@@ -20,6 +20,7 @@ use crate::money::{Amount, Quantity};
 use crate::network::NetworkTable;
 use crate::secret::Credentials;
 
+use super::common::Arrived;
 use super::encoding::{self, parse_json, text_field};
 use super::{
     Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
@@ -41,7 +42,7 @@ pub const FIELDS: FieldTable = &[
     (Field::OrderRef, "invoice"),
     (Field::Currency, "asset.short"),
     (Field::Network, "asset.network"),
-    (Field::ReturnUrl, "checkoutUrl"),
+    (Field::SuccessUrl, "checkoutUrl"),
     (Field::ClientId, "clientId"),
 ];
 
@@ -157,7 +158,7 @@ impl Codec for AlpPay {
             (Field::CustomerName, Some(&wire.customer.name)),
             (Field::CustomerEmail, Some(&wire.customer.email)),
             (Field::OrderRef, wire.invoice.as_ref()),
-            (Field::ReturnUrl, wire.checkout_url.as_ref()),
+            (Field::SuccessUrl, wire.checkout_url.as_ref()),
             (Field::ClientId, wire.client_id.as_ref()),
         ] {
             if let Some(v) = value {
@@ -172,8 +173,9 @@ impl Codec for AlpPay {
             network: Some(network.to_owned()),
             lifetime_secs: None,
             callbacks: Default::default(),
-            return_url: wire.checkout_url,
-            success_url: None,
+            return_url: None,
+            // Where the customer lands after paying (seed 000), not "back to the shop".
+            success_url: wire.checkout_url,
             customer: Customer {
                 id: Some(wire.customer.id.0),
                 name: Some(wire.customer.name),
@@ -194,6 +196,9 @@ impl Codec for AlpPay {
         context: &RenderContext<'_>,
     ) -> Result<Rendered, ApiError> {
         let mut notes = common::common_refusals(request, Dialect::AlpPay)?;
+        // AlpPay has no partial-payment switch (an OPEN payment takes several transactions)
+        // and no tolerance.
+        common::refuse_money_settings(request, Dialect::AlpPay, false, None)?;
         let network = common::target_network(request, Dialect::AlpPay, context, &mut notes)?;
         let (customer_id, id_note) = customer_id_for_alppay(request, context.request_id);
         notes.extend(id_note);
@@ -221,24 +226,14 @@ impl Codec for AlpPay {
                 "AlpPay sends webhooks to an account-level URL, not one per payment",
             ),
             (
-                request.success_url.is_some(),
-                Field::SuccessUrl,
-                "AlpPay has no success URL besides checkoutUrl",
+                request.return_url.is_some(),
+                Field::ReturnUrl,
+                "AlpPay has only checkoutUrl, where the payer lands after paying",
             ),
             (
                 request.description.is_some(),
                 Field::Description,
                 "AlpPay has no description field",
-            ),
-            (
-                request.tolerance_percent.is_some(),
-                Field::TolerancePercent,
-                "AlpPay has no underpayment tolerance",
-            ),
-            (
-                request.allow_partial.is_some(),
-                Field::AllowPartial,
-                "AlpPay has no partial-payment switch",
             ),
         ] {
             if present {
@@ -258,7 +253,7 @@ impl Codec for AlpPay {
             },
             client_id: request.client_id.as_deref(),
             invoice: request.order_ref.as_deref(),
-            checkout_url: request.return_url.as_deref(),
+            checkout_url: request.success_url.as_deref(),
         };
         Ok(Rendered {
             body: encoding::to_compact_json(&out).into_bytes(),
@@ -275,12 +270,14 @@ impl Codec for AlpPay {
         if !(200..300).contains(&status) {
             return Err(upstream_error(status, body));
         }
-        // The create answer is a bare object; the get answer wraps it in `{"data": …}`.
-        let wire: PaymentIn = match serde_json::from_slice::<PaymentIn>(body) {
-            Ok(payment) => payment,
+        // The create answer is a bare object; the get answer wraps it in `{"data": …}`, and on
+        // it `checkoutUrl` and `paymentRedirectUrl` swap roles (dialect reference §1b).
+        let (wire, get_shape) = match serde_json::from_slice::<PaymentIn>(body) {
+            Ok(payment) => (payment, false),
             Err(bare_error) => serde_json::from_slice::<Wrapped>(body)
                 .ok()
                 .and_then(|w| serde_json::from_str::<PaymentIn>(w.data.get()).ok())
+                .map(|payment| (payment, true))
                 .ok_or_else(|| {
                     ApiError::new(
                         ErrorKind::UpstreamInvalid,
@@ -303,7 +300,7 @@ impl Codec for AlpPay {
             ),
             None => (None, None),
         };
-        let transactions = wire
+        let transactions: Vec<Transaction> = wire
             .transactions
             .unwrap_or_default()
             .into_iter()
@@ -321,18 +318,31 @@ impl Codec for AlpPay {
                 at: t.date.as_deref().and_then(encoding::parse_time),
             })
             .collect();
+        let amount = encoding::quantity(wire.amount);
+        let total_received = encoding::quantity(wire.total_received_amount);
+        let arrived = Arrived::of(amount.as_ref(), total_received.as_ref(), transactions.len());
+        let status = status_from_wire(&wire.status, wire.display_status.as_deref(), arrived);
+        // The payer's link, never the shop's URL.
+        let payment_url = if get_shape {
+            wire.checkout_url
+        } else {
+            wire.payment_redirect_url
+        };
         Ok(Payment {
             provider_id: wire.id.0,
             order_ref: wire.invoice,
-            status: status_from_wire(&wire.status, wire.display_status.as_deref()),
+            status,
+            is_final: status.is_final(),
             provider_status: wire.status,
-            amount: encoding::quantity(wire.amount),
-            received: encoding::quantity(wire.total_received_amount),
+            amount,
+            received: common::received_for(status, total_received),
             currency,
+            pay_amount: None,
+            pay_currency: None,
             network,
             address: wire.address_to,
             address_tag: wire.dest_tag.map(|t| t.0),
-            payment_url: wire.payment_redirect_url,
+            payment_url,
             expires_at,
             created_at,
             updated_at: wire.updated_at.as_deref().and_then(encoding::parse_time),
@@ -346,14 +356,17 @@ impl Codec for AlpPay {
         request: &CreatePayment,
         context: &RenderContext<'_>,
     ) -> Vec<u8> {
-        let (status, display_status) = status_to_wire(payment.status);
+        // An unknown status never reaches a writer (`translate::answer` refuses it); the
+        // provider's own word is the fallback, never "open".
+        let (status, display_status) = status_to_wire(payment.status)
+            .unwrap_or((payment.provider_status.as_str(), payment.provider_status.as_str()));
         let currency = payment.currency.as_deref().unwrap_or(&request.currency);
         let chain = payment.network.as_deref().or(request.network.as_deref());
         let network = chain.and_then(|c| context.networks.from_canonical(Dialect::AlpPay, c));
         let asset = || AssetFull {
             short: currency,
             name: facts::asset_display_name(currency),
-            logo_url: None,
+            logo_url: "",
             network: network.or(chain),
         };
         // An expiry before creation (inconsistent upstream data) reads as already timed out.
@@ -397,9 +410,9 @@ impl Codec for AlpPay {
             asset: asset(),
             address_to: payment.address.as_deref(),
             dest_tag: payment.address_tag.as_deref(),
-            confirms_needed: None,
+            confirms_needed: facts::CONFIRMS_NEEDED,
             timeout,
-            checkout_url: request.return_url.as_deref(),
+            checkout_url: request.success_url.as_deref(),
             status,
             display_status,
             customer: CustomerEcho {
@@ -408,10 +421,10 @@ impl Codec for AlpPay {
                 email: request.customer.email.as_deref(),
             },
             merchant: MerchantEcho {
-                id: None,
+                id: "",
                 name: context.merchant.name.as_deref(),
                 site_url: context.merchant.site_url.as_deref(),
-                logo_url: context.merchant.logo_url.as_deref(),
+                logo_url: context.merchant.logo_url.as_deref().unwrap_or(""),
                 email: context.merchant.email.as_deref(),
             },
             invoice: request.order_ref.as_deref(),

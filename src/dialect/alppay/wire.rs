@@ -73,6 +73,7 @@ pub(super) struct PaymentIn {
     pub(super) display_status: Option<String>,
     pub(super) invoice: Option<String>,
     pub(super) payment_redirect_url: Option<String>,
+    pub(super) checkout_url: Option<String>,
     pub(super) created_at: Option<String>,
     pub(super) updated_at: Option<String>,
 }
@@ -116,11 +117,11 @@ pub(super) struct PaymentOut<'a> {
     pub(super) asset: AssetFull<'a>,
     pub(super) address_to: Option<&'a str>,
     pub(super) dest_tag: Option<&'a str>,
-    pub(super) confirms_needed: Option<u64>,
+    pub(super) confirms_needed: u64,
     pub(super) timeout: Option<i64>,
     pub(super) checkout_url: Option<&'a str>,
-    pub(super) status: &'static str,
-    pub(super) display_status: &'static str,
+    pub(super) status: &'a str,
+    pub(super) display_status: &'a str,
     pub(super) customer: CustomerEcho<'a>,
     pub(super) merchant: MerchantEcho<'a>,
     pub(super) invoice: Option<&'a str>,
@@ -134,7 +135,7 @@ pub(super) struct PaymentOut<'a> {
 pub(super) struct AssetFull<'a> {
     pub(super) short: &'a str,
     pub(super) name: &'a str,
-    pub(super) logo_url: Option<&'a str>,
+    pub(super) logo_url: &'a str,
     pub(super) network: Option<&'a str>,
 }
 
@@ -161,10 +162,10 @@ pub(super) struct CustomerEcho<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct MerchantEcho<'a> {
-    pub(super) id: Option<&'a str>,
+    pub(super) id: &'a str,
     pub(super) name: Option<&'a str>,
     pub(super) site_url: Option<&'a str>,
-    pub(super) logo_url: Option<&'a str>,
+    pub(super) logo_url: &'a str,
     pub(super) email: Option<&'a str>,
 }
 

@@ -27,6 +27,12 @@ pub fn lifetime_bounds(chain: Option<&str>) -> (u64, u64) {
     (min, 43_200)
 }
 
+/// The lifetime an order gets when the merchant sends none: the SDKs' defaults, which are the
+/// chain minimums (1800 s; 3600 litecoin; 7200 bitcoin and bitcoincash) `[code]`.
+pub fn default_lifetime(chain: Option<&str>) -> u64 {
+    lifetime_bounds(chain).0
+}
+
 // Apollo's HTTP statuses for errors are not documented `[unknown]`; its SDKs read the body.
 // payglot uses the same statuses as for the other dialects and repeats the status in
 // `error.code`: `render_error` in `mod.rs`.

@@ -20,6 +20,7 @@ use crate::money::{Amount, Quantity};
 use crate::network::NetworkTable;
 use crate::secret::Credentials;
 
+use super::common::Arrived;
 use super::encoding::{self, LooseU64, ScalarText, parse_json, text_field};
 use super::{
     Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
@@ -41,7 +42,7 @@ pub const FIELDS: FieldTable = &[
     (Field::OrderRef, "order"),
     (Field::Callback, "successWebhook"),
     (Field::FailureCallback, "errorWebhook"),
-    (Field::ReturnUrl, "returnUrl"),
+    (Field::SuccessUrl, "returnUrl"),
     (Field::ClientId, "externalUserId"),
     (Field::CustomerEmail, "payerEmail"),
     (Field::TolerancePercent, "paymentTolerancePercent"),
@@ -178,12 +179,14 @@ impl Codec for Apollo {
                 }
                 Some(l)
             }
-            None => None,
+            // The merchant expects Apollo's own default when it sends none: carried to other
+            // providers (clamped there), so the invoice lives as long as it would at Apollo.
+            None => Some(facts::default_lifetime(Some(&chain))),
         };
         for (field, value) in [
             (Field::Callback, &wire.success_webhook),
             (Field::FailureCallback, &wire.error_webhook),
-            (Field::ReturnUrl, &wire.return_url),
+            (Field::SuccessUrl, &wire.return_url),
             (Field::Description, &wire.description),
             (Field::CustomerEmail, &wire.payer_email),
         ] {
@@ -193,7 +196,9 @@ impl Codec for Apollo {
         }
         let tolerance = match &wire.payment_tolerance_percent {
             Some(t) => match t.0.parse::<rust_decimal::Decimal>() {
-                Ok(d) if d >= 0.into() && d <= 100.into() => Some(t.0.clone()),
+                // 0 is no tolerance: no request for anything.
+                Ok(d) if d.is_zero() => None,
+                Ok(d) if d > 0.into() && d <= 100.into() => Some(t.0.clone()),
                 _ => {
                     return Err(ApiError::field(
                         Field::TolerancePercent,
@@ -228,8 +233,8 @@ impl Codec for Apollo {
                 success: wire.success_webhook,
                 failure: wire.error_webhook,
             },
-            return_url: wire.return_url,
-            success_url: None,
+            return_url: None,
+            success_url: wire.return_url,
             customer: Customer {
                 id: client_id.clone(),
                 name: None,
@@ -250,6 +255,8 @@ impl Codec for Apollo {
         context: &RenderContext<'_>,
     ) -> Result<Rendered, ApiError> {
         let mut notes = common::common_refusals(request, Dialect::Apollo)?;
+        // Every Apollo order takes several transactions; its tolerance goes to 100%.
+        common::refuse_money_settings(request, Dialect::Apollo, false, Some(100))?;
         let network = common::target_network(request, Dialect::Apollo, context, &mut notes)?;
         let chain = context.networks.to_canonical(Dialect::Apollo, network);
         let order =
@@ -277,14 +284,9 @@ impl Codec for Apollo {
                 "Apollo's only user id, externalUserId, reserves a personal address; it carries clientId only",
             ),
             (
-                request.success_url.is_some(),
-                Field::SuccessUrl,
-                "Apollo has only returnUrl",
-            ),
-            (
-                request.allow_partial.is_some(),
-                Field::AllowPartial,
-                "Apollo always accepts several transactions per order",
+                request.return_url.is_some(),
+                Field::ReturnUrl,
+                "Apollo has only returnUrl, where the payer lands after paying",
             ),
             (
                 request.customer.name.is_some(),
@@ -309,7 +311,7 @@ impl Codec for Apollo {
                 .as_deref()
                 .or(request.callbacks.success.as_deref()),
             success_webhook: request.callbacks.success.as_deref(),
-            return_url: request.return_url.as_deref(),
+            return_url: request.success_url.as_deref(),
             description: request.description.as_deref(),
             external_user_id: client_id,
             payer_email: request.customer.email.as_deref(),
@@ -419,19 +421,22 @@ impl Codec for Apollo {
                 at: None,
             })
             .collect();
-        let received_something = !transactions.is_empty()
-            || received
-                .as_ref()
-                .is_some_and(|r| r.as_str().bytes().any(|b| (b'1'..=b'9').contains(&b)));
-        let status_word = order.status.unwrap_or_else(|| "init".to_owned());
+        let amount = encoding::quantity(order.amount);
+        let arrived = Arrived::of(amount.as_ref(), received.as_ref(), transactions.len());
+        let status_word = order.status.unwrap_or_default();
+        let status = status_from_wire(&status_word, arrived);
         Ok(Payment {
             provider_id,
             order_ref,
-            status: status_from_wire(&status_word, received_something),
+            status,
+            // Apollo: "processed, expired, partial, overpaid are not final" [docs].
+            is_final: false,
             provider_status: status_word,
-            amount: encoding::quantity(order.amount),
-            received,
+            received: common::received_for(status, received),
+            amount,
             currency: order.currency,
+            pay_amount: None,
+            pay_currency: None,
             network: networks.canonical_owned(Dialect::Apollo, order.network.as_deref()),
             address: order.address,
             address_tag: order.tag.map(|t| t.0),
@@ -459,7 +464,8 @@ impl Codec for Apollo {
         let out = Answer {
             success: true,
             response: OrderOut {
-                status: status_to_wire(payment.status),
+                // An unknown status never reaches a writer (`translate::answer` refuses it).
+                status: status_to_wire(payment.status).unwrap_or(&payment.provider_status),
                 link: payment.payment_url.as_deref(),
                 amount: payment
                     .amount
@@ -480,7 +486,7 @@ impl Codec for Apollo {
                 description: request.description.as_deref(),
                 success_webhook: request.callbacks.success.as_deref(),
                 error_webhook: request.callbacks.failure.as_deref(),
-                return_url: request.return_url.as_deref(),
+                return_url: request.success_url.as_deref(),
                 expires_at: payment.expires_at.map(encoding::format_millis_z),
                 created_at: payment.created_at.map(encoding::format_millis_z),
             },

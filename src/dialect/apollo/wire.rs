@@ -113,7 +113,7 @@ pub(super) struct Answer<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct OrderOut<'a> {
-    pub(super) status: &'static str,
+    pub(super) status: &'a str,
     pub(super) link: Option<&'a str>,
     pub(super) amount: &'a str,
     pub(super) payment_tolerance_percent: Option<&'a str>,

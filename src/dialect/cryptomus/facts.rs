@@ -25,8 +25,17 @@ pub const NETWORKS: &[NetworkNames] = &[
 /// `lifetime` bounds in seconds `[docs]`.
 pub const LIFETIME: (u64, u64) = (300, 43_200);
 
+/// The `lifetime` an invoice gets when the merchant sends none `[docs]`.
+pub const DEFAULT_LIFETIME: u64 = 3_600;
+
 /// `order_id`: 1–128 chars of `[A-Za-z0-9_-]` `[docs]` (older docs said 100).
 pub const ORDER_ID_MAX: usize = 128;
 
 /// The shortest `url_*` value Cryptomus accepts `[docs]` (6–255 characters).
 pub const URL_MIN: usize = 6;
+
+/// The `discount` and `commission` payglot writes in answers it translates from another
+/// provider, whose fees it does not know: what Cryptomus itself writes on an invoice with
+/// nothing paid `[docs]` (typed client libraries require both fields). `merchant_amount`, which
+/// depends on that provider's fee, is written as `null` `[inferred]`.
+pub const ZERO_FEE: &str = "0.00000000";

@@ -125,6 +125,12 @@ fn unportable(field: &'static str, affects_money: bool, why: &'static str) -> Un
     }
 }
 
+fn is_zero(value: &str) -> bool {
+    value
+        .parse::<rust_decimal::Decimal>()
+        .is_ok_and(|d| d.is_zero())
+}
+
 fn check_range(
     field: impl Into<FieldRef>,
     value: &DecimalText,
@@ -213,7 +219,9 @@ impl Codec for Cryptomus {
                 }
                 Some(l)
             }
-            None => None,
+            // The merchant expects Cryptomus's default when it sends none: carried to other
+            // providers (clamped there), so the invoice lives as long as it would here.
+            None => Some(facts::DEFAULT_LIFETIME),
         };
         for (field, value) in [
             (Field::Callback, &wire.url_callback),
@@ -238,29 +246,35 @@ impl Codec for Cryptomus {
         if let Some(data) = &wire.additional_data {
             text_field(self, Field::Description, data, crate::facts::MAX_TEXT_FIELD)?;
         }
+        // A value equal to Cryptomus's documented default asks for nothing, so it is read as
+        // absent: SDKs send every optional field with its default (issue: defaults refused).
         let tolerance = wire
             .accuracy_payment_percent
             .as_ref()
             .map(|v| check_range(Field::TolerancePercent, v, 0, 5))
-            .transpose()?;
+            .transpose()?
+            .filter(|t| !is_zero(t));
         let mut unportable_fields = Vec::new();
-        if let Some(v) = &wire.subtract {
-            check_range("subtract", v, 0, 100)?;
+        if let Some(v) = &wire.subtract
+            && !is_zero(&check_range("subtract", v, 0, 100)?)
+        {
             unportable_fields.push(unportable(
                 "subtract",
                 true,
                 "it moves the provider fee between payer and merchant",
             ));
         }
-        if let Some(v) = &wire.discount_percent {
-            check_range("discount_percent", v, -99, 90)?;
+        if let Some(v) = &wire.discount_percent
+            && !is_zero(&check_range("discount_percent", v, -99, 90)?)
+        {
             unportable_fields.push(unportable(
                 "discount_percent",
                 true,
                 "it changes the amount the payer pays",
             ));
         }
-        if wire.currencies.is_some() || wire.except_currencies.is_some() {
+        let listed = |list: &Option<Vec<_>>| list.as_ref().is_some_and(|l| !l.is_empty());
+        if listed(&wire.currencies) || listed(&wire.except_currencies) {
             unportable_fields.push(unportable(
                 "currencies",
                 false,
@@ -279,7 +293,7 @@ impl Codec for Cryptomus {
                 "Cryptomus referral programme only",
             ),
             (
-                wire.is_refresh.is_some(),
+                wire.is_refresh.is_some_and(|r| r.0),
                 "is_refresh",
                 "Cryptomus invoice refresh only",
             ),
@@ -306,7 +320,8 @@ impl Codec for Cryptomus {
             client_id: None,
             description: wire.additional_data,
             tolerance_percent: tolerance,
-            allow_partial: wire.is_payment_multiple.map(|b| b.0),
+            // Partial payments are on by default; only turning them off is a request.
+            allow_partial: wire.is_payment_multiple.filter(|b| !b.0).map(|b| b.0),
             nonce: None,
             unportable: unportable_fields,
         })
@@ -345,21 +360,10 @@ impl Codec for Cryptomus {
         let lifetime = request.lifetime_secs.map(|l| {
             common::clamp_lifetime(l, facts::LIFETIME, Dialect::Cryptomus, &mut notes)
         });
-        let tolerance = request.tolerance_percent.as_deref().map(|t| {
-            let within = t
-                .parse::<rust_decimal::Decimal>()
-                .is_ok_and(|d| d <= 5.into());
-            if within {
-                t
-            } else {
-                notes.push(Note::new(
-                    NoteField::Named("accuracy_payment_percent"),
-                    NoteAction::Clamped,
-                    format!("tolerance {t}% is above Cryptomus's 5%; sent 5"),
-                ));
-                "5"
-            }
-        });
+        // A tolerance above Cryptomus's 5% would change what counts as paid: refused, not
+        // clamped.
+        common::refuse_money_settings(request, Dialect::Cryptomus, true, Some(5))?;
+        let tolerance = request.tolerance_percent.as_deref();
         let callback = request
             .callbacks
             .success
@@ -494,10 +498,10 @@ impl Codec for Cryptomus {
                 format!("Cryptomus answered with an unexpected invoice: {e}"),
             )
         })?;
-        let status_word = invoice
-            .status
-            .or(invoice.payment_status)
-            .unwrap_or_else(|| "check".to_owned());
+        let (status, status_word) = status_from_wire(
+            invoice.status.as_deref(),
+            invoice.payment_status.as_deref(),
+        );
         let network = networks.canonical_owned(Dialect::Cryptomus, invoice.network.as_deref());
         let transaction = (invoice.txid.is_some() || invoice.from.is_some()).then(|| Transaction {
             tx_hash: invoice.txid.clone(),
@@ -512,11 +516,17 @@ impl Codec for Cryptomus {
         Ok(Payment {
             provider_id: invoice.uuid,
             order_ref: invoice.order_id,
-            status: status_from_wire(&status_word),
+            status,
+            is_final: invoice.is_final.map_or(status.is_final(), |f| f.0),
             provider_status: status_word,
+            // `payment_amount` is what the payer paid at Cryptomus, but the amount due at
+            // NearPayments: it counts only while the status says something arrived.
+            received: common::received_for(status, encoding::quantity(invoice.payment_amount)),
+            // (amount, currency) and (payer_amount, payer_currency) are pairs; never mixed.
             amount: encoding::quantity(invoice.amount),
-            received: encoding::quantity(invoice.payment_amount),
-            currency: invoice.payer_currency.or(invoice.currency),
+            currency: invoice.currency,
+            pay_amount: encoding::quantity(invoice.payer_amount),
+            pay_currency: invoice.payer_currency,
             network,
             address: invoice.address,
             address_tag: None,
@@ -537,7 +547,9 @@ impl Codec for Cryptomus {
         request: &CreatePayment,
         context: &RenderContext<'_>,
     ) -> Vec<u8> {
-        let status = status_to_wire(payment.status);
+        // An unknown status never reaches a writer (`translate::answer` refuses it); the
+        // provider's own word is the fallback, never "awaiting".
+        let status = status_to_wire(payment.status).unwrap_or(&payment.provider_status);
         let chain = payment.network.as_deref().or(request.network.as_deref());
         let network = chain.map(|c| {
             context
@@ -546,7 +558,6 @@ impl Codec for Cryptomus {
                 .unwrap_or(c)
         });
         let last_tx = payment.transactions.last();
-        let amount = payment.amount.as_ref().map(Quantity::as_str);
         let out = Answer {
             state: 0,
             result: InvoiceOut {
@@ -554,13 +565,24 @@ impl Codec for Cryptomus {
                 order_id: request.order_ref.as_deref(),
                 amount: request.amount.as_str(),
                 payment_amount: payment.received.as_ref().map(Quantity::as_str),
-                payer_amount: amount,
-                discount_percent: None,
-                discount: None,
-                payer_currency: payment.currency.as_deref(),
+                payer_amount: payment
+                    .pay_amount
+                    .as_ref()
+                    .or(payment.amount.as_ref())
+                    .map(Quantity::as_str),
+                discount_percent: 0,
+                discount: facts::ZERO_FEE,
+                payer_currency: payment
+                    .pay_currency
+                    .as_deref()
+                    .or(payment.currency.as_deref()),
                 currency: &request.currency,
                 comments: None,
                 merchant_amount: None,
+                commission: facts::ZERO_FEE,
+                payment_amount_usd: None,
+                payer_amount_exchange_rate: None,
+                address_qr_code: None,
                 network,
                 address: payment.address.as_deref(),
                 from: last_tx.and_then(|t| t.from.as_deref()),
@@ -569,7 +591,7 @@ impl Codec for Cryptomus {
                 url: payment.payment_url.as_deref(),
                 expired_at: payment.expires_at.map(OffsetDateTime::unix_timestamp),
                 status,
-                is_final: payment.status.is_final(),
+                is_final: payment.is_final,
                 additional_data: request.description.as_deref(),
                 created_at: payment.created_at.map(encoding::format_offset),
                 updated_at: payment
