@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
@@ -23,6 +23,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "payglot_config_generation",
     "payglot_config_info",
     "payglot_in_flight_requests",
+    "payglot_upstream_failures_total",
+    "payglot_client_timeouts_total",
+    "payglot_connections_refused_total",
+    "payglot_open_connections",
 ];
 
 pub struct Metrics {
@@ -43,6 +47,13 @@ pub struct Metrics {
     pub config_generation: IntGauge,
     pub config_info: IntGaugeVec,
     pub in_flight: IntGauge,
+    /// Failed upstream exchanges, by upstream and how they failed.
+    pub upstream_failures: IntCounterVec,
+    /// Clients cut off for being too slow, by phase (header, body, request).
+    pub client_timeouts: IntCounterVec,
+    /// Connections refused at `server.max_connections`.
+    pub connections_refused: IntCounter,
+    pub open_connections: IntGauge,
 }
 
 /// Latency buckets from 50 µs (translation work) up to 30 s (slow providers).
@@ -140,6 +151,28 @@ impl Metrics {
                 &["hash"],
             ),
             in_flight: gauge("payglot_in_flight_requests", "Requests being handled"),
+            upstream_failures: counter(
+                "payglot_upstream_failures_total",
+                "Failed upstream exchanges, by upstream and reason (connect, timeout, broken, \
+                 too_large)",
+                &["upstream", "reason"],
+            ),
+            client_timeouts: counter(
+                "payglot_client_timeouts_total",
+                "Clients cut off for sending too slowly, by phase (header, body, request)",
+                &["phase"],
+            ),
+            connections_refused: {
+                let name = "payglot_connections_refused_total";
+                let c = IntCounter::new(name, "Connections refused at server.max_connections")
+                    .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+                let _ = registry.register(Box::new(c.clone()));
+                c
+            },
+            open_connections: gauge(
+                "payglot_open_connections",
+                "Client connections open on the proxy listener",
+            ),
         }
     }
 
@@ -154,6 +187,12 @@ impl Metrics {
         }
         for upstream in upstreams {
             self.breaker_open.with_label_values(&[upstream]);
+            for reason in ["connect", "timeout", "broken", "too_large"] {
+                self.upstream_failures.with_label_values(&[upstream, reason]);
+            }
+        }
+        for phase in ["header", "body", "request"] {
+            self.client_timeouts.with_label_values(&[phase]);
         }
     }
 

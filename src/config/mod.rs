@@ -107,8 +107,19 @@ pub struct ServerSettings {
     pub metrics_listen: SocketAddr,
     /// 1..=65536.
     pub max_body_bytes: usize,
-    /// Downstream read/write timeout.
+    /// Downstream read/write timeout, per read or write.
     pub client_timeout: Duration,
+    /// A request header must arrive whole within this (from the connection's start, or from
+    /// the previous answer on a kept-alive one).
+    pub header_timeout: Duration,
+    /// The whole request body must arrive within this once the header is in.
+    pub body_timeout: Duration,
+    /// Everything after the header, body to last byte of the answer.
+    pub request_timeout: Duration,
+    /// Client connections served at once; more are refused. Restart needed.
+    pub max_connections: usize,
+    /// Largest upstream answer payglot reads.
+    pub max_answer_bytes: usize,
     /// For pingora's `ServerConf::grace_period_seconds`. Restart needed.
     pub grace_period_secs: u64,
     /// For pingora's `ServerConf::graceful_shutdown_timeout_seconds`. Restart needed.
@@ -162,6 +173,8 @@ pub struct Upstream {
     pub write_timeout: Duration,
     /// How long an idle keep-alive connection is kept.
     pub idle_timeout: Duration,
+    /// The whole exchange, from the DNS lookup to the answer's last byte.
+    pub total_timeout: Duration,
     pub circuit_breaker: CircuitBreaker,
 }
 
@@ -300,6 +313,11 @@ impl LoadedConfig {
             "server.graceful_shutdown_timeout_secs",
             a.graceful_shutdown_timeout_secs.to_string(),
             b.graceful_shutdown_timeout_secs.to_string(),
+        );
+        check(
+            "server.max_connections",
+            a.max_connections.to_string(),
+            b.max_connections.to_string(),
         );
         check(
             "server.upstream_ca_file",
