@@ -301,7 +301,8 @@ fn default_idle_timeout_ms() -> u64 {
     60_000
 }
 fn default_total_timeout_ms() -> u64 {
-    30_000
+    // Fits the default shutdown (grace 10 s + 5 s), which `payglot check` requires.
+    15_000
 }
 
 /// `upstreams[].circuit_breaker`.

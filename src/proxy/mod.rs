@@ -235,6 +235,17 @@ impl Proxy {
             })
             .await?;
         ctx.upstream_time = sent.reply.elapsed;
+        if sent.upstream.dialect == dialect && !is_json(&sent.reply.body) {
+            // A same-dialect route passes the answer through as JSON; an HTML error page from
+            // a proxy in front of the provider is not one.
+            return Err(ApiError::new(
+                ErrorKind::UpstreamInvalid,
+                format!(
+                    "the payment provider answered HTTP {} with a body that is not JSON",
+                    sent.reply.status
+                ),
+            ));
+        }
         let answer = translate::answer(
             dialect,
             sent.upstream.dialect,
@@ -426,6 +437,10 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, ApiEr
             }
         }
     }
+}
+
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// The caller's request id when it sent a sane one, else a fresh one.
