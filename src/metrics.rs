@@ -5,8 +5,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric payglot exports.
@@ -188,7 +188,8 @@ impl Metrics {
         for upstream in upstreams {
             self.breaker_open.with_label_values(&[upstream]);
             for reason in ["connect", "timeout", "broken", "too_large"] {
-                self.upstream_failures.with_label_values(&[upstream, reason]);
+                self.upstream_failures
+                    .with_label_values(&[upstream, reason]);
             }
         }
         for phase in ["header", "body", "request"] {

@@ -73,7 +73,9 @@ impl Reloader {
 
     /// The file's content hash, or `None` when it cannot be read.
     fn content_hash(&self) -> Option<[u8; 32]> {
-        std::fs::read(&self.path).ok().map(|b| Sha256::digest(&b).into())
+        std::fs::read(&self.path)
+            .ok()
+            .map(|b| Sha256::digest(&b).into())
     }
 }
 

@@ -88,13 +88,24 @@ mod tests {
 
     #[test]
     fn a_mistyped_secret_is_refused_without_its_value() {
-        for yaml in ["987654321", "true", "[s3cr3t_value]", "{s3cr3t_value: 1}", "12.5"] {
-            let error = serde_yaml::from_str::<Secret>(yaml).expect_err(yaml).to_string();
+        for yaml in [
+            "987654321",
+            "true",
+            "[s3cr3t_value]",
+            "{s3cr3t_value: 1}",
+            "12.5",
+        ] {
+            let error = serde_yaml::from_str::<Secret>(yaml)
+                .expect_err(yaml)
+                .to_string();
             assert!(error.contains("must be a string"), "{error}");
             for part in ["987654321", "s3cr3t_value", "12.5"] {
                 assert!(!error.contains(part), "{yaml}: {error}");
             }
         }
-        assert_eq!(serde_yaml::from_str::<Secret>("\"x\"").unwrap().expose(), "x");
+        assert_eq!(
+            serde_yaml::from_str::<Secret>("\"x\"").unwrap().expose(),
+            "x"
+        );
     }
 }

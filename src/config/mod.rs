@@ -417,7 +417,10 @@ fn take_unknown_sections(value: &mut Value) -> Vec<ConfigError> {
     };
     let unknown: Vec<Value> = map
         .keys()
-        .filter(|k| k.as_str().is_none_or(|k| !schema::TOP_LEVEL_KEYS.contains(&k)))
+        .filter(|k| {
+            k.as_str()
+                .is_none_or(|k| !schema::TOP_LEVEL_KEYS.contains(&k))
+        })
         .cloned()
         .collect();
     let mut errors = Vec::new();

@@ -4,9 +4,9 @@
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
-use time::{OffsetDateTime, UtcOffset};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::error::{ApiError, ErrorKind, FieldError};
 
@@ -337,6 +337,10 @@ mod tests {
         assert_eq!(format_offset(edge), "9999-12-31T22:59:59+00:00");
         // A caller-made time at the edge with an offset formats without panicking.
         let raw = OffsetDateTime::parse("9999-12-31T23:59:59-01:00", &Rfc3339).unwrap();
-        let _ = (format_seconds_z(raw), format_millis_z(raw), format_offset(raw));
+        let _ = (
+            format_seconds_z(raw),
+            format_millis_z(raw),
+            format_offset(raw),
+        );
     }
 }

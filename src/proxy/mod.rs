@@ -298,8 +298,14 @@ impl Proxy {
         deadline: Duration,
     ) -> (u16, Vec<u8>) {
         session.set_keepalive(None);
-        METRICS.client_timeouts.with_label_values(&["request"]).inc();
-        let message = format!("payglot could not answer within {} ms", deadline.as_millis());
+        METRICS
+            .client_timeouts
+            .with_label_values(&["request"])
+            .inc();
+        let message = format!(
+            "payglot could not answer within {} ms",
+            deadline.as_millis()
+        );
         // Once an upstream was tried, the caller may meet this payment again: say so as a
         // gateway timeout, like an upstream's own.
         let kind = if ctx.upstream.is_some() {
@@ -499,12 +505,11 @@ impl ProxyHttp for Proxy {
         // One deadline for the whole request after its header: the body's own deadline and the
         // upstream's fall within it.
         let deadline = config.server.request_timeout;
-        let (status, body) = match tokio::time::timeout(deadline, self.handle(session, ctx, &config))
-            .await
-        {
-            Ok(answer) => answer,
-            Err(_) => self.deadline_passed(session, ctx, deadline),
-        };
+        let (status, body) =
+            match tokio::time::timeout(deadline, self.handle(session, ctx, &config)).await {
+                Ok(answer) => answer,
+                Err(_) => self.deadline_passed(session, ctx, deadline),
+            };
         ctx.status = status;
         let mut header = ResponseHeader::build(status, Some(4))?;
         header.insert_header("Content-Type", "application/json")?;

@@ -53,12 +53,14 @@ async fn lookup_within<T>(
     timeout: Duration,
     lookup: impl Future<Output = std::io::Result<T>>,
 ) -> std::io::Result<T> {
-    tokio::time::timeout(timeout, lookup).await.unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no answer within {} ms", timeout.as_millis()),
-        ))
-    })
+    tokio::time::timeout(timeout, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} ms", timeout.as_millis()),
+            ))
+        })
 }
 
 #[cfg(test)]
