@@ -1,7 +1,7 @@
 //! The operator's endpoint on the metrics address: `/metrics` (Prometheus text), `/healthz`
 //! (the process answers) and `/readyz` (a config is loaded and the proxy listener accepts).
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,16 +15,21 @@ use crate::config::LoadedConfig;
 
 pub struct Admin {
     config: Arc<ArcSwap<LoadedConfig>>,
+    /// The proxy listener's address as bound at start. A reload may change `server.listen`
+    /// in the live config, but that applies only on restart, so it is not what to probe.
+    proxy_listen: SocketAddr,
 }
 
 impl Admin {
-    pub fn new(config: Arc<ArcSwap<LoadedConfig>>) -> Self {
-        Admin { config }
+    pub fn new(config: Arc<ArcSwap<LoadedConfig>>, proxy_listen: SocketAddr) -> Self {
+        Admin {
+            config,
+            proxy_listen,
+        }
     }
 
-    fn proxy_listening(&self) -> bool {
-        let listen = self.config.load().server.listen;
-        TcpStream::connect_timeout(&listen, Duration::from_millis(250)).is_ok()
+    fn proxy_listening(proxy_listen: SocketAddr) -> bool {
+        TcpStream::connect_timeout(&proxy_listen, Duration::from_millis(250)).is_ok()
     }
 }
 
@@ -46,10 +51,8 @@ impl ServeHttp for Admin {
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
                 // The connect check blocks briefly; keep it off the async workers.
-                let this = Admin {
-                    config: self.config.clone(),
-                };
-                let ready = tokio::task::spawn_blocking(move || this.proxy_listening())
+                let listen = self.proxy_listen;
+                let ready = tokio::task::spawn_blocking(move || Self::proxy_listening(listen))
                     .await
                     .unwrap_or(false);
                 if ready {

@@ -15,6 +15,7 @@ use crate::admin::Admin;
 use crate::config::{LoadedConfig, SandboxConfig};
 use crate::metrics::METRICS;
 use crate::proxy::Proxy;
+use crate::proxy::listener::Guarded;
 use crate::reload::Reloader;
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::serve::Services;
@@ -35,7 +36,9 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
     let upstream_ids: Vec<&str> = config.upstreams().iter().map(|u| u.id.as_str()).collect();
     METRICS.prime(&upstream_ids);
     let conf = server_conf(&config);
-    let listen = config.server.listen.to_string();
+    let bound = config.server.listen;
+    let listen = bound.to_string();
+    let max_connections = config.server.max_connections;
     let metrics_listen = config.server.metrics_listen.to_string();
     let sandbox_setup = config
         .sandbox
@@ -44,17 +47,19 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
     let shared = Arc::new(ArcSwap::from_pointee(config));
 
     let mut services: Services = Vec::new();
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &Arc::new(server_conf(&shared.load())),
+    let mut http = pingora::proxy::HttpProxy::new(
         Proxy::new(shared.clone()),
-        "payglot proxy",
+        Arc::new(server_conf(&shared.load())),
     );
+    http.handle_init_modules();
+    let guarded = Guarded::new(http, max_connections, shared.clone());
+    let mut proxy = Service::new("payglot proxy".to_owned(), guarded);
     proxy.add_tcp(&listen);
     services.push(Box::new(proxy));
 
     let mut admin = Service::new(
         "payglot admin".to_owned(),
-        Admin::new(shared.clone()).into_app(),
+        Admin::new(shared.clone(), bound).into_app(),
     );
     admin.add_tcp(&metrics_listen);
     services.push(Box::new(admin));

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Replayed,
     /// The body exceeds the configured limit.
     PayloadTooLarge,
+    /// The client did not send its request in time.
+    RequestTimeout,
     /// The request is valid but cannot be expressed in the target dialect.
     Untranslatable,
     /// No routing rule matches the request.
@@ -52,6 +54,7 @@ impl ErrorKind {
             Self::InvalidField => "invalid_field",
             Self::Replayed => "replayed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Untranslatable => "untranslatable",
             Self::NoRoute => "no_route",
             Self::NotFound => "not_found",
@@ -74,6 +77,7 @@ impl ErrorKind {
             Self::MalformedBody | Self::Replayed => 400,
             Self::InvalidField | Self::Untranslatable | Self::NoRoute => 422,
             Self::PayloadTooLarge => 413,
+            Self::RequestTimeout => 408,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::UpstreamUnreachable

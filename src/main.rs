@@ -216,7 +216,13 @@ fn load(path: &Path) -> Result<LoadedConfig, String> {
 }
 
 fn run(path: &Path) -> Result<(), String> {
+    // Before any slow start-up work: SIGHUP's default action ends the process, and the
+    // reloader only listens for it once the server runs.
+    ignore_hangup_until_the_reloader_listens()?;
     let loaded = load(path)?;
+    for problem in loaded.shutdown_problems() {
+        tracing::warn!(%problem, "payglot check would refuse this config");
+    }
     tracing::info!(
         listen = %loaded.server.listen,
         metrics = %loaded.server.metrics_listen,
@@ -227,6 +233,21 @@ fn run(path: &Path) -> Result<(), String> {
     let assembly = app::assemble(loaded, Some(path));
     serve::run_until_signal(assembly.server_conf, assembly.services);
     Ok(())
+}
+
+/// Installs the process's SIGHUP handler (tokio's, which stays installed for the life of the
+/// process once registered) so that a hang-up that arrives during start-up is dropped, not
+/// fatal. The reloader subscribes to the same handler when it starts.
+fn ignore_hangup_until_the_reloader_listens() -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime for signal handling: {e}"))?;
+    runtime
+        .block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map(drop)
+        })
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))
 }
 
 fn read_body(path: Option<&Path>) -> Result<Vec<u8>, String> {
@@ -372,6 +393,13 @@ fn sign_command(
 
 fn check_command(path: &Path) -> Result<(), String> {
     let loaded = load(path)?;
+    let problems = config::ConfigErrors(loaded.shutdown_problems());
+    if !problems.is_empty() {
+        return Err(format!(
+            "{}: the config has errors:\n{problems}",
+            path.display()
+        ));
+    }
     println!(
         "{}: ok ({} merchants, {} upstreams, {} routes; config {})",
         path.display(),

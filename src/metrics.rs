@@ -5,8 +5,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric payglot exports.
@@ -24,6 +24,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "payglot_config_info",
     "payglot_in_flight_requests",
     "payglot_unknown_statuses_total",
+    "payglot_upstream_failures_total",
+    "payglot_client_timeouts_total",
+    "payglot_connections_refused_total",
+    "payglot_open_connections",
 ];
 
 /// The payment store's metrics. Not in [`METRIC_NAMES`] yet: their series exist once a store
@@ -82,6 +86,13 @@ pub struct Metrics {
     pub store_latency: HistogramVec,
     /// Failed store operations by backend and kind.
     pub store_errors: IntCounterVec,
+    /// Failed upstream exchanges, by upstream and how they failed.
+    pub upstream_failures: IntCounterVec,
+    /// Clients cut off for being too slow, by phase (header, body, request).
+    pub client_timeouts: IntCounterVec,
+    /// Connections refused at `server.max_connections`.
+    pub connections_refused: IntCounter,
+    pub open_connections: IntGauge,
 }
 
 /// Latency buckets from 50 µs (translation work) up to 30 s (slow providers).
@@ -199,6 +210,28 @@ impl Metrics {
                 "Failed payment store operations by backend and kind",
                 &["backend", "kind"],
             ),
+            upstream_failures: counter(
+                "payglot_upstream_failures_total",
+                "Failed upstream exchanges, by upstream and reason (connect, timeout, broken, \
+                 too_large)",
+                &["upstream", "reason"],
+            ),
+            client_timeouts: counter(
+                "payglot_client_timeouts_total",
+                "Clients cut off for sending too slowly, by phase (header, body, request)",
+                &["phase"],
+            ),
+            connections_refused: {
+                let name = "payglot_connections_refused_total";
+                let c = IntCounter::new(name, "Connections refused at server.max_connections")
+                    .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+                let _ = registry.register(Box::new(c.clone()));
+                c
+            },
+            open_connections: gauge(
+                "payglot_open_connections",
+                "Client connections open on the proxy listener",
+            ),
         }
     }
 
@@ -214,6 +247,13 @@ impl Metrics {
         }
         for upstream in upstreams {
             self.breaker_open.with_label_values(&[upstream]);
+            for reason in ["connect", "timeout", "broken", "too_large"] {
+                self.upstream_failures
+                    .with_label_values(&[upstream, reason]);
+            }
+        }
+        for phase in ["header", "body", "request"] {
+            self.client_timeouts.with_label_values(&[phase]);
         }
     }
 

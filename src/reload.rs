@@ -4,19 +4,23 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use sha2::{Digest, Sha256};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::{self, LoadedConfig};
 use crate::metrics::METRICS;
 
 /// How often the file is checked for changes.
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a changed file must stay unchanged before it is applied: longer than the gap
+/// between the writes of one save, short enough that a deploy is applied within half a second.
+const SETTLE: Duration = Duration::from_millis(300);
 
 pub struct Reloader {
     path: PathBuf,
@@ -67,10 +71,67 @@ impl Reloader {
         }
     }
 
-    /// The file's identity for change detection: modification time and length.
-    fn fingerprint(&self) -> Option<(std::time::SystemTime, u64)> {
-        let meta = std::fs::metadata(&self.path).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
+    /// The file's content hash, or `None` when it cannot be read.
+    fn content_hash(&self) -> Option<[u8; 32]> {
+        std::fs::read(&self.path)
+            .ok()
+            .map(|b| Sha256::digest(&b).into())
+    }
+}
+
+/// Decides when a changed file is applied: only once its content has stayed the same for
+/// [`SETTLE`], so a file written in steps (an editor, a truncate-then-write deploy) is not
+/// applied half-way even when the half is valid YAML. Content hashes, not modification times,
+/// tell a change: a write within the clock's granularity, or one that keeps the length, is
+/// still seen.
+#[derive(Debug)]
+pub struct ChangeWatch {
+    /// The content last applied or refused (what the running state reflects).
+    settled: Option<[u8; 32]>,
+    /// A different content and when it was first seen.
+    pending: Option<([u8; 32], Instant)>,
+}
+
+impl ChangeWatch {
+    pub fn new(current: Option<[u8; 32]>) -> Self {
+        ChangeWatch {
+            settled: current,
+            pending: None,
+        }
+    }
+
+    /// Observes the file's content hash at `now`; true when it should be loaded now.
+    pub fn observe(&mut self, hash: Option<[u8; 32]>, now: Instant) -> bool {
+        let Some(hash) = hash else {
+            // Unreadable (e.g. replaced by rename right now): wait for it to come back.
+            self.pending = None;
+            return false;
+        };
+        if Some(hash) == self.settled {
+            self.pending = None;
+            return false;
+        }
+        match self.pending {
+            Some((seen, since)) if seen == hash => {
+                if now.duration_since(since) >= SETTLE {
+                    self.settled = Some(hash);
+                    self.pending = None;
+                    true
+                } else {
+                    false
+                }
+            }
+            _ => {
+                self.pending = Some((hash, now));
+                false
+            }
+        }
+    }
+
+    /// Records a content applied by other means (SIGHUP).
+    pub fn settle(&mut self, hash: Option<[u8; 32]>) {
+        self.settled = hash;
+        self.pending = None;
     }
 }
 
@@ -84,7 +145,7 @@ impl BackgroundService for Reloader {
                 None
             }
         };
-        let mut last_seen = self.fingerprint();
+        let mut watch = ChangeWatch::new(self.content_hash());
         let mut ticker = tokio::time::interval(POLL_INTERVAL);
         loop {
             let hup = async {
@@ -97,17 +158,49 @@ impl BackgroundService for Reloader {
                 _ = shutdown.changed() => return,
                 _ = hup => {
                     tracing::info!("SIGHUP: reloading the config");
-                    last_seen = self.fingerprint();
+                    watch.settle(self.content_hash());
                     self.reload(true);
                 }
                 _ = ticker.tick() => {
-                    let now = self.fingerprint();
-                    if now.is_some() && now != last_seen {
-                        last_seen = now;
+                    if watch.observe(self.content_hash(), Instant::now()) {
                         self.reload(false);
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(text: &str) -> Option<[u8; 32]> {
+        Some(Sha256::digest(text.as_bytes()).into())
+    }
+
+    #[test]
+    fn a_file_written_in_two_steps_is_applied_once_whole() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut watch = ChangeWatch::new(hash("old"));
+        assert!(!watch.observe(hash("old"), at(0)));
+        // The first half lands (valid YAML on its own), the rest 300 ms later.
+        assert!(!watch.observe(hash("half"), at(250)));
+        assert!(!watch.observe(hash("half+rest"), at(550)));
+        assert!(!watch.observe(hash("half+rest"), at(800)));
+        assert!(watch.observe(hash("half+rest"), at(1050)));
+        assert!(!watch.observe(hash("half+rest"), at(1300)), "applied once");
+        // A file that disappears for a moment is not a change.
+        assert!(!watch.observe(None, at(1550)));
+        assert!(!watch.observe(hash("half+rest"), at(1800)));
+    }
+
+    #[test]
+    fn a_same_length_rewrite_is_seen() {
+        let t0 = Instant::now();
+        let mut watch = ChangeWatch::new(hash("threads: 1"));
+        assert!(!watch.observe(hash("threads: 2"), t0));
+        assert!(watch.observe(hash("threads: 2"), t0 + SETTLE));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -34,9 +35,26 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Only a string is a secret. A mistyped one (a number, a list) is refused without its value:
+/// serde's own "invalid type" message would quote it into the config error.
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+        }
+        d.deserialize_any(V).map_err(|_: D::Error| {
+            de::Error::custom("must be a string (quote it; the value is not shown)")
+        })
     }
 }
 
@@ -66,5 +84,28 @@ mod tests {
         let c = Credentials::new("ak", "sk_live_very_secret");
         assert!(!format!("{c:?}").contains("very_secret"));
         assert!(!format!("{}", c.secret).contains("very_secret"));
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_refused_without_its_value() {
+        for yaml in [
+            "987654321",
+            "true",
+            "[s3cr3t_value]",
+            "{s3cr3t_value: 1}",
+            "12.5",
+        ] {
+            let error = serde_yaml::from_str::<Secret>(yaml)
+                .expect_err(yaml)
+                .to_string();
+            assert!(error.contains("must be a string"), "{error}");
+            for part in ["987654321", "s3cr3t_value", "12.5"] {
+                assert!(!error.contains(part), "{yaml}: {error}");
+            }
+        }
+        assert_eq!(
+            serde_yaml::from_str::<Secret>("\"x\"").unwrap().expose(),
+            "x"
+        );
     }
 }

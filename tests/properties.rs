@@ -308,6 +308,10 @@ fn json_value() -> impl Strategy<Value = Value> {
             "2025-06-09T13:18:29Z",
             "9999-12-31T23:59:59Z",
             "-9999-01-01T00:00:00Z",
+            // Offsets at the calendar's edges: their UTC form does not exist.
+            "9999-12-31T23:59:59-01:00",
+            "-9999-01-01T00:00:00+01:00",
+            "2025-06-09T13:18:29.5+05:30",
             "OPEN",
             "COMPLETED",
             "paid",
@@ -449,6 +453,8 @@ fn extreme_alppay_answer() -> impl Strategy<Value = Vec<u8>> {
             "9999-12-31T23:59:59Z",
             "0000-01-01T00:00:00Z",
             "2025-06-09T13:18:29.123456789+14:00",
+            "9999-12-31T23:59:59-01:00",
+            "-9999-01-01T00:00:00+23:59",
         ]),
         any::<i64>(),
     )

@@ -281,11 +281,8 @@ fn bad_signatures_and_unknown_keys_are_refused_in_the_callers_dialect() {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let answer = http::post(stack.proxy, path_of(dialect), &refs, &body);
-        let message = assert_error_envelope(dialect, &answer, 401, "unauthenticated");
-        assert!(
-            message.contains("signature") || message.contains("sign"),
-            "{message}"
-        );
+        let bad_signature = assert_error_envelope(dialect, &answer, 401, "unauthenticated");
+        assert!(bad_signature.contains("signature"), "{bad_signature}");
 
         // A key no merchant has.
         let mut headers = sign::headers(dialect, &body);
@@ -295,8 +292,9 @@ fn bad_signatures_and_unknown_keys_are_refused_in_the_callers_dialect() {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let answer = http::post(stack.proxy, path_of(dialect), &refs, &body);
-        let message = assert_error_envelope(dialect, &answer, 401, "unauthenticated");
-        assert!(message.contains("unknown key"), "{message}");
+        let unknown_key = assert_error_envelope(dialect, &answer, 401, "unauthenticated");
+        // The same text as a bad signature: key ids cannot be probed.
+        assert_eq!(unknown_key, bad_signature);
 
         // No key at all.
         let answer = http::post(stack.proxy, path_of(dialect), &[], &body);

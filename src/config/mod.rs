@@ -108,8 +108,19 @@ pub struct ServerSettings {
     pub metrics_listen: SocketAddr,
     /// 1..=65536.
     pub max_body_bytes: usize,
-    /// Downstream read/write timeout.
+    /// Downstream read/write timeout, per read or write.
     pub client_timeout: Duration,
+    /// A request header must arrive whole within this (from the connection's start, or from
+    /// the previous answer on a kept-alive one).
+    pub header_timeout: Duration,
+    /// The whole request body must arrive within this once the header is in.
+    pub body_timeout: Duration,
+    /// Everything after the header, body to last byte of the answer.
+    pub request_timeout: Duration,
+    /// Client connections served at once; more are refused. Restart needed.
+    pub max_connections: usize,
+    /// Largest upstream answer payglot reads.
+    pub max_answer_bytes: usize,
     /// For pingora's `ServerConf::grace_period_seconds`. Restart needed.
     pub grace_period_secs: u64,
     /// For pingora's `ServerConf::graceful_shutdown_timeout_seconds`. Restart needed.
@@ -167,6 +178,8 @@ pub struct Upstream {
     pub write_timeout: Duration,
     /// How long an idle keep-alive connection is kept.
     pub idle_timeout: Duration,
+    /// The whole exchange, from the DNS lookup to the answer's last byte.
+    pub total_timeout: Duration,
     pub circuit_breaker: CircuitBreaker,
 }
 
@@ -277,6 +290,33 @@ impl LoadedConfig {
         &self.upstreams
     }
 
+    /// Problems `payglot check` refuses but a running payglot only warns about, as they bite
+    /// at shutdown rather than per request: a grace period (plus shutdown timeout) shorter than
+    /// the longest upstream exchange cuts in-flight payments off mid-exchange on SIGTERM.
+    pub fn shutdown_problems(&self) -> Vec<ConfigError> {
+        let server = &self.server;
+        let shutdown_secs = server
+            .grace_period_secs
+            .saturating_add(server.graceful_shutdown_timeout_secs);
+        let longest = self
+            .upstreams
+            .iter()
+            .max_by_key(|u| u.total_timeout)
+            .map(|u| (u, u.total_timeout.as_secs_f64().ceil() as u64));
+        match longest {
+            Some((upstream, needed)) if needed > shutdown_secs => vec![ConfigError::new(
+                "server.grace_period_secs",
+                format!(
+                    "grace_period_secs + graceful_shutdown_timeout_secs ({shutdown_secs} s) is \
+                     shorter than upstream \"{}\"'s total_timeout_ms ({needed} s): a stop would \
+                     cut payments off mid-exchange",
+                    upstream.id
+                ),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     /// The settings that differ in `new` but only take effect on restart, one line each
     /// (`server.listen: 127.0.0.1:8080 -> 127.0.0.1:8081`). Empty when a reload applies fully.
     pub fn restart_needed_changes(&self, new: &LoadedConfig) -> Vec<String> {
@@ -307,6 +347,11 @@ impl LoadedConfig {
             "server.graceful_shutdown_timeout_secs",
             a.graceful_shutdown_timeout_secs.to_string(),
             b.graceful_shutdown_timeout_secs.to_string(),
+        );
+        check(
+            "server.max_connections",
+            a.max_connections.to_string(),
+            b.max_connections.to_string(),
         );
         check(
             "server.upstream_ca_file",
@@ -350,8 +395,73 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<LoadedConfig, ConfigErrors> {
     let generation_hash = hex::encode(Sha256::digest(yaml.as_bytes()))[..12].to_owned();
-    let file = parse_str(yaml, env)?;
-    validate::build(&file, generation_hash).map_err(ConfigErrors)
+    let mut value = parse_value(yaml, env)?;
+    let sections = section_order(&value);
+    // An unknown section is reported, and the rest of the file is still checked in full: a
+    // typo in one section name must not hide the mistakes below it.
+    let mut errors = take_unknown_sections(&mut value);
+    match type_file(&value) {
+        Ok(file) => match validate::build(&file, generation_hash) {
+            Ok(loaded) if errors.is_empty() => return Ok(loaded),
+            Ok(_) => {}
+            Err(found) => errors.extend(found),
+        },
+        Err(found) => {
+            // Both are type-stage problems: report them in file order.
+            errors.extend(found.0);
+            errors.sort_by_key(|e| {
+                let section = e.path.split(['.', '[']).next().unwrap_or_default();
+                sections.iter().position(|s| s == section)
+            });
+        }
+    }
+    Err(ConfigErrors(errors))
+}
+
+/// The top-level keys in file order.
+fn section_order(value: &Value) -> Vec<String> {
+    value
+        .as_mapping()
+        .map(|map| {
+            map.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes the top-level keys that are not sections, returning one error for each.
+fn take_unknown_sections(value: &mut Value) -> Vec<ConfigError> {
+    let Some(map) = value.as_mapping_mut() else {
+        return Vec::new();
+    };
+    let unknown: Vec<Value> = map
+        .keys()
+        .filter(|k| {
+            k.as_str()
+                .is_none_or(|k| !schema::TOP_LEVEL_KEYS.contains(&k))
+        })
+        .cloned()
+        .collect();
+    let mut errors = Vec::new();
+    for key in unknown {
+        map.remove(&key);
+        errors.push(match key.as_str() {
+            Some(name) => unknown_section(name),
+            None => ConfigError::new("", "section names must be strings"),
+        });
+    }
+    errors
+}
+
+fn unknown_section(name: &str) -> ConfigError {
+    ConfigError::new(
+        name,
+        format!(
+            "unknown section, expected one of {}",
+            schema::TOP_LEVEL_KEYS.join(", ")
+        ),
+    )
 }
 
 /// Stages 1–3 only: the typed file, not yet validated.
@@ -359,6 +469,11 @@ pub fn parse_str(
     yaml: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ConfigFile, ConfigErrors> {
+    type_file(&parse_value(yaml, env)?)
+}
+
+/// Stages 1 and 2: the YAML tree, merge keys applied and `${VAR}` substituted.
+fn parse_value(yaml: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, ConfigErrors> {
     let mut value: Value = serde_yaml::from_str(yaml)
         .map_err(|e| ConfigError::new("", format!("invalid YAML: {e}")))?;
     if value.is_null() {
@@ -374,10 +489,15 @@ pub fn parse_str(
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    match typed::<ConfigFile>(&value, "") {
+    Ok(value)
+}
+
+/// Stage 3: the typed file, with every section's and list item's type errors.
+fn type_file(value: &Value) -> Result<ConfigFile, ConfigErrors> {
+    match typed::<ConfigFile>(value, "") {
         Ok(file) => Ok(file),
         Err(first) => {
-            let all = type_errors(&value);
+            let all = type_errors(value);
             Err(ConfigErrors(if all.is_empty() { vec![first] } else { all }))
         }
     }
@@ -427,13 +547,7 @@ fn type_errors(value: &Value) -> Vec<ConfigError> {
             "upstreams" => each::<schema::UpstreamEntry>(section, key, &mut errors),
             "routes" => each::<schema::RouteEntry>(section, key, &mut errors),
             "store" => typed::<Option<store::StoreSection>>(section, key).map(drop),
-            other => Err(ConfigError::new(
-                other,
-                format!(
-                    "unknown section, expected one of {}",
-                    schema::TOP_LEVEL_KEYS.join(", ")
-                ),
-            )),
+            other => Err(unknown_section(other)),
         };
         if let Err(e) = result {
             errors.push(e);

@@ -60,11 +60,23 @@ pub struct ServerSection {
     pub listen: String,
     /// Listener for `/metrics`, `/healthz` and `/readyz`, `ip:port`. Restart needed to change.
     pub metrics_listen: String,
-    /// Largest request or response body payglot reads, in bytes: 1..=65536, because pingora
-    /// forwards a rewritten body only up to 64 KiB.
+    /// Largest request body payglot reads, in bytes: 1..=65536, because pingora forwards a
+    /// rewritten body only up to 64 KiB.
     pub max_body_bytes: u64,
-    /// Downstream (client) read and write timeout, milliseconds.
+    /// Largest upstream answer payglot reads, in bytes: 1..=16777216.
+    pub max_answer_bytes: u64,
+    /// Downstream (client) timeout for each read and write, milliseconds.
     pub client_timeout_ms: u64,
+    /// Time for a client to send a whole request header, milliseconds.
+    pub header_timeout_ms: u64,
+    /// Time for a client to send the whole request body, milliseconds.
+    pub body_timeout_ms: u64,
+    /// Time from a request's header to the last byte of its answer, milliseconds; at least
+    /// every upstream's `total_timeout_ms`.
+    pub request_timeout_ms: u64,
+    /// Client connections served at once; further ones get a 503 and are closed. Restart
+    /// needed to change.
+    pub max_connections: u64,
     /// Seconds to keep serving in-flight requests after SIGTERM (pingora's 300 is too long).
     pub grace_period_secs: u64,
     /// Seconds allowed for the runtime to shut down after the grace period.
@@ -82,7 +94,12 @@ impl Default for ServerSection {
             listen: "127.0.0.1:8080".to_owned(),
             metrics_listen: "127.0.0.1:9464".to_owned(),
             max_body_bytes: 65_536,
+            max_answer_bytes: 1 << 20,
             client_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            max_connections: 4_096,
             grace_period_secs: 10,
             graceful_shutdown_timeout_secs: 5,
             threads: 1,
@@ -274,6 +291,10 @@ pub struct UpstreamEntry {
     /// How long an idle keep-alive connection is kept for reuse, milliseconds.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    /// The whole exchange with the provider, from the DNS lookup to the last byte of its
+    /// answer, milliseconds (the per-read timeout alone lets a dripping answer run on).
+    #[serde(default = "default_total_timeout_ms")]
+    pub total_timeout_ms: u64,
     /// Stops sending to a provider that keeps failing; defaults apply when absent.
     #[serde(default)]
     pub circuit_breaker: Option<CircuitBreakerEntry>,
@@ -290,6 +311,10 @@ fn default_write_timeout_ms() -> u64 {
 }
 fn default_idle_timeout_ms() -> u64 {
     60_000
+}
+fn default_total_timeout_ms() -> u64 {
+    // Fits the default shutdown (grace 10 s + 5 s), which `payglot check` requires.
+    15_000
 }
 
 /// `upstreams[].circuit_breaker`.

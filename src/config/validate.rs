@@ -36,6 +36,10 @@ const MAX_BODY_BYTES: u64 = 65_536;
 const MAX_MS: u64 = 86_400_000;
 /// Upper bound for the shutdown timings (one hour).
 const MAX_SHUTDOWN_SECS: u64 = 3_600;
+/// Provider answers are a few KiB; 16 MiB is a typo's bound, not a plan.
+const MAX_ANSWER_BYTES: u64 = 16 << 20;
+/// Far above what one process serves; larger values are typos.
+const MAX_CONNECTIONS: u64 = 1_000_000;
 
 #[derive(Default)]
 struct Errors(Vec<ConfigError>);
@@ -66,6 +70,7 @@ pub(crate) fn build(
     let upstream_ids: Vec<&str> = file.upstreams.iter().map(|u| u.id.as_str()).collect();
     let merchants = merchants(&file.merchants, &upstream_ids, &networks, &mut e);
     let upstreams = upstreams(&file.upstreams, &listeners, &mut e);
+    request_outlasts_upstreams(file, &mut e);
     let routes = routes(
         &file.routes,
         &file.merchants,
@@ -141,7 +146,32 @@ fn server(s: &ServerSection, e: &mut Errors) -> Option<ServerSettings> {
             ),
         );
     }
-    millis(s.client_timeout_ms, "server.client_timeout_ms", e);
+    for (key, ms) in [
+        ("server.client_timeout_ms", s.client_timeout_ms),
+        ("server.header_timeout_ms", s.header_timeout_ms),
+        ("server.body_timeout_ms", s.body_timeout_ms),
+        ("server.request_timeout_ms", s.request_timeout_ms),
+    ] {
+        millis(ms, key, e);
+    }
+    if !(1..=MAX_ANSWER_BYTES).contains(&s.max_answer_bytes) {
+        e.push(
+            "server.max_answer_bytes",
+            format!(
+                "must be between 1 and {MAX_ANSWER_BYTES}, not {}",
+                s.max_answer_bytes
+            ),
+        );
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&s.max_connections) {
+        e.push(
+            "server.max_connections",
+            format!(
+                "must be between 1 and {MAX_CONNECTIONS}, not {}",
+                s.max_connections
+            ),
+        );
+    }
     for (key, secs) in [
         ("server.grace_period_secs", s.grace_period_secs),
         (
@@ -175,7 +205,12 @@ fn server(s: &ServerSection, e: &mut Errors) -> Option<ServerSettings> {
         listen: listen?,
         metrics_listen: metrics_listen?,
         max_body_bytes: usize::try_from(s.max_body_bytes).ok()?,
+        max_answer_bytes: usize::try_from(s.max_answer_bytes).ok()?,
         client_timeout: Duration::from_millis(s.client_timeout_ms),
+        header_timeout: Duration::from_millis(s.header_timeout_ms),
+        body_timeout: Duration::from_millis(s.body_timeout_ms),
+        request_timeout: Duration::from_millis(s.request_timeout_ms),
+        max_connections: usize::try_from(s.max_connections).ok()?,
         grace_period_secs: s.grace_period_secs,
         graceful_shutdown_timeout_secs: s.graceful_shutdown_timeout_secs,
         threads: usize::try_from(s.threads).ok()?,
@@ -365,6 +400,7 @@ fn upstreams(
             ("read_timeout_ms", u.read_timeout_ms),
             ("write_timeout_ms", u.write_timeout_ms),
             ("idle_timeout_ms", u.idle_timeout_ms),
+            ("total_timeout_ms", u.total_timeout_ms),
         ] {
             millis(ms, &format!("{path}.{key}"), e);
         }
@@ -389,6 +425,7 @@ fn upstreams(
             read_timeout: Duration::from_millis(u.read_timeout_ms),
             write_timeout: Duration::from_millis(u.write_timeout_ms),
             idle_timeout: Duration::from_millis(u.idle_timeout_ms),
+            total_timeout: Duration::from_millis(u.total_timeout_ms),
             circuit_breaker: CircuitBreaker {
                 failures: breaker.failures,
                 cooldown: Duration::from_millis(breaker.cooldown_ms),
@@ -396,6 +433,24 @@ fn upstreams(
         }));
     }
     out
+}
+
+/// An upstream deadline longer than the request's own would never be reached: the request
+/// would end first, as a timeout the upstream's settings do not explain.
+fn request_outlasts_upstreams(file: &ConfigFile, e: &mut Errors) {
+    let request_ms = file.server.request_timeout_ms;
+    for (i, u) in file.upstreams.iter().enumerate() {
+        if u.total_timeout_ms > request_ms {
+            e.push(
+                format!("upstreams[{i}].total_timeout_ms"),
+                format!(
+                    "{} is longer than server.request_timeout_ms ({request_ms}), which would cut \
+                     every slow exchange short first",
+                    u.total_timeout_ms
+                ),
+            );
+        }
+    }
 }
 
 fn base_url(text: &str, path: &str, e: &mut Errors) -> Option<BaseUrl> {
@@ -450,6 +505,20 @@ fn http_url(text: &str, path: &str, e: &mut Errors) -> Option<Url> {
 }
 
 fn check_credentials(c: &CredentialsEntry, path: &str, e: &mut Errors) -> Credentials {
+    // A key id travels in a header: a control character would fail only at send time, as a
+    // connect error that trips the circuit breaker. Its value is not echoed (a pasted secret).
+    let trimmed = c.key_id.trim() == c.key_id;
+    if trimmed && c.key_id.chars().any(char::is_control) {
+        e.push(
+            format!("{path}.key_id"),
+            "contains a control character (tab, newline, ...); key ids travel in a header",
+        );
+    } else if trimmed && !c.key_id.is_empty() && HeaderValue::from_str(&c.key_id).is_err() {
+        e.push(
+            format!("{path}.key_id"),
+            "is not a valid header value (visible ASCII only)",
+        );
+    }
     for (key, value) in [("key_id", c.key_id.as_str()), ("secret", c.secret.expose())] {
         if value.is_empty() {
             e.push(format!("{path}.{key}"), "must not be empty");

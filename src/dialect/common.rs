@@ -201,6 +201,18 @@ pub fn caller_status(error: &ApiError) -> u16 {
     }
 }
 
+/// The most of a provider's error text passed on to the caller, in characters: enough to
+/// explain, too little to carry a whole error page or a provider's internals.
+pub const MAX_PROVIDER_TEXT_CHARS: usize = 200;
+
+/// `text` cut to [`MAX_PROVIDER_TEXT_CHARS`] characters, marked when cut.
+pub fn capped(text: &str) -> String {
+    match text.char_indices().nth(MAX_PROVIDER_TEXT_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// Classifies a provider's error answer by its HTTP status.
 pub fn upstream_status_error(
     provider: Dialect,
@@ -211,7 +223,7 @@ pub fn upstream_status_error(
     let detail = if text.is_empty() {
         String::new()
     } else {
-        format!(": {text}")
+        format!(": {}", capped(&text))
     };
     let (kind, message) = match status {
         401 | 403 => (

@@ -4,9 +4,9 @@
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::error::{ApiError, ErrorKind, FieldError};
 
@@ -238,26 +238,33 @@ impl<'de> Deserialize<'de> for ScalarText {
     }
 }
 
-/// Parses the ISO-8601 forms the providers write (`Z` or an offset, any fraction).
+/// Parses the ISO-8601 forms the providers write (`Z` or an offset, any fraction), as UTC.
+/// A time whose UTC form leaves the calendar (`9999-12-31T23:59:59-01:00`) is unreadable
+/// rather than a panic later, when it is converted for another dialect.
 pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).ok()
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()?
+        .checked_to_offset(UtcOffset::UTC)
+}
+
+/// `t` in UTC; a time already past the calendar's edge there keeps its own offset, so a
+/// format never panics (the output is then the wrong instant's text, never reached from
+/// [`parse_time`], which refuses such times).
+fn in_utc(t: OffsetDateTime) -> OffsetDateTime {
+    t.checked_to_offset(UtcOffset::UTC).unwrap_or(t)
 }
 
 /// `2025-05-20T12:34:56Z` (AlpPay).
 pub fn format_seconds_z(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
+    in_utc(t).format(&fmt).unwrap_or_default()
 }
 
 /// `2024-10-15T16:41:27.596Z` (Apollo).
 pub fn format_millis_z(t: OffsetDateTime) -> String {
     let fmt =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
+    in_utc(t).format(&fmt).unwrap_or_default()
 }
 
 /// `2023-07-11T20:23:52+00:00` (Cryptomus).
@@ -265,9 +272,7 @@ pub fn format_offset(t: OffsetDateTime) -> String {
     let fmt = format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
     );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
+    in_utc(t).format(&fmt).unwrap_or_default()
 }
 
 /// Serialises a wire struct compactly. Wire structs hold only strings, numbers and options,
@@ -322,5 +327,20 @@ mod tests {
         assert_eq!(format_seconds_z(t), "2025-06-09T13:48:29Z");
         let t = parse_time("2023-07-11T20:23:52+03:00").unwrap();
         assert_eq!(format_offset(t), "2023-07-11T17:23:52+00:00");
+    }
+
+    #[test]
+    fn times_past_the_calendar_edge_are_unreadable_not_a_panic() {
+        assert_eq!(parse_time("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(parse_time("-9999-01-01T00:00:00+01:00"), None);
+        let edge = parse_time("9999-12-31T23:59:59+01:00").unwrap();
+        assert_eq!(format_offset(edge), "9999-12-31T22:59:59+00:00");
+        // A caller-made time at the edge with an offset formats without panicking.
+        let raw = OffsetDateTime::parse("9999-12-31T23:59:59-01:00", &Rfc3339).unwrap();
+        let _ = (
+            format_seconds_z(raw),
+            format_millis_z(raw),
+            format_offset(raw),
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod listener;
 pub mod replay;
 
 use std::sync::Arc;
@@ -110,9 +111,35 @@ impl Proxy {
             session.set_keepalive(None);
             return self.fail(ctx, dialect, error);
         }
-        let body = match read_body(session, config.server.max_body_bytes).await {
-            Ok(body) => body,
-            Err(error) => return self.fail(ctx, dialect, error),
+        // An unknown or missing key is refused before its body is read: a stranger's bytes
+        // cost nothing more than the header.
+        if let Err(error) = self.merchant(ctx, config, dialect, &session.req_header().headers) {
+            session.set_keepalive(None);
+            return self.fail(ctx, dialect, error);
+        }
+        let limits = &config.server;
+        let body = match tokio::time::timeout(
+            limits.body_timeout,
+            read_body(session, limits.max_body_bytes),
+        )
+        .await
+        {
+            Ok(Ok(body)) => body,
+            Ok(Err(error)) => return self.fail(ctx, dialect, error),
+            Err(_) => {
+                // A body that trickles in (a byte every few seconds passes the per-read
+                // timeout) must not hold the connection and its buffer.
+                session.set_keepalive(None);
+                METRICS.client_timeouts.with_label_values(&["body"]).inc();
+                let error = ApiError::new(
+                    ErrorKind::RequestTimeout,
+                    format!(
+                        "the request body did not arrive within {} ms",
+                        limits.body_timeout.as_millis()
+                    ),
+                );
+                return self.fail(ctx, dialect, error);
+            }
         };
         let headers = &session.req_header().headers;
         let answer = match endpoint.operation {
@@ -137,7 +164,7 @@ impl Proxy {
         let merchant = self.merchant(ctx, config, dialect, headers)?;
         let secret = merchant.credentials.secret.expose().as_bytes();
         let request = translate::read_request(dialect, headers, body, secret, &config.networks)
-            .inspect_err(count_signature(dialect))?;
+            .map_err(refuse_unauthenticated(dialect, &ctx.request_id))?;
         Ok(translate::Admitted {
             dialect,
             merchant,
@@ -153,8 +180,11 @@ impl Proxy {
         dialect: Dialect,
         headers: &http::HeaderMap,
     ) -> Result<&'c Merchant, ApiError> {
+        // A missing key header may say so; an unknown key reads like a bad signature, so key
+        // ids cannot be probed.
+        translate::caller_key_id(dialect, headers).inspect_err(count_signature(dialect))?;
         let merchant = translate::authenticate(config, dialect, headers)
-            .inspect_err(count_signature(dialect))?;
+            .map_err(refuse_unauthenticated(dialect, &ctx.request_id))?;
         ctx.merchant = Some(merchant.id.clone());
         Ok(merchant)
     }
@@ -205,6 +235,17 @@ impl Proxy {
             })
             .await?;
         ctx.upstream_time = sent.reply.elapsed;
+        if sent.upstream.dialect == dialect && !is_json(&sent.reply.body) {
+            // A same-dialect route passes the answer through as JSON; an HTML error page from
+            // a proxy in front of the provider is not one.
+            return Err(ApiError::new(
+                ErrorKind::UpstreamInvalid,
+                format!(
+                    "the payment provider answered HTTP {} with a body that is not JSON",
+                    sent.reply.status
+                ),
+            ));
+        }
         let answer = translate::answer(
             dialect,
             sent.upstream.dialect,
@@ -248,7 +289,7 @@ impl Proxy {
                 body,
                 merchant.credentials.secret.expose().as_bytes(),
             )
-            .inspect_err(count_signature(endpoint.dialect))?;
+            .map_err(refuse_unauthenticated(endpoint.dialect, &ctx.request_id))?;
         let nonce = codec.request_nonce(body)?;
         self.check_replay(&merchant.credentials.key_id, nonce.as_deref())?;
         let answer = codec
@@ -256,6 +297,40 @@ impl Proxy {
             .ok_or_else(|| ApiError::new(ErrorKind::Internal, "no local answer for this call"))?;
         ctx.outcome = Outcome::Ok;
         Ok((200, answer))
+    }
+
+    /// The answer when `server.request_timeout_ms` passed before the request was answered.
+    fn deadline_passed(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        deadline: Duration,
+    ) -> (u16, Vec<u8>) {
+        session.set_keepalive(None);
+        METRICS
+            .client_timeouts
+            .with_label_values(&["request"])
+            .inc();
+        let message = format!(
+            "payglot could not answer within {} ms",
+            deadline.as_millis()
+        );
+        // Once an upstream was tried, the caller may meet this payment again: say so as a
+        // gateway timeout, like an upstream's own.
+        let kind = if ctx.upstream.is_some() {
+            ErrorKind::UpstreamTimeout
+        } else {
+            ErrorKind::RequestTimeout
+        };
+        let error = ApiError::new(kind, message);
+        match ctx.dialect {
+            Some(dialect) => self.fail(ctx, dialect, error),
+            None => {
+                ctx.outcome = Outcome::Failed(kind);
+                tracing::warn!(request_id = %ctx.request_id, kind = kind.label(), "request deadline passed");
+                (kind.default_status(), br#"{"message":"timeout"}"#.to_vec())
+            }
+        }
     }
 
     fn fail(&self, ctx: &mut RequestCtx, dialect: Dialect, error: ApiError) -> (u16, Vec<u8>) {
@@ -278,6 +353,22 @@ fn count_signature(dialect: Dialect) -> impl Fn(&ApiError) {
                 .with_label_values(&[dialect.name()])
                 .inc();
         }
+    }
+}
+
+/// The one text every key or signature refusal gets once the key header is present, so the
+/// answer does not tell a known key from an unknown one; the precise reason is logged (debug).
+const UNAUTHENTICATED: &str = "invalid key or signature";
+
+/// Counts a refused key or signature and replaces its text with [`UNAUTHENTICATED`].
+fn refuse_unauthenticated(dialect: Dialect, request_id: &str) -> impl Fn(ApiError) -> ApiError {
+    move |error| {
+        if error.kind != ErrorKind::Unauthenticated {
+            return error;
+        }
+        count_signature(dialect)(&error);
+        tracing::debug!(request_id, reason = %error.message, "caller not authenticated");
+        ApiError::new(ErrorKind::Unauthenticated, UNAUTHENTICATED)
     }
 }
 
@@ -363,6 +454,10 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, ApiEr
     }
 }
 
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
 /// The caller's request id when it sent a sane one, else a fresh one.
 fn request_id(session: &Session) -> String {
     session
@@ -416,7 +511,14 @@ impl ProxyHttp for Proxy {
         let config = self.config.load_full();
         session.set_read_timeout(Some(config.server.client_timeout));
         session.set_write_timeout(Some(config.server.client_timeout));
-        let (status, body) = self.handle(session, ctx, &config).await;
+        // One deadline for the whole request after its header: the body's own deadline and the
+        // upstream's fall within it.
+        let deadline = config.server.request_timeout;
+        let (status, body) =
+            match tokio::time::timeout(deadline, self.handle(session, ctx, &config)).await {
+                Ok(answer) => answer,
+                Err(_) => self.deadline_passed(session, ctx, deadline),
+            };
         ctx.status = status;
         let mut header = ResponseHeader::build(status, Some(4))?;
         header.insert_header("Content-Type", "application/json")?;

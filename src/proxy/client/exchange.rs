@@ -16,8 +16,8 @@ use super::resolve::Resolver;
 use crate::config::Upstream;
 use crate::translate::UpstreamRequest;
 
-/// The longest upstream answer payglot reads; provider answers are a few KiB.
-const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Interim (1xx) answers skipped before the real one; more is a misbehaving provider.
+const MAX_INTERIM_ANSWERS: usize = 8;
 
 #[derive(Debug)]
 pub struct Reply {
@@ -59,11 +59,12 @@ pub async fn call(
     upstream: &Upstream,
     request: &UpstreamRequest,
     request_id: &str,
+    max_answer_bytes: usize,
 ) -> Result<Reply, CallError> {
     let started = Instant::now();
     let base = &upstream.base_url;
     let address = resolver
-        .resolve(&base.host, base.port)
+        .resolve(&base.host, base.port, upstream.connect_timeout)
         .await
         .map_err(CallError::Connect)?;
     let peer = peer(upstream, address);
@@ -94,7 +95,7 @@ pub async fn call(
     loop {
         match session.read_response_body().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                if body.len() + chunk.len() > max_answer_bytes {
                     return Err(CallError::TooLarge);
                 }
                 body.extend_from_slice(&chunk);
@@ -121,7 +122,35 @@ async fn exchange(session: &mut HttpSession, request: &UpstreamRequest) -> Resul
         .await
         .map_err(after_send)?;
     session.finish_request_body().await.map_err(after_send)?;
-    session.read_response_header().await.map_err(after_send)
+    // Interim answers (`100 Continue`, `103 Early Hints`) come before the real one; pingora
+    // sets up no body reader for them, so reading a body after one would panic.
+    for _ in 0..MAX_INTERIM_ANSWERS {
+        session.read_response_header().await.map_err(after_send)?;
+        match session.response_header().map(|h| h.status.as_u16()) {
+            Some(101) => {
+                return Err(CallError::Broken(
+                    "the provider switched protocols (101)".to_owned(),
+                ));
+            }
+            Some(100..=199) => continue,
+            _ => return Ok(()),
+        }
+    }
+    Err(CallError::Broken(format!(
+        "the provider sent more than {MAX_INTERIM_ANSWERS} interim (1xx) answers"
+    )))
+}
+
+impl CallError {
+    /// A stable label for the upstream-failure metric.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallError::Connect(_) => "connect",
+            CallError::Timeout(_) => "timeout",
+            CallError::Broken(_) => "broken",
+            CallError::TooLarge => "too_large",
+        }
+    }
 }
 
 fn after_send(e: Box<pingora::Error>) -> CallError {

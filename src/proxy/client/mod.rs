@@ -18,7 +18,7 @@ use crate::metrics::METRICS;
 use crate::routing::Selection;
 use crate::translate::UpstreamRequest;
 
-pub use breaker::{BreakerSettings, Breakers, Permit};
+pub use breaker::{Attempt, BreakerSettings, Breakers, Permit};
 pub use exchange::{CallError, Reply};
 use resolve::Resolver;
 
@@ -55,7 +55,8 @@ impl UpstreamClient {
     /// Tries the selection's upstreams in order. `plan` writes the request for an upstream
     /// (called once per upstream actually tried; its error ends the attempt, as a translation
     /// that cannot be made is not the upstream's fault). Only a failure to connect moves on to
-    /// the next upstream; once bytes may have left, the error is final.
+    /// the next upstream; once bytes may have left, the error is final. Every failure counts
+    /// towards the upstream's circuit breaker.
     pub async fn send<'c, T>(
         &self,
         config: &'c LoadedConfig,
@@ -68,30 +69,42 @@ impl UpstreamClient {
             let Some(upstream) = config.upstream(upstream_id) else {
                 continue;
             };
-            if self.breakers.permit(&upstream.id, Instant::now()) == Permit::Open {
+            let Some(attempt) = self.breakers.admit(&upstream.id, Instant::now()) else {
                 last_error = Some(ApiError::new(
                     ErrorKind::UpstreamUnavailable,
-                    "the payment provider is unavailable (cooling down after repeated connect \
-                     failures)",
+                    "the payment provider is unavailable (cooling down after repeated failures)",
                 ));
                 continue;
-            }
+            };
+            // A planning error drops `attempt` unreported: not the upstream's fault.
             let (request, planned) = plan(upstream)?;
-            match exchange::call(
+            let max_answer = config.server.max_answer_bytes;
+            let call = exchange::call(
                 &self.connector,
                 &self.resolver,
                 upstream,
                 &request,
                 request_id,
-            )
-            .await
-            {
+                max_answer,
+            );
+            // The per-read timeouts alone let a provider that drips its answer hold the
+            // request for as long as it likes; this bounds the whole exchange.
+            let result = tokio::time::timeout(upstream.total_timeout, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CallError::Timeout(format!(
+                        "no whole answer within {} ms",
+                        upstream.total_timeout.as_millis()
+                    )))
+                });
+            let error = match result {
                 Ok(reply) => {
-                    if self.breakers.success(&upstream.id) {
+                    if attempt.success() {
                         METRICS
                             .breaker_open
                             .with_label_values(&[&upstream.id])
                             .set(0);
+                        tracing::info!(request_id, upstream = %upstream.id, "circuit closed: the upstream answered again");
                     }
                     METRICS
                         .upstream_latency
@@ -103,17 +116,21 @@ impl UpstreamClient {
                         reply,
                     });
                 }
-                Err(CallError::Connect(detail)) => {
-                    if self
-                        .breakers
-                        .failure(&upstream.id, upstream.circuit_breaker, Instant::now())
-                    {
-                        METRICS
-                            .breaker_open
-                            .with_label_values(&[&upstream.id])
-                            .set(1);
-                        tracing::warn!(upstream = %upstream.id, "circuit opened after repeated connect failures");
-                    }
+                Err(error) => error,
+            };
+            if attempt.failure(upstream.circuit_breaker, Instant::now()) {
+                METRICS
+                    .breaker_open
+                    .with_label_values(&[&upstream.id])
+                    .set(1);
+                tracing::warn!(request_id, upstream = %upstream.id, "circuit opened after repeated failures");
+            }
+            METRICS
+                .upstream_failures
+                .with_label_values(&[&upstream.id, error.label()])
+                .inc();
+            match error {
+                CallError::Connect(detail) => {
                     if position + 1 < selection.upstreams.len() {
                         METRICS
                             .failovers
@@ -126,21 +143,23 @@ impl UpstreamClient {
                         "the payment provider could not be reached",
                     ));
                 }
-                Err(CallError::Timeout(detail)) => {
+                // Once bytes may have left, another upstream could create a second payment.
+                CallError::Timeout(detail) => {
                     tracing::warn!(request_id, upstream = %upstream.id, error = %detail, "upstream timed out");
                     return Err(ApiError::new(
                         ErrorKind::UpstreamTimeout,
                         "the payment provider did not answer in time",
                     ));
                 }
-                Err(CallError::Broken(detail)) => {
+                CallError::Broken(detail) => {
                     tracing::warn!(request_id, upstream = %upstream.id, error = %detail, "upstream exchange broke");
                     return Err(ApiError::new(
                         ErrorKind::UpstreamUnreachable,
                         "the exchange with the payment provider broke",
                     ));
                 }
-                Err(CallError::TooLarge) => {
+                CallError::TooLarge => {
+                    tracing::warn!(request_id, upstream = %upstream.id, limit = max_answer, "upstream answer too large");
                     return Err(ApiError::new(
                         ErrorKind::UpstreamInvalid,
                         "the payment provider's answer was too large",
