@@ -62,7 +62,7 @@ fn post_alppay(proxy: SocketAddr, body: &[u8], target: &str) -> Response {
 fn alppay_answer(created: &str) -> Vec<u8> {
     let fixture = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/cryptomus-to-alppay/no-network-profile-default/upstream_response.json"
+        "/tests/fixtures/cryptomus-to-alppay/nearpayments-seed/upstream_response.json"
     ))
     .expect("fixture");
     let mut json: serde_json::Value = serde_json::from_slice(&fixture).expect("fixture JSON");
@@ -263,7 +263,7 @@ fn interim_answers_and_calendar_edge_times_are_read_not_a_panic() {
     assert_eq!(json["state"], 0, "{json}");
     assert_eq!(
         json["result"]["uuid"],
-        "7d1e0000-1111-4222-8333-444455556666"
+        "285d8dce-7663-4580-ba7f-8afb2f2d3292"
     );
     // A time whose UTC form is past the calendar is left out, not turned into a panic.
     assert!(json["result"]["created_at"].is_null(), "{json}");
@@ -723,7 +723,8 @@ fn a_sighup_during_start_up_does_not_kill_the_process() {
     use std::process::{Command, Stdio};
 
     let dir = common::binary::temp_dir("early-hup");
-    let (config, proxy, _metrics) = common::binary::bundled_config_on_free_ports(&dir);
+    let (config, ports) = common::binary::bundled_config_file(&dir);
+    let proxy = ports.proxy;
     let child = Command::new(common::binary::BIN)
         .args(["run", "--config"])
         .arg(&config)
@@ -776,7 +777,7 @@ fn a_sighup_during_start_up_does_not_kill_the_process() {
 #[test]
 fn check_refuses_a_shutdown_shorter_than_the_slowest_upstream() {
     let dir = common::binary::temp_dir("check-grace");
-    let (config, _, _) = common::binary::bundled_config_on_free_ports(&dir);
+    let (config, _) = common::binary::bundled_config_file(&dir);
     let check = |path: &std::path::Path| {
         std::process::Command::new(common::binary::BIN)
             .args(["check", "--config"])

@@ -77,6 +77,15 @@ pub fn bundled_config_on(ports: BundledPorts) -> String {
     text
 }
 
+/// The bundled config written into `dir` on fresh loopback ports, for a child the test starts
+/// itself (`run_bundled` retries when another socket took a port; such a test cannot).
+pub fn bundled_config_file(dir: &Path) -> (PathBuf, BundledPorts) {
+    let config = dir.join("payglot.yaml");
+    let ports = pick_ports();
+    std::fs::write(&config, bundled_config_on(ports)).expect("write config");
+    (config, ports)
+}
+
 /// `payglot run` on the bundled config in `dir`, as a child process.
 pub struct RunningBinary {
     pub child: Stopper,

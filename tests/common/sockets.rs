@@ -100,6 +100,7 @@ mod tests {
         assert_eq!(inodes.len(), 1, "{inodes:?}");
         assert!(process_holds_socket(std::process::id(), inodes[0]));
         drop(listener);
-        assert!(listening_inodes(addr).is_empty());
+        // Another test may bind the freed port at once; only this socket must be gone.
+        assert!(!listening_inodes(addr).contains(&inodes[0]));
     }
 }

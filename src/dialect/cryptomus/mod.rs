@@ -582,7 +582,6 @@ impl Codec for Cryptomus {
                 commission: facts::ZERO_FEE,
                 payment_amount_usd: None,
                 payer_amount_exchange_rate: None,
-                address_qr_code: None,
                 network,
                 address: payment.address.as_deref(),
                 from: last_tx.and_then(|t| t.from.as_deref()),

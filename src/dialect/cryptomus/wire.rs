@@ -113,10 +113,10 @@ pub(super) struct InvoiceOut<'a> {
     pub(super) merchant_amount: Option<&'a str>,
     pub(super) commission: &'a str,
     /// Fields Cryptomus's answer carries and strict client types require; `null` where payglot
-    /// cannot know the value (a USD rate, a QR image).
+    /// cannot know the value (a USD amount or rate). Not Heleket's `address_qr_code`: typed
+    /// Cryptomus clients refuse keys Cryptomus does not send.
     pub(super) payment_amount_usd: Option<&'a str>,
     pub(super) payer_amount_exchange_rate: Option<&'a str>,
-    pub(super) address_qr_code: Option<&'a str>,
     pub(super) network: Option<&'a str>,
     pub(super) address: Option<&'a str>,
     pub(super) from: Option<&'a str>,
