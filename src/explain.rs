@@ -95,7 +95,7 @@ pub fn explain(
         plan.upstream.method,
         base.scheme,
         base.host_header(),
-        base.path(plan.upstream.path)
+        base.path(&plan.upstream.path)
     );
     for (name, value) in &plan.upstream.headers {
         let _ = writeln!(out, "           {name}: {value}");

@@ -19,8 +19,9 @@ use crate::secret::Credentials;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamRequest {
     pub method: &'static str,
-    /// The path below the upstream's base URL (e.g. `/payment`).
-    pub path: &'static str,
+    /// The path below the upstream's base URL, with any query (e.g. `/payment`,
+    /// `/payment/<id>`).
+    pub path: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
 }
@@ -244,7 +245,7 @@ pub fn plan_upstream(
     Ok(Plan {
         upstream: UpstreamRequest {
             method: "POST",
-            path: target.create_path(),
+            path: target.create_path().to_owned(),
             headers,
             body,
         },

@@ -170,16 +170,66 @@ pub struct Rendered {
 pub enum Operation {
     /// Create a payment: verified, translated, forwarded.
     CreatePayment,
+    /// One payment's status, by the provider's id or the merchant's reference.
+    LookupPayment,
+    /// The merchant's payments, newest first.
+    ListPayments,
     /// List the account's balances: answered by payglot itself (Apollo SDKs call it on start
     /// and give up without it).
     ListBalances,
 }
 
 /// One inbound path a dialect serves, below the listener's root (a trailing slash is accepted).
+/// A path ending in `/{id}` takes one more segment: the payment id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inbound {
+    pub method: &'static str,
     pub path: &'static str,
     pub operation: Operation,
+}
+
+/// A call as it reached payglot, for the parts of the pipeline that read more than the body
+/// (AlpPay's lookups are `GET`s keyed by path and query).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub operation: Operation,
+    /// The id segment of a `/{id}` path.
+    pub path_id: Option<&'a str>,
+    /// The query string, without `?`.
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// What a lookup asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupKey {
+    /// The provider's payment id: the id the merchant was given.
+    ProviderId(String),
+    /// The merchant's own order reference.
+    Reference(String),
+}
+
+/// A parsed lookup: one payment, or a page of the merchant's payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    One {
+        key: LookupKey,
+        /// The body's replay token (Apollo), checked like a create's.
+        nonce: Option<String>,
+    },
+    List {
+        limit: u32,
+        offset: u32,
+        nonce: Option<String>,
+    },
+}
+
+/// A payment for a lookup answer: what the provider says, and the merchant's own request (its
+/// reference, customer, URLs…) as recorded at create, so the answer reads as the merchant's.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub payment: Payment,
+    pub request: CreatePayment,
 }
 
 /// One chain's names in a dialect: the canonical chain, then the provider's names for it (the
@@ -310,6 +360,70 @@ pub trait Codec: Send + Sync {
 
     /// Writes an error in this dialect's envelope; returns the HTTP status and body.
     fn render_error(&self, error: &ApiError, request_id: &str) -> (u16, Vec<u8>);
+
+    /// Checks the caller's signature for one operation: by default the body's, as for a create
+    /// (a dialect whose lookups are unsigned `GET`s overrides it).
+    fn verify_call(
+        &self,
+        call: &Call<'_>,
+        headers: &HeaderMap,
+        secret: &[u8],
+    ) -> Result<(), ApiError> {
+        self.verify(headers, call.body, secret)
+    }
+
+    /// Reads a lookup or list call in this dialect.
+    fn parse_lookup(&self, call: &Call<'_>) -> Result<Lookup, ApiError> {
+        let _ = call;
+        Err(ApiError::new(
+            crate::error::ErrorKind::NotFound,
+            format!("{} lookups are not served", self.name()),
+        ))
+    }
+
+    /// The upstream request that looks a payment up at this provider, signed; `None` when the
+    /// provider cannot look up by that key (Apollo by reference).
+    fn plan_lookup(
+        &self,
+        key: &LookupKey,
+        credentials: &Credentials,
+        nonce: u64,
+    ) -> Option<crate::translate::UpstreamRequest> {
+        let _ = (key, credentials, nonce);
+        None
+    }
+
+    /// Reads this provider's answer to a lookup: the payment, or its error in canonical terms
+    /// (a not-found answer as [`crate::error::ErrorKind::NotFound`]).
+    fn parse_lookup_response(
+        &self,
+        status: u16,
+        body: &[u8],
+        networks: &NetworkTable,
+    ) -> Result<Payment, ApiError> {
+        self.parse_create_response(status, body, networks)
+    }
+
+    /// Writes the answer a merchant of this dialect expects for a lookup of one payment (the
+    /// dialect's get shape; by default the create shape).
+    fn render_lookup_answer(&self, found: &Found, context: &RenderContext<'_>) -> Vec<u8> {
+        self.render_create_response(&found.payment, &found.request, context)
+    }
+
+    /// Writes the answer for a list call.
+    fn render_list_answer(
+        &self,
+        found: &[Found],
+        total: u64,
+        context: &RenderContext<'_>,
+    ) -> Vec<u8> {
+        let _ = total;
+        let items: Vec<serde_json::Value> = found
+            .iter()
+            .filter_map(|f| serde_json::from_slice(&self.render_lookup_answer(f, context)).ok())
+            .collect();
+        serde_json::Value::Array(items).to_string().into_bytes()
+    }
 
     /// The request's replay token, for dialects that sign one into the body; `Ok(None)` for
     /// dialects without one.

@@ -1,32 +1,52 @@
-//! Which inbound endpoint a request is for, from its path. One listener serves every dialect;
-//! the paths each provider declares ([`crate::dialect::Codec::inbound`]) tell them apart.
+//! Which inbound endpoint a request is for, from its method and path. One listener serves every
+//! dialect; the paths each provider declares ([`crate::dialect::Codec::inbound`]) tell them apart.
 
 use http::HeaderMap;
 
 use crate::dialect::{Dialect, Operation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoint {
+pub struct Endpoint<'p> {
     pub dialect: Dialect,
     pub operation: Operation,
+    /// The method the endpoint is served with.
+    pub method: &'static str,
+    /// The id segment of a `/{id}` path.
+    pub path_id: Option<&'p str>,
 }
 
-/// The endpoint for a path (query string ignored; a trailing slash allowed, as the Apollo PHP
-/// SDK sends one).
-pub fn endpoint_for(path: &str) -> Option<Endpoint> {
+/// The endpoint for a method and path (query string ignored; a trailing slash allowed, as the
+/// Apollo PHP SDK sends one). When the path is served only with another method, that endpoint
+/// is returned, so the wrong method can be refused in its dialect.
+pub fn endpoint_for<'p>(method: &str, path: &'p str) -> Option<Endpoint<'p>> {
     let path = path.split('?').next().unwrap_or(path);
     let path = path.strip_suffix('/').unwrap_or(path);
-    Dialect::ALL.into_iter().find_map(|dialect| {
-        dialect
-            .codec()
-            .inbound()
-            .iter()
-            .find(|inbound| inbound.path == path)
-            .map(|inbound| Endpoint {
+    let mut matching = Dialect::ALL.into_iter().flat_map(|dialect| {
+        dialect.codec().inbound().iter().filter_map(move |inbound| {
+            let path_id = match inbound.path.strip_suffix("/{id}") {
+                Some(prefix) => {
+                    let id = path.strip_prefix(prefix)?.strip_prefix('/')?;
+                    (!id.is_empty() && !id.contains('/')).then_some(Some(id))?
+                }
+                None => (inbound.path == path).then_some(None)?,
+            };
+            Some(Endpoint {
                 dialect,
                 operation: inbound.operation,
+                method: inbound.method,
+                path_id,
             })
-    })
+        })
+    });
+    let first = matching.next()?;
+    if first.method.eq_ignore_ascii_case(method) {
+        return Some(first);
+    }
+    Some(
+        matching
+            .find(|e| e.method.eq_ignore_ascii_case(method))
+            .unwrap_or(first),
+    )
 }
 
 /// The dialect to answer an unknown path in: by the caller's key header, else by path prefix.
@@ -48,46 +68,66 @@ pub fn dialect_hint(path: &str, headers: &HeaderMap) -> Option<Dialect> {
 mod tests {
     use super::*;
 
-    fn create(dialect: Dialect) -> Option<Endpoint> {
-        Some(Endpoint {
-            dialect,
-            operation: Operation::CreatePayment,
-        })
+    fn op(path: &str) -> Option<(Dialect, Operation, Option<&str>)> {
+        let method = if path.starts_with("/v2/payment/") {
+            "GET"
+        } else {
+            "POST"
+        };
+        endpoint_for(method, path).map(|e| (e.dialect, e.operation, e.path_id))
     }
 
     #[test]
     fn paths_pick_their_dialect() {
-        assert_eq!(endpoint_for("/v2/payment"), create(Dialect::AlpPay));
-        assert_eq!(endpoint_for("/payment"), create(Dialect::AlpPay));
-        assert_eq!(endpoint_for("/v1/payment"), create(Dialect::Cryptomus));
+        use Operation::*;
         assert_eq!(
-            endpoint_for("/cryptomus/v1/payment?x=1"),
-            create(Dialect::Cryptomus)
+            op("/v2/payment"),
+            Some((Dialect::AlpPay, CreatePayment, None))
+        );
+        assert_eq!(op("/payment"), Some((Dialect::AlpPay, CreatePayment, None)));
+        assert_eq!(
+            op("/v1/payment"),
+            Some((Dialect::Cryptomus, CreatePayment, None))
         );
         assert_eq!(
-            endpoint_for("/api-gateway/make-order/"),
-            create(Dialect::Apollo)
+            op("/cryptomus/v1/payment?x=1"),
+            Some((Dialect::Cryptomus, CreatePayment, None))
         );
-        assert_eq!(endpoint_for("/v1/payment/info"), None);
-        assert_eq!(endpoint_for("/"), None);
+        assert_eq!(
+            op("/api-gateway/make-order/"),
+            Some((Dialect::Apollo, CreatePayment, None))
+        );
+        assert_eq!(
+            op("/v1/payment/info"),
+            Some((Dialect::Cryptomus, LookupPayment, None))
+        );
+        assert_eq!(
+            op("/v2/payment/8f3c2a1e"),
+            Some((Dialect::AlpPay, LookupPayment, Some("8f3c2a1e")))
+        );
+        assert_eq!(op("/v2/payment/a/b"), None);
+        assert_eq!(
+            endpoint_for("GET", "/v2/payment?invoices=INV-1").map(|e| e.operation),
+            Some(ListPayments)
+        );
+        assert_eq!(op("/"), None);
     }
 
     #[test]
     fn every_declared_path_is_served() {
         for dialect in Dialect::ALL {
             for inbound in dialect.codec().inbound() {
+                let path = inbound.path.replace("{id}", "some-id");
+                let endpoint = endpoint_for(inbound.method, &path).expect("served");
                 assert_eq!(
-                    endpoint_for(inbound.path),
-                    Some(Endpoint {
-                        dialect,
-                        operation: inbound.operation
-                    })
+                    (endpoint.dialect, endpoint.operation),
+                    (dialect, inbound.operation),
+                    "{path}"
                 );
                 assert_eq!(
-                    dialect_hint(inbound.path, &HeaderMap::new()),
+                    dialect_hint(&path, &HeaderMap::new()),
                     Some(dialect),
-                    "{} is under none of {dialect}'s prefixes",
-                    inbound.path
+                    "{path} is under none of {dialect}'s prefixes"
                 );
             }
         }

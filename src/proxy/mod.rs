@@ -89,7 +89,8 @@ impl Proxy {
         config: &LoadedConfig,
     ) -> (u16, Vec<u8>) {
         let path = session.req_header().uri.path().to_owned();
-        let Some(endpoint) = endpoint_for(&path) else {
+        let method = session.req_header().method.as_str().to_owned();
+        let Some(endpoint) = endpoint_for(&method, &path) else {
             let error = ApiError::new(
                 ErrorKind::NotFound,
                 format!("payglot serves nothing at {path}"),
@@ -106,8 +107,11 @@ impl Proxy {
         };
         let dialect = endpoint.dialect;
         ctx.dialect = Some(dialect);
-        if session.req_header().method != http::Method::POST {
-            let error = ApiError::new(ErrorKind::MethodNotAllowed, "only POST is served here");
+        if !method.eq_ignore_ascii_case(endpoint.method) {
+            let error = ApiError::new(
+                ErrorKind::MethodNotAllowed,
+                format!("only {} is served here", endpoint.method),
+            );
             session.set_keepalive(None);
             return self.fail(ctx, dialect, error);
         }
@@ -204,7 +208,7 @@ impl Proxy {
         &self,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
-        endpoint: Endpoint,
+        endpoint: Endpoint<'_>,
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), ApiError> {
@@ -276,7 +280,7 @@ impl Proxy {
         &self,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
-        endpoint: Endpoint,
+        endpoint: Endpoint<'_>,
         headers: &http::HeaderMap,
         body: &[u8],
         operation: Operation,

@@ -55,12 +55,24 @@ pub const INFO: ProviderInfo = ProviderInfo {
     // The create call, with and without the API's `/v2` base.
     inbound: &[
         Inbound {
+            method: "POST",
             path: "/v2/payment",
             operation: Operation::CreatePayment,
         },
         Inbound {
+            method: "POST",
             path: "/payment",
             operation: Operation::CreatePayment,
+        },
+        Inbound {
+            method: "GET",
+            path: "/v2/payment/{id}",
+            operation: Operation::LookupPayment,
+        },
+        Inbound {
+            method: "GET",
+            path: "/v2/payment",
+            operation: Operation::ListPayments,
         },
     ],
     path_prefixes: &["/v2", "/payment"],

@@ -58,12 +58,24 @@ pub const INFO: ProviderInfo = ProviderInfo {
     // SDK posts with a trailing slash, which every path accepts.
     inbound: &[
         Inbound {
+            method: "POST",
             path: "/api-gateway/make-order",
             operation: Operation::CreatePayment,
         },
         Inbound {
+            method: "POST",
             path: "/api-gateway/advanced-balances",
             operation: Operation::ListBalances,
+        },
+        Inbound {
+            method: "POST",
+            path: "/api-gateway/order",
+            operation: Operation::LookupPayment,
+        },
+        Inbound {
+            method: "POST",
+            path: "/api-gateway/orders",
+            operation: Operation::ListPayments,
         },
     ],
     path_prefixes: &["/api-gateway"],

@@ -56,12 +56,34 @@ pub const INFO: ProviderInfo = ProviderInfo {
     // The create call, at Cryptomus's own path and at NearPayments' `/cryptomus` prefix.
     inbound: &[
         Inbound {
+            method: "POST",
             path: "/v1/payment",
             operation: Operation::CreatePayment,
         },
         Inbound {
+            method: "POST",
             path: "/cryptomus/v1/payment",
             operation: Operation::CreatePayment,
+        },
+        Inbound {
+            method: "POST",
+            path: "/v1/payment/info",
+            operation: Operation::LookupPayment,
+        },
+        Inbound {
+            method: "POST",
+            path: "/cryptomus/v1/payment/info",
+            operation: Operation::LookupPayment,
+        },
+        Inbound {
+            method: "POST",
+            path: "/v1/payment/list",
+            operation: Operation::ListPayments,
+        },
+        Inbound {
+            method: "POST",
+            path: "/cryptomus/v1/payment/list",
+            operation: Operation::ListPayments,
         },
     ],
     path_prefixes: &["/v1", "/cryptomus"],

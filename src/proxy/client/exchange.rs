@@ -165,7 +165,7 @@ fn request_header(
     request: &UpstreamRequest,
     request_id: &str,
 ) -> pingora::Result<RequestHeader> {
-    let path = upstream.base_url.path(request.path);
+    let path = upstream.base_url.path(&request.path);
     let mut header = RequestHeader::build(
         request.method,
         path.as_bytes(),
