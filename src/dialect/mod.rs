@@ -482,13 +482,13 @@ mod tests {
 
     #[test]
     fn inbound_paths_are_unique_across_dialects() {
-        let mut paths: Vec<&str> = Dialect::ALL
+        let mut paths: Vec<(&str, &str)> = Dialect::ALL
             .iter()
-            .flat_map(|d| d.codec().inbound().iter().map(|i| i.path))
+            .flat_map(|d| d.codec().inbound().iter().map(|i| (i.method, i.path)))
             .collect();
         let total = paths.len();
         paths.sort_unstable();
         paths.dedup();
-        assert_eq!(paths.len(), total, "two dialects claim one path");
+        assert_eq!(paths.len(), total, "two endpoints claim one method and path");
     }
 }
