@@ -31,9 +31,10 @@ fn readme_lists_every_inbound_path() {
             .unwrap_or_else(|| panic!("README has no endpoint row for {}", codec.title()));
         for inbound in codec.inbound() {
             assert!(
-                row.contains(&format!("`POST {}`", inbound.path)),
-                "README's {} row lacks POST {}",
+                row.contains(&format!("`{} {}`", inbound.method, inbound.path)),
+                "README's {} row lacks {} {}",
                 codec.title(),
+                inbound.method,
                 inbound.path
             );
         }
