@@ -42,6 +42,10 @@ pub enum ErrorKind {
     UpstreamUnknownStatus,
     /// Every upstream of the route is in cool-down after repeated failures.
     UpstreamUnavailable,
+    /// The payment index cannot be reached (PostgreSQL down); retry later.
+    StoreUnavailable,
+    /// A create with the same reference is being made right now; retry shortly.
+    InProgress,
     Internal,
 }
 
@@ -66,6 +70,8 @@ impl ErrorKind {
             Self::UpstreamInvalid => "upstream_invalid",
             Self::UpstreamUnknownStatus => "upstream_unknown_status",
             Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::InProgress => "in_progress",
             Self::Internal => "internal",
         }
     }
@@ -85,7 +91,8 @@ impl ErrorKind {
             | Self::UpstreamInvalid
             | Self::UpstreamUnknownStatus => 502,
             Self::UpstreamTimeout => 504,
-            Self::UpstreamUnavailable => 503,
+            Self::UpstreamUnavailable | Self::StoreUnavailable => 503,
+            Self::InProgress => 409,
             Self::UpstreamRejected => 502,
             Self::Internal => 500,
         }

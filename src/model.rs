@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::money::{Amount, Quantity};
 
-/// A create-payment request, as the merchant meant it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A create-payment request, as the merchant meant it. Kept in the payment index (as JSON) so
+/// later answers about the payment read as the merchant's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatePayment {
     /// The merchant's own order reference (AlpPay `invoice`, Cryptomus `order_id`, Apollo
     /// `order`). AlpPay makes it optional; the others require it.
@@ -45,13 +47,15 @@ pub struct CreatePayment {
     /// merchant turned them off (the documented default, on, is no request).
     pub allow_partial: Option<bool>,
     /// The request's replay token (Apollo `nonce`). Used for replay protection, never forwarded.
+    #[serde(skip)]
     pub nonce: Option<String>,
     /// Fields of the source dialect that no other dialect can express.
+    #[serde(skip)]
     pub unportable: Vec<Unportable>,
 }
 
 /// The merchant's notification targets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Callbacks {
     /// Notified on success; Cryptomus `url_callback` (one URL for everything) lands here.
     pub success: Option<String>,
@@ -65,7 +69,7 @@ impl Callbacks {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     /// As sent: AlpPay wants an integer, Apollo a string.
     pub id: Option<String>,

@@ -7,8 +7,8 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod index;
 pub mod listener;
-pub mod replay;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,23 +21,24 @@ use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use time::OffsetDateTime;
 
-use crate::config::{LoadedConfig, Merchant};
-use crate::dialect::{Dialect, Operation};
+use crate::config::{LoadedConfig, Merchant, Upstream};
+use crate::dialect::{Call, Dialect, Found, Lookup, LookupKey, Operation};
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::METRICS;
+use crate::model::{CreatePayment, Payment};
+use crate::routing::Selection;
+use crate::store::{Claim, PaymentRecord, Store};
 use crate::translate;
 
 use client::UpstreamClient;
 use endpoint::{Endpoint, dialect_hint, endpoint_for};
-use replay::ReplayGuard;
-
-/// How many recent request nonces are remembered for replay protection.
-const REPLAY_MEMORY: usize = 1_000_000;
+use index::{Index, NewRecord, exclusive_upstreams, recorded_request, unavailable};
 
 pub struct Proxy {
     config: Arc<ArcSwap<LoadedConfig>>,
     client: UpstreamClient,
-    replay: ReplayGuard,
+    /// The payment index: lookups, idempotent creates, the replay guard.
+    index: Index,
 }
 
 /// How a request ended, for the request metric and the log line.
@@ -76,9 +77,9 @@ impl Proxy {
     pub fn new(config: Arc<ArcSwap<LoadedConfig>>) -> Self {
         let ca_file = config.load().server.upstream_ca_file.clone();
         Proxy {
+            index: Index::new(config.load().store.clone()),
             config,
             client: UpstreamClient::new(ca_file),
-            replay: ReplayGuard::new(REPLAY_MEMORY),
         }
     }
 
@@ -146,9 +147,23 @@ impl Proxy {
             }
         };
         let headers = &session.req_header().headers;
+        let query = session.req_header().uri.query();
+        let call = Call {
+            operation: endpoint.operation,
+            path_id: endpoint.path_id,
+            query,
+            body: &body,
+        };
         let answer = match endpoint.operation {
             Operation::CreatePayment => self.create(ctx, config, endpoint, headers, &body).await,
-            operation => self.answer_locally(ctx, config, endpoint, headers, &body, operation),
+            Operation::LookupPayment | Operation::ListPayments => {
+                self.lookup(ctx, config, endpoint.dialect, headers, &call)
+                    .await
+            }
+            operation => {
+                self.answer_locally(ctx, config, endpoint, headers, &body, operation)
+                    .await
+            }
         };
         match answer {
             Ok(answer) => answer,
@@ -193,14 +208,24 @@ impl Proxy {
         Ok(merchant)
     }
 
-    /// Refuses a (key, nonce) pair seen before.
-    fn check_replay(&self, key_id: &str, nonce: Option<&str>) -> Result<(), ApiError> {
-        match nonce {
-            Some(nonce) if !self.replay.first_use(key_id, nonce) => Err(ApiError::new(
+    /// Refuses a (key, nonce) pair seen before within the store's replay window; shared by
+    /// every instance on one PostgreSQL.
+    async fn check_replay(&self, key_id: &str, nonce: Option<&str>) -> Result<(), ApiError> {
+        let Some(nonce) = nonce else {
+            return Ok(());
+        };
+        let store = self.index.store().await?;
+        let first = store
+            .first_use_nonce_in_window(key_id, nonce, OffsetDateTime::now_utc())
+            .await
+            .map_err(unavailable)?;
+        if first {
+            Ok(())
+        } else {
+            Err(ApiError::new(
                 ErrorKind::Replayed,
                 format!("nonce {nonce} was already used"),
-            )),
-            _ => Ok(()),
+            ))
         }
     }
 
@@ -217,7 +242,109 @@ impl Proxy {
         self.check_replay(
             &admitted.merchant.credentials.key_id,
             admitted.request.nonce.as_deref(),
-        )?;
+        )
+        .await?;
+        let store = self.index.store().await?;
+        // A repeated create (same merchant, same reference) answers the payment already made;
+        // concurrent duplicates make one upstream call. No reference (AlpPay allows that): no
+        // deduplication.
+        let Some(reference) = admitted.request.order_ref.clone() else {
+            return self.create_upstream(ctx, config, &admitted, headers).await;
+        };
+        let merchant_id = admitted.merchant.id.clone();
+        if let Some(record) = self.claim(store, &merchant_id, &reference).await? {
+            return self.answer_existing(ctx, config, &admitted, &record).await;
+        }
+        let result = self.create_upstream(ctx, config, &admitted, headers).await;
+        if !matches!(&result, Ok((200..=299, _))) || ctx.outcome != Outcome::Ok {
+            // Nothing was recorded: release the claim so a retry goes ahead at once.
+            if let Err(e) = store.abandon_create(&merchant_id, &reference).await {
+                tracing::warn!(request_id = %ctx.request_id, error = %e, "claim not released");
+            }
+        }
+        result
+    }
+
+    /// Claims `reference` for a create: `None` when this request is to create the payment,
+    /// the recorded payment when it exists (or once a concurrent create of it finishes).
+    async fn claim(
+        &self,
+        store: &Store,
+        merchant_id: &str,
+        reference: &str,
+    ) -> Result<Option<PaymentRecord>, ApiError> {
+        let mut pause = Duration::from_millis(10);
+        let started = Instant::now();
+        loop {
+            let claim = store
+                .claim_create(
+                    merchant_id,
+                    reference,
+                    OffsetDateTime::now_utc(),
+                    index::CLAIM_STALE_AFTER,
+                )
+                .await
+                .map_err(unavailable)?;
+            match claim {
+                Claim::New => return Ok(None),
+                Claim::Done(record) => return Ok(Some(*record)),
+                Claim::InProgress => {
+                    if let Some(record) = store
+                        .get_by_ref(merchant_id, reference)
+                        .await
+                        .map_err(unavailable)?
+                    {
+                        return Ok(Some(record));
+                    }
+                    if started.elapsed() > CONCURRENT_CREATE_WAIT {
+                        return Err(ApiError::new(
+                            ErrorKind::InProgress,
+                            format!("a payment for {reference} is being created; retry shortly"),
+                        ));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    /// A repeated create: the recorded payment, refreshed from its provider, in the create
+    /// answer of the merchant's dialect.
+    async fn answer_existing(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        admitted: &translate::Admitted<'_>,
+        record: &PaymentRecord,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let payment = self.fetch(ctx, config, admitted.merchant, record).await?;
+        let request = recorded_request(record).unwrap_or_else(|| admitted.request.clone());
+        let context = translate::render_context(
+            &config.networks,
+            &admitted.merchant.profile,
+            admitted.dialect,
+            &ctx.request_id,
+            OffsetDateTime::now_utc(),
+        );
+        let body = admitted
+            .dialect
+            .codec()
+            .render_create_response(&payment, &request, &context);
+        ctx.outcome = Outcome::Ok;
+        Ok((200, body))
+    }
+
+    /// Sends the create upstream, answers it, and records the payment in the index before the
+    /// answer leaves (durably: a crash after this answer loses nothing).
+    async fn create_upstream(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        admitted: &translate::Admitted<'_>,
+        headers: &http::HeaderMap,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let dialect = admitted.dialect;
         let selection = admitted.route(config, headers, &ctx.request_id)?;
         ctx.route = Some(selection.route.clone());
         let request_id = ctx.request_id.as_str();
@@ -271,12 +398,248 @@ impl Proxy {
                 .inc();
             tracing::warn!(request_id = %ctx.request_id, upstream = %sent.upstream.id, message = %e.message, "unknown provider status");
         }
+        // The payment to record: read already across dialects; a same-dialect answer passes
+        // through, so it is read here for its id.
+        let payment = match answer.outcome {
+            Ok(Some(payment)) => Some(payment),
+            Ok(None) => sent
+                .upstream
+                .dialect
+                .codec()
+                .parse_create_response(sent.reply.status, &sent.reply.body, &config.networks)
+                .ok(),
+            Err(_) => None,
+        };
+        if let Some(payment) = payment {
+            let record = NewRecord {
+                merchant: admitted.merchant,
+                dialect,
+                request: &admitted.request,
+                route: &selection.route,
+                upstream: sent.upstream,
+                payment: &payment,
+            }
+            .into_record(OffsetDateTime::now_utc());
+            let store = self.index.store().await?;
+            store.complete_create(record).await.map_err(|e| {
+                ctx.outcome = Outcome::Failed(ErrorKind::StoreUnavailable);
+                tracing::error!(request_id = %ctx.request_id, upstream = %sent.upstream.id, payment = %payment.provider_id, error = %e, "created upstream but not recorded");
+                unavailable(e)
+            })?;
+        }
         Ok((answer.status, answer.body))
+    }
+
+    /// The payment as its provider reports it now, by the id the index recorded.
+    async fn fetch(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        merchant: &Merchant,
+        record: &PaymentRecord,
+    ) -> Result<Payment, ApiError> {
+        let upstream = config.upstream(&record.upstream_id).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::UpstreamUnavailable,
+                "the payment's provider is no longer configured",
+            )
+        })?;
+        let key = LookupKey::ProviderId(record.upstream_payment_id.clone());
+        let payment = self
+            .lookup_at(ctx, config, merchant, upstream, &key)
+            .await?;
+        let store = self.index.store().await?;
+        if payment.status.label() != record.status
+            && let Err(e) = store
+                .update_status(
+                    &upstream.id,
+                    &payment.provider_id,
+                    payment.status.label(),
+                    OffsetDateTime::now_utc(),
+                )
+                .await
+        {
+            tracing::warn!(request_id = %ctx.request_id, error = %e, "status not recorded");
+        }
+        Ok(payment)
+    }
+
+    /// One lookup at one upstream, in its own form.
+    async fn lookup_at(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        merchant: &Merchant,
+        upstream: &Upstream,
+        key: &LookupKey,
+    ) -> Result<Payment, ApiError> {
+        let codec = upstream.dialect.codec();
+        let request = codec
+            .plan_lookup(
+                key,
+                merchant.credentials_for(upstream),
+                translate::fresh_nonce(),
+            )
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("{} cannot look a payment up by that key", upstream.dialect),
+                )
+            })?;
+        let selection = Selection {
+            route: ctx.route.clone().unwrap_or_default(),
+            upstreams: vec![upstream.id.clone()],
+        };
+        ctx.upstream = Some(upstream.id.clone());
+        let sent = self
+            .client
+            .send(config, &selection, &ctx.request_id, |_| {
+                Ok((request.clone(), ()))
+            })
+            .await?;
+        ctx.upstream_time += sent.reply.elapsed;
+        codec.parse_lookup_response(sent.reply.status, &sent.reply.body, &config.networks)
+    }
+
+    /// A lookup or list call: answered from the index and the payment's provider, in the
+    /// caller's dialect, whichever provider holds the payment.
+    async fn lookup(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        dialect: Dialect,
+        headers: &http::HeaderMap,
+        call: &Call<'_>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let codec = dialect.codec();
+        let merchant = self.merchant(ctx, config, dialect, headers)?;
+        codec
+            .verify_call(
+                call,
+                headers,
+                merchant.credentials.secret.expose().as_bytes(),
+            )
+            .map_err(refuse_unauthenticated(dialect, &ctx.request_id))?;
+        let lookup = codec.parse_lookup(call)?;
+        let request_id = ctx.request_id.clone();
+        let context = translate::render_context(
+            &config.networks,
+            &merchant.profile,
+            dialect,
+            &request_id,
+            OffsetDateTime::now_utc(),
+        );
+        let store = self.index.store().await?;
+        let answer = match lookup {
+            Lookup::One { key, nonce } => {
+                self.check_replay(&merchant.credentials.key_id, nonce.as_deref())
+                    .await?;
+                let recorded = match &key {
+                    LookupKey::ProviderId(id) => store.get_by_provider_id(&merchant.id, id).await,
+                    LookupKey::Reference(r) => store.get_by_ref(&merchant.id, r).await,
+                }
+                .map_err(unavailable)?;
+                let found = match recorded {
+                    Some(record) => {
+                        ctx.route = Some(record.route_id.clone());
+                        let payment = self.fetch(ctx, config, merchant, &record).await?;
+                        let request = match recorded_request(&record) {
+                            Some(request) => request,
+                            None => request_from(&payment, &key)?,
+                        };
+                        Found { payment, request }
+                    }
+                    None => {
+                        self.recover(ctx, config, store, merchant, dialect, &key)
+                            .await?
+                    }
+                };
+                codec.render_lookup_answer(&found, &context)
+            }
+            Lookup::List {
+                limit,
+                offset,
+                nonce,
+            } => {
+                self.check_replay(&merchant.credentials.key_id, nonce.as_deref())
+                    .await?;
+                let records = store
+                    .list_by_merchant(&merchant.id, limit as usize, offset as usize)
+                    .await
+                    .map_err(unavailable)?;
+                let mut found = Vec::with_capacity(records.len());
+                for record in &records {
+                    let fetched =
+                        self.fetch(ctx, config, merchant, record)
+                            .await
+                            .and_then(|payment| {
+                                let request = match recorded_request(record) {
+                                    Some(request) => request,
+                                    None => request_from(
+                                        &payment,
+                                        &LookupKey::ProviderId(payment.provider_id.clone()),
+                                    )?,
+                                };
+                                Ok(Found { payment, request })
+                            });
+                    match fetched {
+                        Ok(one) => found.push(one),
+                        // One provider down does not hide the merchant's other payments.
+                        Err(e) => {
+                            tracing::warn!(request_id = %ctx.request_id, payment = %record.upstream_payment_id, error = %e.message, "listed payment not refreshed")
+                        }
+                    }
+                }
+                let total = u64::from(offset) + found.len() as u64;
+                codec.render_list_answer(&found, total, &context)
+            }
+        };
+        ctx.outcome = Outcome::Ok;
+        Ok((200, answer))
+    }
+
+    /// A payment the index does not know (an entry lost, or made before the index): looked for
+    /// at the merchant's own upstreams, first hit wins, and recorded.
+    async fn recover(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        store: &Store,
+        merchant: &Merchant,
+        dialect: Dialect,
+        key: &LookupKey,
+    ) -> Result<Found, ApiError> {
+        for upstream in exclusive_upstreams(config, merchant) {
+            let payment = match self.lookup_at(ctx, config, merchant, upstream, key).await {
+                Ok(payment) => payment,
+                Err(e) if e.kind == ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::warn!(request_id = %ctx.request_id, upstream = %upstream.id, error = %e.message, "recovery lookup failed");
+                    continue;
+                }
+            };
+            let request = request_from(&payment, key)?;
+            let record = NewRecord {
+                merchant,
+                dialect,
+                request: &request,
+                route: "recovered",
+                upstream,
+                payment: &payment,
+            }
+            .into_record(OffsetDateTime::now_utc());
+            if let Err(e) = store.complete_create(record).await {
+                tracing::warn!(request_id = %ctx.request_id, error = %e, "recovered payment not recorded");
+            }
+            tracing::info!(request_id = %ctx.request_id, upstream = %upstream.id, payment = %payment.provider_id, "payment recovered into the index");
+            return Ok(Found { payment, request });
+        }
+        Err(ApiError::new(ErrorKind::NotFound, "Payment not found"))
     }
 
     /// An operation payglot answers itself, after the same key, signature and nonce checks as
     /// any call.
-    fn answer_locally(
+    async fn answer_locally(
         &self,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
@@ -295,7 +658,8 @@ impl Proxy {
             )
             .map_err(refuse_unauthenticated(endpoint.dialect, &ctx.request_id))?;
         let nonce = codec.request_nonce(body)?;
-        self.check_replay(&merchant.credentials.key_id, nonce.as_deref())?;
+        self.check_replay(&merchant.credentials.key_id, nonce.as_deref())
+            .await?;
         let answer = codec
             .answer_locally(operation, &merchant.id)
             .ok_or_else(|| ApiError::new(ErrorKind::Internal, "no local answer for this call"))?;
@@ -346,6 +710,46 @@ impl Proxy {
         }
         translate::error_answer(dialect, &error, &ctx.request_id)
     }
+}
+
+/// How long a create waits for a concurrent create of the same reference to finish.
+const CONCURRENT_CREATE_WAIT: Duration = Duration::from_secs(10);
+
+/// The merchant's view of a payment it did not create through payglot (or whose record was
+/// lost): what the provider says, under the reference it was looked up by.
+fn request_from(payment: &Payment, key: &LookupKey) -> Result<CreatePayment, ApiError> {
+    let reference = match key {
+        LookupKey::Reference(r) => Some(r.clone()),
+        LookupKey::ProviderId(_) => payment.order_ref.clone(),
+    };
+    let amount = payment
+        .amount
+        .as_ref()
+        .and_then(|a| crate::money::Amount::parse(a.as_str()).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::UpstreamInvalid,
+                "the payment provider reported the payment without its amount",
+            )
+        })?;
+    Ok(CreatePayment {
+        order_ref: reference,
+        amount,
+        currency: payment.currency.clone().unwrap_or_default(),
+        pay_currency: None,
+        network: payment.network.clone(),
+        lifetime_secs: None,
+        callbacks: Default::default(),
+        return_url: None,
+        success_url: None,
+        customer: Default::default(),
+        client_id: None,
+        description: None,
+        tolerance_percent: None,
+        allow_partial: None,
+        nonce: None,
+        unportable: Vec::new(),
+    })
 }
 
 /// Counts a refused key or signature of a `dialect` caller in the signature-failure metric.

@@ -57,6 +57,21 @@ pub fn bundled_config_on(ports: BundledPorts) -> String {
         ),
         // The sandbox's listen and the three upstreams' base URLs.
         ("127.0.0.1:8090", 4, ports.sandbox.to_string()),
+        // One index file per running child: two processes cannot open one embedded store.
+        (
+            "path: target/payglot-index.redb",
+            1,
+            format!(
+                "path: {}",
+                std::env::temp_dir()
+                    .join(format!(
+                        "payglot-bundled-index-{}-{}.redb",
+                        std::process::id(),
+                        ports.proxy.port()
+                    ))
+                    .display()
+            ),
+        ),
     ];
     for (literal, count, replacement) in &replacements {
         assert_eq!(

@@ -34,6 +34,7 @@ impl Drop for Stack {
         if let Some(running) = self.running.take() {
             running.stop();
         }
+        let _ = std::fs::remove_file(store_path(self.proxy));
     }
 }
 
@@ -50,6 +51,9 @@ server:
   metrics_listen: "{{METRICS}}"
   grace_period_secs: 0
   graceful_shutdown_timeout_secs: 1
+store:
+  kind: embedded
+  path: "{{STORE}}"
 merchants:
   - id: shop-alppay
     dialect: alppay
@@ -106,12 +110,23 @@ routes:
     )
 }
 
-/// Fills the `{PROXY}`, `{METRICS}` and `{SANDBOX}` placeholders.
+/// Fills the `{PROXY}`, `{METRICS}`, `{SANDBOX}` and `{STORE}` placeholders. The store file is
+/// named after the process and the proxy's port, which no other live stack holds.
 pub fn fill(template: &str, proxy: SocketAddr, metrics: SocketAddr, sandbox: SocketAddr) -> String {
     template
         .replace("{PROXY}", &proxy.to_string())
         .replace("{METRICS}", &metrics.to_string())
         .replace("{SANDBOX}", &sandbox.to_string())
+        .replace("{STORE}", &store_path(proxy).display().to_string())
+}
+
+/// The embedded index file of the stack whose proxy listens on `proxy`.
+pub fn store_path(proxy: SocketAddr) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "payglot-test-index-{}-{}.redb",
+        std::process::id(),
+        proxy.port()
+    ))
 }
 
 pub fn sandbox_settings() -> SandboxSettings {
