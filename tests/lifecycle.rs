@@ -448,3 +448,170 @@ fn two_instances_share_one_postgres_index() {
     let replayed = post(b.proxy, create_path("apollo"), &headers, &body);
     assert_eq!(replayed.status, 400, "{}", replayed.text());
 }
+
+/// `kill -9` during a load of creates loses no payment whose create was answered: the index
+/// entry is durable before the answer leaves. The sandbox runs in this test process, so it
+/// outlives the killed payglot and still holds the payments.
+#[test]
+fn kill_9_during_creates_loses_no_answered_payment() {
+    use std::process::{Command, Stdio};
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    let sandbox = payglot::sandbox::Sandbox::new(stack::sandbox_settings());
+    let sandbox_listener = payglot::serve::bind_loopback().expect("bind");
+    let sandbox_addr = sandbox_listener.local_addr().expect("addr");
+    let running = payglot::serve::spawn_on(
+        "kill9-sandbox",
+        payglot::serve::quick_stop_conf(),
+        vec![Box::new(sandbox.service(&sandbox_addr.to_string()))],
+        vec![sandbox_listener],
+    )
+    .expect("sandbox");
+
+    let dir = common::binary::temp_dir("kill9");
+    // The child binds these itself; they were free a moment ago.
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+    };
+    let (proxy, metrics) = (free(), free());
+    let config = dir.join("payglot.yaml");
+    let yaml = stack::base_config("", "")
+        .replace("{PROXY}", &proxy.to_string())
+        .replace("{METRICS}", &metrics.to_string())
+        .replace("{SANDBOX}", &sandbox_addr.to_string())
+        .replace("{STORE}", &dir.join("index.redb").display().to_string());
+    std::fs::write(&config, yaml).expect("config");
+    let start = || {
+        let child = Command::new(common::binary::BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("PAYGLOT_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start payglot");
+        assert!(
+            payglot::serve::wait_until_listening(proxy, Duration::from_secs(30)),
+            "payglot did not listen on {proxy}"
+        );
+        common::binary::Stopper(child)
+    };
+
+    let child = start();
+    let answered: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    std::thread::scope(|scope| {
+        for worker in 0..4 {
+            let (answered, stop) = (&answered, &stop);
+            scope.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    n += 1;
+                    let r = format!("k9-{}-{worker}-{n}", std::process::id());
+                    let body = create_body("cryptomus", &r, "1.5");
+                    let headers = signed("cryptomus", &body, &[("X-Test-Target", "apollo")]);
+                    let h: Vec<(&str, &str)> = headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    // A connection refused or cut by the kill ends this worker.
+                    let Ok(reply) = http::request(proxy, "POST", "/v1/payment", &h, &body) else {
+                        return;
+                    };
+                    if reply.status == 200 {
+                        let id = id_of("cryptomus", &reply.json());
+                        answered.lock().expect("lock").push((r, id));
+                    }
+                }
+            });
+        }
+        // Kill mid-load, once enough creates were answered.
+        while answered.lock().expect("lock").len() < 40 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let pid = child.0.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        stop.store(true, Ordering::Relaxed);
+    });
+    drop(child);
+    let answered = answered.into_inner().expect("lock");
+    assert!(
+        answered.len() >= 40,
+        "only {} creates answered",
+        answered.len()
+    );
+
+    let restarted = start();
+    for (r, id) in &answered {
+        let by_id = lookup(proxy, "cryptomus", Key::Id(id));
+        assert_eq!(by_id.status, 200, "{r} ({id}) lost: {}", by_id.text());
+        let by_ref = lookup(proxy, "cryptomus", Key::Reference(r));
+        assert_eq!(view("cryptomus", &by_ref.json()).2, *id, "{r}");
+    }
+    drop(restarted);
+    running.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// PostgreSQL stopped mid-run: creates and lookups answer 503 in the caller's envelope, no
+/// panic; started again, service resumes by itself.
+#[test]
+fn a_store_outage_answers_503_then_service_resumes() {
+    let cluster = common::postgres::OwnCluster::start();
+    let stack = stack::start(&stack::base_config("", "").replace(
+        "store:\n  kind: embedded\n  path: \"{STORE}\"",
+        &format!(
+            "store:\n  kind: postgres\n  url: \"{}\"\n  connect_timeout_ms: 1000",
+            cluster.url
+        ),
+    ));
+    let r = reference("outage");
+    let before = create(stack.proxy, "cryptomus", "alppay", &r);
+    assert_eq!(before.status, 200, "{}", before.text());
+    let id = id_of("cryptomus", &before.json());
+
+    cluster.script("halt");
+    let during = create(
+        stack.proxy,
+        "cryptomus",
+        "alppay",
+        &reference("outage-during"),
+    );
+    assert_eq!(during.status, 503, "{}", during.text());
+    assert_eq!(
+        during.json()["state"],
+        1,
+        "Cryptomus envelope: {}",
+        during.text()
+    );
+    let apollo = create(stack.proxy, "apollo", "alppay", &reference("outage-apollo"));
+    assert_eq!(apollo.status, 503, "{}", apollo.text());
+    assert_eq!(
+        apollo.json()["success"],
+        false,
+        "Apollo envelope: {}",
+        apollo.text()
+    );
+    let lookup_during = lookup(stack.proxy, "cryptomus", Key::Id(&id));
+    assert_eq!(lookup_during.status, 503, "{}", lookup_during.text());
+
+    cluster.script("resume");
+    let after = lookup(stack.proxy, "cryptomus", Key::Id(&id));
+    assert_eq!(after.status, 200, "{}", after.text());
+    let again = create(
+        stack.proxy,
+        "cryptomus",
+        "alppay",
+        &reference("outage-after"),
+    );
+    assert_eq!(again.status, 200, "{}", again.text());
+}

@@ -6,9 +6,12 @@
 //! `scripts/test.sh` starts a throwaway PostgreSQL cluster and sets the URL; without it the
 //! PostgreSQL tests fail, saying so.
 
+mod common;
+
+use common::postgres::OwnCluster;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -661,61 +664,6 @@ async fn two_instances_share_one_postgres_database() {
         assert!(seen.insert(id.clone()), "{id} was leased to two claimers");
     }
     assert_eq!(seen.len(), total);
-}
-
-/// A cluster this test started, stopped and deleted when dropped.
-struct OwnCluster {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl OwnCluster {
-    fn script(&self, action: &str) {
-        let status = Command::new("bash")
-            .arg(script_path())
-            .arg(action)
-            .arg(self.dir.path().join("cluster"))
-            .status()
-            .expect("run scripts/test-postgres.sh");
-        assert!(status.success(), "test-postgres.sh {action} failed");
-    }
-
-    fn start() -> OwnCluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        // As root the cluster runs as `postgres`, which must reach the directory.
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
-        let out = Command::new("bash")
-            .arg(script_path())
-            .arg("start")
-            .arg(dir.path().join("cluster"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/test-postgres.sh");
-        assert!(
-            out.status.success(),
-            "could not start a PostgreSQL cluster (is PostgreSQL installable?)"
-        );
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        OwnCluster { dir, url }
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script_path())
-            .arg("stop")
-            .arg(self.dir.path().join("cluster"))
-            .status();
-    }
-}
-
-fn script_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-postgres.sh")
 }
 
 /// PostgreSQL stopped mid-run: every call says "unavailable" (no panic, no hang); started

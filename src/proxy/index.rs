@@ -110,7 +110,7 @@ pub fn exclusive_upstreams<'c>(config: &'c LoadedConfig, merchant: &Merchant) ->
                 .matcher
                 .merchants
                 .as_ref()
-                .is_none_or(|list| list.iter().any(|id| *id == m.id));
+                .is_none_or(|list| list.contains(&m.id));
             let dialect = route
                 .matcher
                 .dialects
@@ -119,7 +119,7 @@ pub fn exclusive_upstreams<'c>(config: &'c LoadedConfig, merchant: &Merchant) ->
             let targets = match &route.target {
                 Target::Single(id) => *id == upstream.id,
                 Target::Split(arms) => arms.iter().any(|a| a.upstream == upstream.id),
-            } || route.failover.iter().any(|id| *id == upstream.id);
+            } || route.failover.contains(&upstream.id);
             for_merchant && dialect && targets
         })
     };
