@@ -77,6 +77,7 @@ pub fn explain(
             &config.networks,
             &request_id,
             OffsetDateTime::now_utc(),
+            crate::proxy::index::shares_account(config, merchant, upstream),
         )
         .map_err(|e| format!("{out}refused:   {e}"))?;
     for note in &plan.notes {

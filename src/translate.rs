@@ -31,6 +31,9 @@ pub struct UpstreamRequest {
 pub struct Plan {
     pub upstream: UpstreamRequest,
     pub notes: Vec<Note>,
+    /// The reference sent in place of the merchant's on a shared account, to be put back in a
+    /// same-dialect answer ([`restore_reference`]).
+    pub sent_reference: Option<String>,
 }
 
 /// The answer for the merchant, in its dialect.
@@ -126,13 +129,16 @@ impl<'a> Admitted<'a> {
     }
 
     /// Steps 4 and 5 towards one upstream: its render context, then the signed request. The
-    /// context is returned for step 6.
+    /// context is returned for step 6. `shared_account`: other merchants use the same account
+    /// at this upstream, so the reference sent is made the merchant's own (see
+    /// [`reference_upstream`]); answers show the merchant its reference as it sent it.
     pub fn plan_for<'c>(
         &self,
         upstream: &Upstream,
         networks: &'c NetworkTable,
         request_id: &'c str,
         now: OffsetDateTime,
+        shared_account: bool,
     ) -> Result<(Plan, RenderContext<'c>), ApiError>
     where
         'a: 'c,
@@ -144,16 +150,81 @@ impl<'a> Admitted<'a> {
             request_id,
             now,
         );
-        let plan = plan_upstream(
+        let sent_reference = self
+            .request
+            .order_ref
+            .as_deref()
+            .filter(|_| shared_account)
+            .map(|reference| {
+                upstream
+                    .dialect
+                    .codec()
+                    .upstream_reference(&reference_upstream(&self.merchant.id, reference))
+            });
+        let Some(sent) = sent_reference else {
+            let plan = plan_upstream(
+                self.dialect,
+                upstream.dialect,
+                self.raw_body,
+                &self.request,
+                self.merchant.credentials_for(upstream),
+                &context,
+            )?;
+            return Ok((plan, context));
+        };
+        let tagged = CreatePayment {
+            order_ref: Some(sent.clone()),
+            ..self.request.clone()
+        };
+        let body = if self.dialect == upstream.dialect {
+            self.dialect
+                .codec()
+                .with_reference(self.raw_body, &tagged, &context)?
+        } else {
+            Vec::new()
+        };
+        let mut plan = plan_upstream(
             self.dialect,
             upstream.dialect,
-            self.raw_body,
-            &self.request,
+            &body,
+            &tagged,
             self.merchant.credentials_for(upstream),
             &context,
         )?;
+        plan.sent_reference = Some(sent.clone());
+        plan.notes.push(Note::new(
+            Field::OrderRef,
+            NoteAction::Derived,
+            format!(
+                "other merchants share this upstream account, whose references are unique per \
+                 account: sent \"{sent}\""
+            ),
+        ));
         Ok((plan, context))
     }
+}
+
+/// The reference sent upstream for a merchant on an account other merchants share: its own
+/// reference behind a short, stable tag of the merchant, so two merchants' "order-1" are two
+/// payments (Cryptomus returns the existing invoice for a repeated `order_id`). Deterministic,
+/// so a retried create maps to the same upstream payment.
+pub fn reference_upstream(merchant_id: &str, reference: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let tag = hex::encode(&Sha256::digest(merchant_id.as_bytes())[..4]);
+    format!("m{tag}-{reference}")
+}
+
+/// A same-dialect answer passes through: where the reference sent upstream was the merchant's
+/// tagged one, the merchant's own is put back wherever the answer echoes it (as a JSON string,
+/// PHP-escaped or not).
+pub fn restore_reference(body: &[u8], sent: &str, original: &str) -> Vec<u8> {
+    let quoted = |s: &str| serde_json::Value::from(s).to_string();
+    let php = |s: &str| quoted(s).replace('/', "\\/");
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    for (from, to) in [(quoted(sent), quoted(original)), (php(sent), php(original))] {
+        text = text.replace(&from, &to);
+    }
+    text.into_bytes()
 }
 
 /// Step 4: what rendering towards a `target` provider needs besides the request; a nonce is
@@ -250,6 +321,7 @@ pub fn plan_upstream(
             body,
         },
         notes,
+        sent_reference: None,
     })
 }
 

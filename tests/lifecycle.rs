@@ -615,3 +615,50 @@ fn a_store_outage_answers_503_then_service_resumes() {
     );
     assert_eq!(again.status, 200, "{}", again.text());
 }
+
+/// Two merchants on one upstream account send the same order reference: two payments, each
+/// answered with its own merchant's reference — across dialects and on a same-dialect route,
+/// where the provider (Cryptomus) would otherwise return the first merchant's invoice.
+#[test]
+fn merchants_sharing_an_account_never_get_each_others_payment() {
+    const SECOND: (&str, &str) = ("c0ffee00-0000-4000-8000-000000000002", "cm_second_shop_key");
+    // A second Cryptomus merchant on the first one's accounts everywhere.
+    let second = format!(
+        r#"  - id: shop-cryptomus-2
+    dialect: cryptomus
+    credentials: {{ key_id: {}, secret: {} }}
+    profile:
+      default_networks: {{ USDT: tron }}
+    upstream_credentials:
+      apollo-sandbox: {{ key_id: "{}", secret: {} }}
+"#,
+        SECOND.0,
+        SECOND.1,
+        stack::upstream_key("cryptomus", "apollo"),
+        "sk_shop_cryptomus_at_apollo",
+    );
+    let template =
+        stack::base_config("", "").replacen("upstreams:", &format!("{second}upstreams:"), 1);
+    let stack = stack::start(&template);
+    for target in ["apollo", "cryptomus"] {
+        let r = reference(&format!("shared-{target}"));
+        let body = create_body("cryptomus", &r, "5");
+        let first = create(stack.proxy, "cryptomus", target, &r);
+        assert_eq!(first.status, 200, "{}", first.text());
+        let second_headers = vec![
+            ("merchant".to_owned(), SECOND.0.to_owned()),
+            ("sign".to_owned(), sign::cryptomus_sign(SECOND.1, &body)),
+            ("X-Test-Target".to_owned(), target.to_owned()),
+        ];
+        let other = post(stack.proxy, "/v1/payment", &second_headers, &body);
+        assert_eq!(other.status, 200, "{}", other.text());
+        let (a, b) = (first.json(), other.json());
+        assert_ne!(
+            id_of("cryptomus", &a),
+            id_of("cryptomus", &b),
+            "{target}: the second merchant got the first one's payment"
+        );
+        assert_eq!(a["result"]["order_id"], r.as_str(), "{target}: {a}");
+        assert_eq!(b["result"]["order_id"], r.as_str(), "{target}: {b}");
+    }
+}

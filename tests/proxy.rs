@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::http::{self, Response};
 use common::sign;
-use common::stack::{self, ALPPAY_PAYGLOT, APOLLO_PAYGLOT, CRYPTOMUS_PAYGLOT};
+use common::stack::{self, CRYPTOMUS_PAYGLOT};
 use payglot::sandbox::Provider;
 use serde_json::Value;
 
@@ -64,15 +64,6 @@ fn provider(dialect: &str) -> Provider {
         "alppay" => Provider::AlpPay,
         "cryptomus" => Provider::Cryptomus,
         _ => Provider::Apollo,
-    }
-}
-
-/// payglot's account at each sandbox provider (the key id it must present upstream).
-fn payglot_key(dialect: &str) -> &'static str {
-    match dialect {
-        "alppay" => ALPPAY_PAYGLOT.0,
-        "cryptomus" => CRYPTOMUS_PAYGLOT.0,
-        _ => APOLLO_PAYGLOT.0,
     }
 }
 
@@ -180,7 +171,7 @@ fn all_nine_pairs_translate_both_ways() {
             };
             assert_eq!(
                 seen.header(key_header),
-                Some(payglot_key(to)),
+                Some(stack::upstream_key(from, to)),
                 "{from}->{to}"
             );
             assert_eq!(

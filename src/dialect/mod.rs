@@ -425,6 +425,36 @@ pub trait Codec: Send + Sync {
         serde_json::Value::Array(items).to_string().into_bytes()
     }
 
+    /// The form a reference takes when sent to this provider (Cryptomus: a legal `order_id`).
+    fn upstream_reference(&self, reference: &str) -> String {
+        reference.to_owned()
+    }
+
+    /// The merchant's own body with its order reference replaced by `request`'s (for a
+    /// same-dialect route to an account other merchants share). By default only that one
+    /// top-level field changes; a dialect whose provider checks field order re-renders.
+    fn with_reference(
+        &self,
+        raw_body: &[u8],
+        request: &CreatePayment,
+        context: &RenderContext<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let _ = context;
+        let mut value: serde_json::Value = serde_json::from_slice(raw_body).map_err(|e| {
+            ApiError::new(
+                crate::error::ErrorKind::MalformedBody,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        if let (Some(object), Some(reference)) = (value.as_object_mut(), &request.order_ref) {
+            object.insert(
+                self.field_name(Field::OrderRef).to_owned(),
+                serde_json::Value::from(reference.as_str()),
+            );
+        }
+        Ok(value.to_string().into_bytes())
+    }
+
     /// The request's replay token, for dialects that sign one into the body; `Ok(None)` for
     /// dialects without one.
     fn request_nonce(&self, _body: &[u8]) -> Result<Option<String>, ApiError> {

@@ -100,43 +100,47 @@ pub fn recorded_request(record: &PaymentRecord) -> Option<CreatePayment> {
     serde_json::from_slice(&record.echo).ok()
 }
 
+/// Whether another merchant can reach `upstream` with the same account there as `merchant`:
+/// then references, unique per account at the provider, must be made unique per merchant.
+pub fn shares_account(config: &LoadedConfig, merchant: &Merchant, upstream: &Upstream) -> bool {
+    let account = &merchant.credentials_for(upstream).key_id;
+    config
+        .merchants()
+        .iter()
+        .filter(|other| other.id != merchant.id)
+        .any(|other| {
+            other.credentials_for(upstream).key_id == *account && reaches(config, other, upstream)
+        })
+}
+
+fn reaches(config: &LoadedConfig, merchant: &Merchant, upstream: &Upstream) -> bool {
+    config.routes.routes().iter().any(|route| {
+        let for_merchant = route
+            .matcher
+            .merchants
+            .as_ref()
+            .is_none_or(|list| list.contains(&merchant.id));
+        let dialect = route
+            .matcher
+            .dialects
+            .as_ref()
+            .is_none_or(|list| list.contains(&merchant.dialect));
+        let targets = match &route.target {
+            Target::Single(id) => *id == upstream.id,
+            Target::Split(arms) => arms.iter().any(|a| a.upstream == upstream.id),
+        } || route.failover.contains(&upstream.id);
+        for_merchant && dialect && targets
+    })
+}
+
 /// The upstreams whose account only `merchant` can reach: its own credentials there, or no
 /// routing rule that lets another merchant reach it. Only there can a payment missing from the
 /// index be looked for without finding another merchant's.
 pub fn exclusive_upstreams<'c>(config: &'c LoadedConfig, merchant: &Merchant) -> Vec<&'c Upstream> {
-    let reaches = |m: &Merchant, upstream: &Upstream| {
-        config.routes.routes().iter().any(|route| {
-            let for_merchant = route
-                .matcher
-                .merchants
-                .as_ref()
-                .is_none_or(|list| list.contains(&m.id));
-            let dialect = route
-                .matcher
-                .dialects
-                .as_ref()
-                .is_none_or(|list| list.contains(&m.dialect));
-            let targets = match &route.target {
-                Target::Single(id) => *id == upstream.id,
-                Target::Split(arms) => arms.iter().any(|a| a.upstream == upstream.id),
-            } || route.failover.contains(&upstream.id);
-            for_merchant && dialect && targets
-        })
-    };
     config
         .upstreams()
         .iter()
-        .filter(|upstream| reaches(merchant, upstream))
-        .filter(|upstream| {
-            merchant.upstream_credentials.contains_key(&upstream.id)
-                || !config
-                    .merchants()
-                    .iter()
-                    .filter(|other| other.id != merchant.id)
-                    .any(|other| {
-                        !other.upstream_credentials.contains_key(&upstream.id)
-                            && reaches(other, upstream)
-                    })
-        })
+        .filter(|upstream| reaches(config, merchant, upstream))
+        .filter(|upstream| !shares_account(config, merchant, upstream))
         .collect()
 }

@@ -359,10 +359,11 @@ impl Proxy {
                         &config.networks,
                         request_id,
                         OffsetDateTime::now_utc(),
+                        index::shares_account(config, admitted.merchant, upstream),
                     )
                     .inspect_err(|e| count_refusal(e, dialect, upstream.dialect))?;
                 count_notes(&plan.notes, dialect, upstream.dialect, request_id);
-                Ok((plan.upstream, context))
+                Ok((plan.upstream, (context, plan.sent_reference)))
             })
             .await?;
         ctx.upstream_time = sent.reply.elapsed;
@@ -377,14 +378,20 @@ impl Proxy {
                 ),
             ));
         }
-        let answer = translate::answer(
+        let (context, sent_reference) = &sent.planned;
+        let mut answer = translate::answer(
             dialect,
             sent.upstream.dialect,
             sent.reply.status,
             &sent.reply.body,
             &admitted.request,
-            &sent.planned,
+            context,
         );
+        if let (Some(sent_ref), Some(original)) = (sent_reference, &admitted.request.order_ref)
+            && sent.upstream.dialect == dialect
+        {
+            answer.body = translate::restore_reference(&answer.body, sent_ref, original);
+        }
         ctx.outcome = match &answer.outcome {
             Ok(_) => Outcome::Ok,
             Err(e) => Outcome::Failed(e.kind),

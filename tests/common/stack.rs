@@ -20,6 +20,78 @@ pub const CRYPTOMUS_PAYGLOT: (&str, &str) = (
 );
 pub const APOLLO_PAYGLOT: (&str, &str) = ("pk_payglot_upstream", "sk_apollo_payglot_upstream");
 
+/// Each merchant's own account at the providers of the other two dialects (`merchants[].
+/// upstream_credentials`), so no two merchants share an account and references go upstream as
+/// sent; a merchant's own dialect's provider is reached with payglot's account above.
+/// (merchant dialect, provider dialect, key id, secret)
+pub const MERCHANT_ACCOUNTS: [(&str, &str, &str, &str); 6] = [
+    (
+        "alppay",
+        "cryptomus",
+        "0b1e7000-0000-4000-8000-0000000000a1",
+        "cm_shop_alppay",
+    ),
+    (
+        "alppay",
+        "apollo",
+        "pk_shop_alppay",
+        "sk_shop_alppay_at_apollo",
+    ),
+    (
+        "cryptomus",
+        "alppay",
+        "ak_shop_cryptomus",
+        "sk_shop_cryptomus_at_alppay",
+    ),
+    (
+        "cryptomus",
+        "apollo",
+        "pk_shop_cryptomus",
+        "sk_shop_cryptomus_at_apollo",
+    ),
+    (
+        "apollo",
+        "alppay",
+        "ak_shop_apollo",
+        "sk_shop_apollo_at_alppay",
+    ),
+    (
+        "apollo",
+        "cryptomus",
+        "0b1e7000-0000-4000-8000-0000000000a3",
+        "cm_shop_apollo",
+    ),
+];
+
+/// The key id a merchant of `from` presents at the provider of `to`.
+pub fn upstream_key(from: &str, to: &str) -> &'static str {
+    if from == to {
+        return match to {
+            "alppay" => ALPPAY_PAYGLOT.0,
+            "cryptomus" => CRYPTOMUS_PAYGLOT.0,
+            _ => APOLLO_PAYGLOT.0,
+        };
+    }
+    MERCHANT_ACCOUNTS
+        .iter()
+        .find(|(m, p, _, _)| *m == from && *p == to)
+        .map(|(_, _, key, _)| *key)
+        .expect("an account for every cross-dialect pair")
+}
+
+/// The `upstream_credentials` block of the merchant of `dialect`.
+fn own_accounts(dialect: &str) -> String {
+    let mut out = String::from("    upstream_credentials:\n");
+    for (merchant, provider, key, secret) in MERCHANT_ACCOUNTS {
+        if merchant == dialect {
+            out.push_str(&format!(
+                "      {provider}-sandbox: {{ key_id: \"{key}\", secret: {secret} }}\n"
+            ));
+        }
+    }
+    out
+}
+
 pub struct Stack {
     pub proxy: SocketAddr,
     pub metrics: SocketAddr,
@@ -64,18 +136,18 @@ merchants:
       email: billing@shop.example
       default_customer: {{ name: Demo Customer, email: customer@shop.example }}
       default_networks: {{ USDT: tron }}
-  - id: shop-cryptomus
+{own_alppay}  - id: shop-cryptomus
     dialect: cryptomus
     credentials: {{ key_id: c0ffee00-0000-4000-8000-000000000001, secret: cm_test_payglot_key }}
     profile:
       default_customer: {{ name: Demo Customer, email: customer@shop.example }}
       default_networks: {{ USDT: tron }}
-  - id: shop-apollo
+{own_cryptomus}  - id: shop-apollo
     dialect: apollo
     credentials: {{ key_id: pk_test_payglot_apollo, secret: sk_test_payglot_apollo }}
     profile:
       default_customer: {{ name: Demo Customer, email: customer@shop.example }}
-upstreams:
+{own_apollo}upstreams:
   - id: alppay-sandbox
     dialect: alppay
     base_url: "http://{{SANDBOX}}/alppay/v2"
@@ -107,6 +179,9 @@ routes:
         ck = CRYPTOMUS_PAYGLOT.1,
         pk = APOLLO_PAYGLOT.0,
         pv = APOLLO_PAYGLOT.1,
+        own_alppay = own_accounts("alppay"),
+        own_cryptomus = own_accounts("cryptomus"),
+        own_apollo = own_accounts("apollo"),
     )
 }
 
@@ -147,6 +222,14 @@ pub fn sandbox_settings() -> SandboxSettings {
         APOLLO_PAYGLOT.1,
         name,
     ));
+    for (merchant, provider, key, secret) in MERCHANT_ACCOUNTS {
+        let account = SandboxAccount::new(key, secret, format!("shop-{merchant}"));
+        match provider {
+            "alppay" => settings.alppay.push(account),
+            "cryptomus" => settings.cryptomus.push(account),
+            _ => settings.apollo.push(account),
+        }
+    }
     settings
 }
 

@@ -130,6 +130,17 @@ impl Codec for AlpPay {
         &INFO
     }
 
+    /// AlpPay may re-marshal a body to check its field order (§1a): rendered in the documented
+    /// order instead of edited in place. Every AlpPay request field is in the canonical model.
+    fn with_reference(
+        &self,
+        _raw_body: &[u8],
+        request: &CreatePayment,
+        context: &RenderContext<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
+        self.render_create(request, context).map(|r| r.body)
+    }
+
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
         common::verify_signature_header(
             headers,

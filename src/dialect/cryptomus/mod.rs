@@ -181,6 +181,10 @@ impl Codec for Cryptomus {
         &INFO
     }
 
+    fn upstream_reference(&self, reference: &str) -> String {
+        derive_order_id(reference)
+    }
+
     fn verify(&self, headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<(), ApiError> {
         common::verify_signature_header(
             headers,
