@@ -489,6 +489,10 @@ mod tests {
         let total = paths.len();
         paths.sort_unstable();
         paths.dedup();
-        assert_eq!(paths.len(), total, "two endpoints claim one method and path");
+        assert_eq!(
+            paths.len(),
+            total,
+            "two endpoints claim one method and path"
+        );
     }
 }
