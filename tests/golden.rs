@@ -214,7 +214,8 @@ const KNOWN_FILES: &[&str] = &[
 struct Facts {
     /// The canonical class (`awaiting`, `confirming`, `underpaid_open`, `paid`, `overpaid`,
     /// `underpaid_closed`, `expired`, `failed`, `aml_hold`, `refund_pending`, `refunded`,
-    /// `refund_failed`), or `upstream_error` when the provider refused.
+    /// `refund_failed`), `upstream_error` when the provider refused, or `unknown` for a word no
+    /// reference lists: then the merchant must get an error, never a payment.
     status_class: String,
     /// Where the merchant's dialect has no word for the class: the documented nearest class it
     /// reads as (`docs/mapping.md` §3.3).
@@ -251,7 +252,7 @@ fn check_facts(
     let read = from
         .codec()
         .parse_create_response(answer_status, answer_body, &networks);
-    if facts.status_class == "upstream_error" {
+    if facts.status_class == "upstream_error" || facts.status_class == "unknown" {
         return match read {
             Err(_) => Ok(()),
             Ok(payment) => Err(format!(
