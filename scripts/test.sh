@@ -23,6 +23,8 @@ if [ -z "${PAYGLOT_TEST_POSTGRES_URL:-}" ]; then
   PAYGLOT_TEST_POSTGRES_URL=$(bash scripts/test-postgres.sh start "$pg_dir/cluster")
   export PAYGLOT_TEST_POSTGRES_URL
 fi
+# The fixtures' signatures, recomputed with Python alone (independently of payglot's code).
+python3 tests/fixtures/tools/check_signatures.py
 set +e
 cargo test --all-targets --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

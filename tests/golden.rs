@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use payglot::dialect::{Dialect, RenderContext};
 use payglot::error::ApiError;
-use payglot::model::MerchantProfile;
+use payglot::model::{MerchantProfile, PaymentStatus};
 use payglot::network::NetworkTable;
 use payglot::secret::Credentials;
 use payglot::translate;
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 use time::macros::datetime;
@@ -201,8 +202,107 @@ const KNOWN_FILES: &[&str] = &[
     "upstream_request.json",
     "upstream_response.json",
     "answer.json",
+    "facts.json",
     "notes.txt",
 ];
+
+/// What a case's provider answer means, from the dialect reference and the provider examples
+/// (not from payglot's tables), checked against the merchant's answer separately from
+/// `answer.json`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Facts {
+    /// The canonical class (`awaiting`, `confirming`, `underpaid_open`, `paid`, `overpaid`,
+    /// `underpaid_closed`, `expired`, `failed`, `aml_hold`, `refund_pending`, `refunded`,
+    /// `refund_failed`), `upstream_error` when the provider refused, or `unknown` for a word no
+    /// reference lists: then the merchant must get an error, never a payment.
+    status_class: String,
+    /// Where the merchant's dialect has no word for the class: the documented nearest class it
+    /// reads as (`docs/mapping.md` §3.3).
+    #[serde(default)]
+    merchant_status_class: Option<String>,
+    /// The merchant's money received, exact; `null` for nothing.
+    received: Option<String>,
+    /// Whether the provider calls it final; checked where the merchant's dialect says it
+    /// (Cryptomus `is_final`; Apollo never calls anything final).
+    #[serde(rename = "final")]
+    is_final: bool,
+    /// Where the reference or the provider's example says so.
+    source: String,
+}
+
+fn class_label(status: PaymentStatus) -> &'static str {
+    match status {
+        PaymentStatus::AwaitingPayment => "awaiting",
+        other => other.label(),
+    }
+}
+
+/// Reads the merchant's answer back with its own dialect's reader and holds it to the facts.
+fn check_facts(
+    from: Dialect,
+    answer_status: u16,
+    answer_body: &[u8],
+    facts: &Facts,
+) -> Result<(), String> {
+    if facts.source.trim().is_empty() {
+        return Err("facts.json names no source".into());
+    }
+    let networks = NetworkTable::builtin();
+    let read = from
+        .codec()
+        .parse_create_response(answer_status, answer_body, &networks);
+    if facts.status_class == "upstream_error" || facts.status_class == "unknown" {
+        return match read {
+            Err(_) => Ok(()),
+            Ok(payment) => Err(format!(
+                "facts: the provider refused, but the merchant reads a payment ({})",
+                payment.status
+            )),
+        };
+    }
+    let payment = read.map_err(|e| format!("facts: the merchant cannot read its answer: {e:?}"))?;
+    let wanted = facts
+        .merchant_status_class
+        .as_deref()
+        .unwrap_or(&facts.status_class);
+    if class_label(payment.status) != wanted {
+        return Err(format!(
+            "facts: the merchant reads {}, the provider meant {wanted} ({})",
+            class_label(payment.status),
+            facts.source
+        ));
+    }
+    let exact = |text: &str| {
+        Decimal::from_str_exact(text).map_err(|e| format!("facts: {text} is not a decimal: {e}"))
+    };
+    let received = match payment.received.as_ref() {
+        Some(q) => exact(q.as_str())?,
+        None => Decimal::ZERO,
+    };
+    let expected = match facts.received.as_deref() {
+        Some(text) => exact(text)?,
+        None => Decimal::ZERO,
+    };
+    if received != expected {
+        return Err(format!(
+            "facts: the merchant reads {received} received, the provider says {expected} ({})",
+            facts.source
+        ));
+    }
+    let final_ok = match from {
+        Dialect::Cryptomus => payment.is_final == facts.is_final,
+        Dialect::Apollo => !payment.is_final,
+        Dialect::AlpPay => true,
+    };
+    if !final_ok {
+        return Err(format!(
+            "facts: the merchant reads is_final {}, the provider says {} ({})",
+            payment.is_final, facts.is_final, facts.source
+        ));
+    }
+    Ok(())
+}
 
 fn run_case(from: Dialect, to: Dialect, dir: &Path) -> Result<(), String> {
     for entry in fs::read_dir(dir).map_err(|e| e.to_string())? {
@@ -335,6 +435,12 @@ fn run_case(from: Dialect, to: Dialect, dir: &Path) -> Result<(), String> {
         ));
     }
     compare_body("answer body", &answer.body, &expected_answer)?;
+    let facts_file = dir.join("facts.json");
+    if facts_file.exists() {
+        check_facts(from, answer.status, &answer.body, &read_json(&facts_file)?)?;
+    } else if (200..300).contains(&response.status) {
+        return Err("a 2xx provider answer needs a facts.json".into());
+    }
     let actual_kind = answer.outcome.as_ref().err().map(|e| e.kind.label());
     if from != to && actual_kind != expected_answer.kind.as_deref() {
         return Err(format!(
