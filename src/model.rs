@@ -266,6 +266,21 @@ pub struct Payment {
     pub transactions: Vec<Transaction>,
 }
 
+impl Payment {
+    /// The amount `received` is counted against, with its currency: the payer pair where the
+    /// provider has one (Cryptomus counts `payment_amount` against `payer_amount`), else the
+    /// amount pair. A dialect with one amount field writes this pair, never one of each.
+    pub fn due(&self) -> (Option<&Quantity>, Option<&str>) {
+        match &self.pay_amount {
+            Some(pay) => (
+                Some(pay),
+                self.pay_currency.as_deref().or(self.currency.as_deref()),
+            ),
+            None => (self.amount.as_ref(), self.currency.as_deref()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Transaction {
     pub tx_hash: Option<String>,

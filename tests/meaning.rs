@@ -513,22 +513,6 @@ const KNOWN_GAPS: &[(Dialect, Dialect, PaymentStatus, Check)] = &[
         S::RefundFailed,
         Check::Received,
     ),
-    // Item 2 (pairs never mixed): an AlpPay merchant is shown Cryptomus's `amount` beside
-    // `payment_amount`, which Cryptomus counts against `payer_amount`. Where the payer owes
-    // more than the amount (101.50 of 100.00), 100.75 received reads "UNDERPAID" with more
-    // than the amount received.
-    (
-        Dialect::AlpPay,
-        Dialect::Cryptomus,
-        S::UnderpaidOpen,
-        Check::FullNotUnderpaid,
-    ),
-    (
-        Dialect::AlpPay,
-        Dialect::Cryptomus,
-        S::UnderpaidClosed,
-        Check::FullNotUnderpaid,
-    ),
 ];
 
 // ---------------------------------------------------------------- fixed inputs

@@ -383,7 +383,9 @@ impl Codec for AlpPay {
         // provider's own word is the fallback, never "open".
         let (status, display_status) = status_to_wire(payment.status)
             .unwrap_or((payment.provider_status.as_str(), payment.provider_status.as_str()));
-        let currency = payment.currency.as_deref().unwrap_or(&request.currency);
+        // One pair: the amount the received total is counted against, in its currency.
+        let (due, due_currency) = payment.due();
+        let currency = due_currency.unwrap_or(&request.currency);
         let chain = payment.network.as_deref().or(request.network.as_deref());
         let network = chain.and_then(|c| context.networks.from_canonical(Dialect::AlpPay, c));
         let asset = || AssetFull {
@@ -420,11 +422,7 @@ impl Codec for AlpPay {
                     date: t.at.map(encoding::format_seconds_z),
                 })
                 .collect(),
-            amount: payment
-                .amount
-                .as_ref()
-                .map(Quantity::as_str)
-                .unwrap_or(request.amount.as_str()),
+            amount: due.map(Quantity::as_str).unwrap_or(request.amount.as_str()),
             total_received_amount: payment
                 .received
                 .as_ref()

@@ -479,14 +479,15 @@ impl Codec for Apollo {
                 // An unknown status never reaches a writer (`translate::answer` refuses it).
                 status: status_to_wire(payment.status).unwrap_or(&payment.provider_status),
                 link: payment.payment_url.as_deref(),
+                // One pair: the amount `received` is counted against, in its currency.
                 amount: payment
-                    .amount
-                    .as_ref()
+                    .due()
+                    .0
                     .map(Quantity::as_str)
                     .unwrap_or(request.amount.as_str()),
                 payment_tolerance_percent: request.tolerance_percent.as_deref(),
                 advanced_balance_id: None,
-                currency: payment.currency.as_deref().unwrap_or(&request.currency),
+                currency: payment.due().1.unwrap_or(&request.currency),
                 network,
                 address: payment.address.as_deref(),
                 address_id: None,
