@@ -11,7 +11,7 @@ use crate::money::Quantity;
 use crate::secret::Credentials;
 
 use super::{Dialect, Note, NoteAction, RenderContext};
-use crate::field::{Field, NoteField};
+use crate::field::{Field, FieldRef, NoteField};
 
 /// Refusals and drops that apply whatever the target, for a request crossing dialects:
 /// fiat pricing at a target that does not convert, and source-only fields.
@@ -324,5 +324,89 @@ pub fn received_for(status: PaymentStatus, received: Option<Quantity>) -> Option
     match status.funds() {
         Funds::Nothing => None,
         _ => received,
+    }
+}
+
+/// The longest payment id a lookup takes: the longest any provider documents (Cryptomus
+/// `order_id`, 128).
+pub const MAX_LOOKUP_ID: usize = 128;
+
+/// Checks a payment id a merchant looks a payment up by: not empty, at most
+/// [`MAX_LOOKUP_ID`] characters, no whitespace or control characters (no provider's ids have
+/// them, and they would corrupt the upstream path or a log line). `name` is the field as the
+/// caller's dialect spells it, for the message.
+pub fn check_lookup_id(field: FieldRef, name: &str, value: &str) -> Result<(), ApiError> {
+    check_lookup_text(
+        field,
+        name,
+        value,
+        MAX_LOOKUP_ID,
+        "spaces or control characters",
+        |c| c.is_whitespace() || c.is_control(),
+    )
+}
+
+/// Checks a merchant's order reference a lookup asks by: as a create takes it (free text at
+/// AlpPay and Apollo, so spaces are fine), not empty, no control characters.
+pub fn check_lookup_reference(field: FieldRef, name: &str, value: &str) -> Result<(), ApiError> {
+    check_lookup_text(
+        field,
+        name,
+        value,
+        crate::facts::MAX_TEXT_FIELD,
+        "control characters",
+        char::is_control,
+    )
+}
+
+fn check_lookup_text(
+    field: FieldRef,
+    name: &str,
+    value: &str,
+    max: usize,
+    refused_text: &str,
+    refused: impl Fn(char) -> bool,
+) -> Result<(), ApiError> {
+    let problem = if value.trim().is_empty() {
+        Some(("validation.required", format!("{name} must not be empty")))
+    } else if value.chars().count() > max {
+        Some((
+            "validation.max.string",
+            format!("{name} must not be longer than {max} characters"),
+        ))
+    } else if value.chars().any(refused) {
+        Some((
+            "validation.invalid",
+            format!("{name} must not contain {refused_text}"),
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some((rule, message)) => Err(ApiError::field(field, rule, message)),
+        None => Ok(()),
+    }
+}
+
+/// Whether a provider's error text says the payment does not exist ("Payment not found",
+/// "ORDER_NOT_FOUND: …").
+pub fn says_not_found(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("not found") || lower.contains("not_found") || lower.contains("notfound")
+}
+
+/// The not-found error of a lookup answered by `provider`.
+pub fn upstream_not_found(provider: Dialect, status: u16, text: &str) -> ApiError {
+    let detail = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", capped(text))
+    };
+    ApiError {
+        upstream_status: Some(status),
+        ..ApiError::new(
+            ErrorKind::NotFound,
+            format!("the {provider} provider has no such payment{detail}"),
+        )
     }
 }

@@ -224,6 +224,16 @@ pub enum Lookup {
     },
 }
 
+/// Where a page of a list answer sits among all of the merchant's payments: what the list call
+/// asked for ([`Lookup::List`]) and how many there are, so a dialect can write its paging
+/// (Cryptomus cursors, Apollo `total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPage {
+    pub limit: u32,
+    pub offset: u32,
+    pub total: u64,
+}
+
 /// A payment for a lookup answer: what the provider says, and the merchant's own request (its
 /// reference, customer, URLs…) as recorded at create, so the answer reads as the merchant's.
 #[derive(Debug, Clone)]
@@ -373,6 +383,11 @@ pub trait Codec: Send + Sync {
     }
 
     /// Reads a lookup or list call in this dialect.
+    ///
+    /// The answer's shape follows the call's [`Operation`], not the parsed [`Lookup`]: a
+    /// `ListPayments` call is always answered with [`Codec::render_list_answer`], even when it
+    /// names one payment (AlpPay `GET /v2/payment?invoices=<ref>` parses to `Lookup::One`), and
+    /// a payment not found there is an empty list, not a not-found error.
     fn parse_lookup(&self, call: &Call<'_>) -> Result<Lookup, ApiError> {
         let _ = call;
         Err(ApiError::new(
@@ -410,14 +425,14 @@ pub trait Codec: Send + Sync {
         self.render_create_response(&found.payment, &found.request, context)
     }
 
-    /// Writes the answer for a list call.
+    /// Writes the answer for a list call: `found` is the page `page` describes.
     fn render_list_answer(
         &self,
         found: &[Found],
-        total: u64,
+        page: &ListPage,
         context: &RenderContext<'_>,
     ) -> Vec<u8> {
-        let _ = total;
+        let _ = page;
         let items: Vec<serde_json::Value> = found
             .iter()
             .filter_map(|f| serde_json::from_slice(&self.render_lookup_answer(f, context)).ok())

@@ -22,7 +22,7 @@ use pingora::proxy::{ProxyHttp, Session};
 use time::OffsetDateTime;
 
 use crate::config::{LoadedConfig, Merchant, Upstream};
-use crate::dialect::{Call, Dialect, Found, Lookup, LookupKey, Operation};
+use crate::dialect::{Call, Dialect, Found, ListPage, Lookup, LookupKey, Operation};
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::METRICS;
 use crate::model::{CreatePayment, Payment};
@@ -541,27 +541,26 @@ impl Proxy {
             Lookup::One { key, nonce } => {
                 self.check_replay(&merchant.credentials.key_id, nonce.as_deref())
                     .await?;
-                let recorded = match &key {
-                    LookupKey::ProviderId(id) => store.get_by_provider_id(&merchant.id, id).await,
-                    LookupKey::Reference(r) => store.get_by_ref(&merchant.id, r).await,
+                let found = self
+                    .find_one(ctx, config, store, merchant, dialect, &key)
+                    .await;
+                if call.operation == Operation::ListPayments {
+                    // A list call naming one payment (AlpPay `?invoices=`) answers a list: of
+                    // that payment, or empty.
+                    let found = match found {
+                        Ok(one) => vec![one],
+                        Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
+                        Err(e) => return Err(e),
+                    };
+                    let page = ListPage {
+                        limit: 1,
+                        offset: 0,
+                        total: found.len() as u64,
+                    };
+                    codec.render_list_answer(&found, &page, &context)
+                } else {
+                    codec.render_lookup_answer(&found?, &context)
                 }
-                .map_err(unavailable)?;
-                let found = match recorded {
-                    Some(record) => {
-                        ctx.route = Some(record.route_id.clone());
-                        let payment = self.fetch(ctx, config, merchant, &record).await?;
-                        let request = match recorded_request(&record) {
-                            Some(request) => request,
-                            None => request_from(&payment, &key)?,
-                        };
-                        Found { payment, request }
-                    }
-                    None => {
-                        self.recover(ctx, config, store, merchant, dialect, &key)
-                            .await?
-                    }
-                };
-                codec.render_lookup_answer(&found, &context)
             }
             Lookup::List {
                 limit,
@@ -576,20 +575,7 @@ impl Proxy {
                     .map_err(unavailable)?;
                 let mut found = Vec::with_capacity(records.len());
                 for record in &records {
-                    let fetched =
-                        self.fetch(ctx, config, merchant, record)
-                            .await
-                            .and_then(|payment| {
-                                let request = match recorded_request(record) {
-                                    Some(request) => request,
-                                    None => request_from(
-                                        &payment,
-                                        &LookupKey::ProviderId(payment.provider_id.clone()),
-                                    )?,
-                                };
-                                Ok(Found { payment, request })
-                            });
-                    match fetched {
+                    match self.found(ctx, config, merchant, record, None).await {
                         Ok(one) => found.push(one),
                         // One provider down does not hide the merchant's other payments.
                         Err(e) => {
@@ -597,12 +583,71 @@ impl Proxy {
                         }
                     }
                 }
-                let total = u64::from(offset) + found.len() as u64;
-                codec.render_list_answer(&found, total, &context)
+                // The index does not count; a full page says there may be more.
+                let seen = u64::from(offset) + found.len() as u64;
+                let total = if records.len() == limit as usize {
+                    seen + 1
+                } else {
+                    seen
+                };
+                let page = ListPage {
+                    limit,
+                    offset,
+                    total,
+                };
+                codec.render_list_answer(&found, &page, &context)
             }
         };
         ctx.outcome = Outcome::Ok;
         Ok((200, answer))
+    }
+
+    /// One payment of the merchant's, by id or reference: from the index and its provider, or
+    /// recovered when the index does not know it.
+    async fn find_one(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        store: &Store,
+        merchant: &Merchant,
+        dialect: Dialect,
+        key: &LookupKey,
+    ) -> Result<Found, ApiError> {
+        let recorded = match key {
+            LookupKey::ProviderId(id) => store.get_by_provider_id(&merchant.id, id).await,
+            LookupKey::Reference(r) => store.get_by_ref(&merchant.id, r).await,
+        }
+        .map_err(unavailable)?;
+        match recorded {
+            Some(record) => {
+                ctx.route = Some(record.route_id.clone());
+                self.found(ctx, config, merchant, &record, Some(key)).await
+            }
+            None => {
+                self.recover(ctx, config, store, merchant, dialect, key)
+                    .await
+            }
+        }
+    }
+
+    /// A recorded payment, refreshed from its provider, with the merchant's request.
+    async fn found(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        merchant: &Merchant,
+        record: &PaymentRecord,
+        key: Option<&LookupKey>,
+    ) -> Result<Found, ApiError> {
+        let payment = self.fetch(ctx, config, merchant, record).await?;
+        let request = match recorded_request(record) {
+            Some(request) => request,
+            None => {
+                let by_id = LookupKey::ProviderId(payment.provider_id.clone());
+                request_from(&payment, key.unwrap_or(&by_id))?
+            }
+        };
+        Ok(Found { payment, request })
     }
 
     /// A payment the index does not know (an entry lost, or made before the index): looked for

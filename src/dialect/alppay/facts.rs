@@ -44,3 +44,8 @@ pub const CONFIRMS_NEEDED: u64 = 1;
 
 // `merchant.id` and `asset.logoUrl` in translated answers: AlpPay documents strings; payglot has
 // no AlpPay account id or logo to echo and writes empty strings rather than `null` `[unknown]`.
+
+/// `fixedFee` and `percentFee` in a get answer payglot translates from another provider, whose
+/// fees it does not know: AlpPay documents decimal strings; "0" is a choice `[unknown]`.
+/// `riskScore` is written `null` and `isDanger` `false` for the same reason.
+pub const UNKNOWN_FEE: &str = "0";

@@ -5,6 +5,7 @@
 //! what is uncertain; this file is the codec: conversions to and from the canonical model.
 
 pub mod facts;
+mod lookup;
 pub mod sign;
 pub mod status;
 mod wire;
@@ -23,13 +24,15 @@ use crate::secret::Credentials;
 use super::common::Arrived;
 use super::encoding::{self, parse_json, text_field};
 use super::{
-    Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
-    RenderContext, Rendered, common,
+    Call, Capabilities, Codec, Dialect, Found, Inbound, ListPage, Lookup, LookupKey, Note,
+    NoteAction, Operation, ProviderInfo, RenderContext, Rendered, common,
 };
+use crate::translate::UpstreamRequest;
 use status::{status_from_wire, status_to_wire};
 use wire::{
     AssetFull, AssetOut, CreateIn, CreateOut, CustomerEcho, CustomerOut, ErrorIn, ErrorOut,
-    MerchantEcho, PaymentIn, PaymentOut, TransactionOut, Wrapped,
+    MerchantEcho, PaymentGetExtras, PaymentIn, PaymentOut, TransactionGetExtras, TransactionOut,
+    Wrapped,
 };
 
 pub struct AlpPay;
@@ -295,12 +298,12 @@ impl Codec for AlpPay {
         }
         // The create answer is a bare object; the get answer wraps it in `{"data": …}`, and on
         // it `checkoutUrl` and `paymentRedirectUrl` swap roles (dialect reference §1b).
-        let (wire, get_shape) = match serde_json::from_slice::<PaymentIn>(body) {
-            Ok(payment) => (payment, false),
+        let (wire, shape) = match serde_json::from_slice::<PaymentIn>(body) {
+            Ok(payment) => (payment, Shape::Create),
             Err(bare_error) => serde_json::from_slice::<Wrapped>(body)
                 .ok()
                 .and_then(|w| serde_json::from_str::<PaymentIn>(w.data.get()).ok())
-                .map(|payment| (payment, true))
+                .map(|payment| (payment, Shape::Get))
                 .ok_or_else(|| {
                     ApiError::new(
                         ErrorKind::UpstreamInvalid,
@@ -308,69 +311,7 @@ impl Codec for AlpPay {
                     )
                 })?,
         };
-        let created_at = wire.created_at.as_deref().and_then(encoding::parse_time);
-        // An absurd timeout (past the calendar's end) leaves the expiry unknown, not a panic.
-        let expires_at = match (created_at, wire.timeout) {
-            (Some(c), Some(t)) => i64::try_from(t)
-                .ok()
-                .and_then(|t| c.checked_add(Duration::seconds(t))),
-            _ => None,
-        };
-        let (currency, network) = match &wire.asset {
-            Some(a) => (
-                a.short.clone(),
-                networks.canonical_owned(Dialect::AlpPay, a.network.as_deref()),
-            ),
-            None => (None, None),
-        };
-        let transactions: Vec<Transaction> = wire
-            .transactions
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| Transaction {
-                tx_hash: t.txn_id,
-                amount: encoding::quantity(t.received_amount),
-                currency: t.asset.as_ref().and_then(|a| a.short.clone()),
-                network: networks.canonical_owned(
-                    Dialect::AlpPay,
-                    t.asset.as_ref().and_then(|a| a.network.as_deref()),
-                ),
-                from: t.address_from,
-                to: t.address_to,
-                confirmations: None,
-                at: t.date.as_deref().and_then(encoding::parse_time),
-            })
-            .collect();
-        let amount = encoding::quantity(wire.amount);
-        let total_received = encoding::quantity(wire.total_received_amount);
-        let arrived = Arrived::of(amount.as_ref(), total_received.as_ref(), transactions.len());
-        let status = status_from_wire(&wire.status, wire.display_status.as_deref(), arrived);
-        // The payer's link, never the shop's URL.
-        let payment_url = if get_shape {
-            wire.checkout_url
-        } else {
-            wire.payment_redirect_url
-        };
-        Ok(Payment {
-            provider_id: wire.id.0,
-            order_ref: wire.invoice,
-            status,
-            is_final: status.is_final(),
-            provider_status: wire.status,
-            amount,
-            received: common::received_for(status, total_received),
-            currency,
-            pay_amount: None,
-            pay_currency: None,
-            network,
-            address: wire.address_to,
-            address_tag: wire.dest_tag.map(|t| t.0),
-            payment_url,
-            expires_at,
-            created_at,
-            updated_at: wire.updated_at.as_deref().and_then(encoding::parse_time),
-            transactions,
-        })
+        Ok(payment_from_wire(wire, shape, networks))
     }
 
     fn render_create_response(
@@ -379,84 +320,8 @@ impl Codec for AlpPay {
         request: &CreatePayment,
         context: &RenderContext<'_>,
     ) -> Vec<u8> {
-        // An unknown status never reaches a writer (`translate::answer` refuses it); the
-        // provider's own word is the fallback, never "open".
-        let (status, display_status) = status_to_wire(payment.status)
-            .unwrap_or((payment.provider_status.as_str(), payment.provider_status.as_str()));
-        // One pair: the amount the received total is counted against, in its currency.
-        let (due, due_currency) = payment.due();
-        let currency = due_currency.unwrap_or(&request.currency);
-        let chain = payment.network.as_deref().or(request.network.as_deref());
-        let network = chain.and_then(|c| context.networks.from_canonical(Dialect::AlpPay, c));
-        let asset = || AssetFull {
-            short: currency,
-            name: facts::asset_display_name(currency),
-            logo_url: "",
-            network: network.or(chain),
-        };
-        // An expiry before creation (inconsistent upstream data) reads as already timed out.
-        let timeout = match (payment.created_at, payment.expires_at) {
-            (Some(c), Some(e)) => Some((e - c).whole_seconds().max(0)),
-            _ => None,
-        };
-        let customer_id = match request.customer.id.as_deref() {
-            Some(id) => id
-                .parse::<u64>()
-                .map(serde_json::Value::from)
-                .unwrap_or_else(|_| serde_json::Value::from(id)),
-            None => serde_json::Value::Null,
-        };
-        let out = PaymentOut {
-            id: &payment.provider_id,
-            transactions: payment
-                .transactions
-                .iter()
-                .map(|t| TransactionOut {
-                    payment_id: &payment.provider_id,
-                    txn_id: t.tx_hash.as_deref(),
-                    received_amount: t.amount.as_ref().map(Quantity::as_str),
-                    asset: asset(),
-                    dest_tag: payment.address_tag.as_deref(),
-                    address_from: t.from.as_deref(),
-                    address_to: t.to.as_deref().or(payment.address.as_deref()),
-                    date: t.at.map(encoding::format_seconds_z),
-                })
-                .collect(),
-            amount: due.map(Quantity::as_str).unwrap_or(request.amount.as_str()),
-            total_received_amount: payment
-                .received
-                .as_ref()
-                .map(Quantity::as_str)
-                .unwrap_or("0"),
-            asset: asset(),
-            address_to: payment.address.as_deref(),
-            dest_tag: payment.address_tag.as_deref(),
-            confirms_needed: facts::CONFIRMS_NEEDED,
-            timeout,
-            checkout_url: request.success_url.as_deref(),
-            status,
-            display_status,
-            customer: CustomerEcho {
-                id: customer_id,
-                name: request.customer.name.as_deref(),
-                email: request.customer.email.as_deref(),
-            },
-            merchant: MerchantEcho {
-                id: "",
-                name: context.merchant.name.as_deref(),
-                site_url: context.merchant.site_url.as_deref(),
-                logo_url: context.merchant.logo_url.as_deref().unwrap_or(""),
-                email: context.merchant.email.as_deref(),
-            },
-            invoice: request.order_ref.as_deref(),
-            payment_redirect_url: payment.payment_url.as_deref(),
-            created_at: payment.created_at.map(encoding::format_seconds_z),
-            updated_at: payment
-                .updated_at
-                .or(payment.created_at)
-                .map(encoding::format_seconds_z),
-        };
-        encoding::to_compact_json(&out).into_bytes()
+        encoding::to_compact_json(&payment_out(payment, request, context, Shape::Create))
+            .into_bytes()
     }
 
     fn render_error(&self, error: &ApiError, request_id: &str) -> (u16, Vec<u8>) {
@@ -479,6 +344,54 @@ impl Codec for AlpPay {
         (status, encoding::to_compact_json(&body).into_bytes())
     }
 
+    /// Lookups are `GET`s with `API-KEY` only: there is no body to sign `[docs]`
+    /// D-alp:getPayment, D-alp:listPayments.
+    fn verify_call(
+        &self,
+        call: &Call<'_>,
+        headers: &HeaderMap,
+        secret: &[u8],
+    ) -> Result<(), ApiError> {
+        match call.operation {
+            Operation::LookupPayment | Operation::ListPayments => Ok(()),
+            _ => self.verify(headers, call.body, secret),
+        }
+    }
+
+    fn parse_lookup(&self, call: &Call<'_>) -> Result<Lookup, ApiError> {
+        lookup::parse_lookup(call)
+    }
+
+    fn plan_lookup(
+        &self,
+        key: &LookupKey,
+        credentials: &Credentials,
+        _nonce: u64,
+    ) -> Option<UpstreamRequest> {
+        Some(lookup::plan_lookup(key, credentials))
+    }
+
+    fn parse_lookup_response(
+        &self,
+        status: u16,
+        body: &[u8],
+        networks: &NetworkTable,
+    ) -> Result<Payment, ApiError> {
+        lookup::parse_lookup_response(status, body, networks)
+    }
+
+    fn render_lookup_answer(&self, found: &Found, context: &RenderContext<'_>) -> Vec<u8> {
+        lookup::render_lookup_answer(found, context)
+    }
+
+    fn render_list_answer(
+        &self,
+        found: &[Found],
+        _page: &ListPage,
+        context: &RenderContext<'_>,
+    ) -> Vec<u8> {
+        lookup::render_list_answer(found, context)
+    }
 }
 
 /// Fills a customer field AlpPay requires from the request, else the merchant profile.
@@ -528,5 +441,184 @@ fn value_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Which of AlpPay's two payment shapes: create and webhook, or get and list. They differ in
+/// which URL field is the hosted payment page (dialect reference §1b) and in the get shape's
+/// fee and risk fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Create,
+    Get,
+}
+
+/// An AlpPay payment object in canonical terms.
+fn payment_from_wire(wire: PaymentIn, shape: Shape, networks: &NetworkTable) -> Payment {
+    let created_at = wire.created_at.as_deref().and_then(encoding::parse_time);
+    // An absurd timeout (past the calendar's end) leaves the expiry unknown, not a panic.
+    let expires_at = match (created_at, wire.timeout) {
+        (Some(c), Some(t)) => i64::try_from(t)
+            .ok()
+            .and_then(|t| c.checked_add(Duration::seconds(t))),
+        _ => None,
+    };
+    let (currency, network) = match &wire.asset {
+        Some(a) => (
+            a.short.clone(),
+            networks.canonical_owned(Dialect::AlpPay, a.network.as_deref()),
+        ),
+        None => (None, None),
+    };
+    let transactions: Vec<Transaction> = wire
+        .transactions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| Transaction {
+            tx_hash: t.txn_id,
+            amount: encoding::quantity(t.received_amount),
+            currency: t.asset.as_ref().and_then(|a| a.short.clone()),
+            network: networks.canonical_owned(
+                Dialect::AlpPay,
+                t.asset.as_ref().and_then(|a| a.network.as_deref()),
+            ),
+            from: t.address_from,
+            to: t.address_to,
+            confirmations: None,
+            at: t.date.as_deref().and_then(encoding::parse_time),
+        })
+        .collect();
+    let amount = encoding::quantity(wire.amount);
+    let total_received = encoding::quantity(wire.total_received_amount);
+    let arrived = Arrived::of(amount.as_ref(), total_received.as_ref(), transactions.len());
+    let status = status_from_wire(&wire.status, wire.display_status.as_deref(), arrived);
+    // The payer's link, never the shop's URL.
+    let payment_url = match shape {
+        Shape::Get => wire.checkout_url,
+        Shape::Create => wire.payment_redirect_url,
+    };
+    Payment {
+        provider_id: wire.id.0,
+        order_ref: wire.invoice,
+        status,
+        is_final: status.is_final(),
+        provider_status: wire.status,
+        amount,
+        received: common::received_for(status, total_received),
+        currency,
+        pay_amount: None,
+        pay_currency: None,
+        network,
+        address: wire.address_to,
+        address_tag: wire.dest_tag.map(|t| t.0),
+        payment_url,
+        expires_at,
+        created_at,
+        updated_at: wire.updated_at.as_deref().and_then(encoding::parse_time),
+        transactions,
+    }
+}
+
+/// The payment object a merchant of AlpPay reads, in `shape`. It echoes what the merchant sent
+/// (`request`) where the provider does not carry it.
+fn payment_out<'a>(
+    payment: &'a Payment,
+    request: &'a CreatePayment,
+    context: &'a RenderContext<'a>,
+    shape: Shape,
+) -> PaymentOut<'a> {
+    // An unknown status never reaches a writer (`translate::answer` refuses it); the
+    // provider's own word is the fallback, never "open".
+    let (status, display_status) = status_to_wire(payment.status)
+        .unwrap_or((payment.provider_status.as_str(), payment.provider_status.as_str()));
+    // One pair: the amount the received total is counted against, in its currency.
+    let (due, due_currency) = payment.due();
+    let currency = due_currency.unwrap_or(&request.currency);
+    let chain = payment.network.as_deref().or(request.network.as_deref());
+    let network = chain.and_then(|c| context.networks.from_canonical(Dialect::AlpPay, c));
+    let asset = || AssetFull {
+        short: currency,
+        name: facts::asset_display_name(currency),
+        logo_url: "",
+        network: network.or(chain),
+    };
+    // An expiry before creation (inconsistent upstream data) reads as already timed out.
+    let timeout = match (payment.created_at, payment.expires_at) {
+        (Some(c), Some(e)) => Some((e - c).whole_seconds().max(0)),
+        _ => None,
+    };
+    let customer_id = match request.customer.id.as_deref() {
+        Some(id) => id
+            .parse::<u64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| serde_json::Value::from(id)),
+        None => serde_json::Value::Null,
+    };
+    let get_shape = shape == Shape::Get;
+    // The get shape swaps the URL fields: `checkoutUrl` is the hosted payment page there and
+    // `paymentRedirectUrl` the shop's URL (dialect reference §1b).
+    let (checkout_url, payment_redirect_url) = match shape {
+        Shape::Create => (request.success_url.as_deref(), payment.payment_url.as_deref()),
+        Shape::Get => (payment.payment_url.as_deref(), request.success_url.as_deref()),
+    };
+    PaymentOut {
+        id: &payment.provider_id,
+        transactions: payment
+            .transactions
+            .iter()
+            .map(|t| TransactionOut {
+                payment_id: &payment.provider_id,
+                txn_id: t.tx_hash.as_deref(),
+                received_amount: t.amount.as_ref().map(Quantity::as_str),
+                asset: asset(),
+                dest_tag: payment.address_tag.as_deref(),
+                address_from: t.from.as_deref(),
+                address_to: t.to.as_deref().or(payment.address.as_deref()),
+                date: t.at.map(encoding::format_seconds_z),
+                get_extras: get_shape.then(|| TransactionGetExtras {
+                    fixed_fee: facts::UNKNOWN_FEE,
+                    percent_fee: facts::UNKNOWN_FEE,
+                    risk_score: None,
+                    is_danger: false,
+                    created_at: t.at.map(encoding::format_seconds_z),
+                }),
+            })
+            .collect(),
+        amount: due.map(Quantity::as_str).unwrap_or(request.amount.as_str()),
+        total_received_amount: payment
+            .received
+            .as_ref()
+            .map(Quantity::as_str)
+            .unwrap_or("0"),
+        asset: asset(),
+        address_to: payment.address.as_deref(),
+        dest_tag: payment.address_tag.as_deref(),
+        confirms_needed: facts::CONFIRMS_NEEDED,
+        timeout,
+        checkout_url,
+        status,
+        display_status,
+        customer: CustomerEcho {
+            id: customer_id,
+            name: request.customer.name.as_deref(),
+            email: request.customer.email.as_deref(),
+        },
+        merchant: MerchantEcho {
+            id: "",
+            name: context.merchant.name.as_deref(),
+            site_url: context.merchant.site_url.as_deref(),
+            logo_url: context.merchant.logo_url.as_deref().unwrap_or(""),
+            email: context.merchant.email.as_deref(),
+        },
+        invoice: request.order_ref.as_deref(),
+        payment_redirect_url,
+        created_at: payment.created_at.map(encoding::format_seconds_z),
+        updated_at: payment
+            .updated_at
+            .or(payment.created_at)
+            .map(encoding::format_seconds_z),
+        get_extras: get_shape.then_some(PaymentGetExtras {
+            fixed_fee: facts::UNKNOWN_FEE,
+        }),
     }
 }

@@ -128,6 +128,47 @@ pub(super) struct PaymentOut<'a> {
     pub(super) payment_redirect_url: Option<&'a str>,
     pub(super) created_at: Option<String>,
     pub(super) updated_at: Option<String>,
+    /// What only the get shape carries (`GET /payment/{id}`, list items); absent on create.
+    #[serde(flatten)]
+    pub(super) get_extras: Option<PaymentGetExtras<'a>>,
+}
+
+/// The fields the get shape adds to the payment object `[docs]` D-alp:getPayment.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PaymentGetExtras<'a> {
+    pub(super) fixed_fee: &'a str,
+}
+
+/// The fields the get shape adds to each transaction `[docs]` D-alp:getPayment.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TransactionGetExtras<'a> {
+    pub(super) fixed_fee: &'a str,
+    pub(super) percent_fee: &'a str,
+    pub(super) risk_score: Option<u32>,
+    pub(super) is_danger: bool,
+    pub(super) created_at: Option<String>,
+}
+
+/// The get answer: `{"data": <payment>}`.
+#[derive(Serialize)]
+pub(super) struct GetAnswer<'a> {
+    pub(super) data: PaymentOut<'a>,
+}
+
+/// The list answer: `{"results": [<payment>…]}` (newer docs; an older version said `data`).
+#[derive(Serialize)]
+pub(super) struct ListAnswer<'a> {
+    pub(super) results: Vec<PaymentOut<'a>>,
+}
+
+/// Any AlpPay payment answer, read loosely: the bare create object has neither key, the get
+/// answer `data` as an object, the list answer `results` (or, older, `data`) as an array.
+#[derive(Deserialize)]
+pub(super) struct LookupAnswerIn {
+    pub(super) data: Option<Box<serde_json::value::RawValue>>,
+    pub(super) results: Option<Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Serialize)]
@@ -150,6 +191,8 @@ pub(super) struct TransactionOut<'a> {
     pub(super) address_from: Option<&'a str>,
     pub(super) address_to: Option<&'a str>,
     pub(super) date: Option<String>,
+    #[serde(flatten)]
+    pub(super) get_extras: Option<TransactionGetExtras<'a>>,
 }
 
 #[derive(Serialize)]

@@ -36,3 +36,17 @@ pub fn default_lifetime(chain: Option<&str>) -> u64 {
 // Apollo's HTTP statuses for errors are not documented `[unknown]`; its SDKs read the body.
 // payglot uses the same statuses as for the other dialects and repeats the status in
 // `error.code`: `render_error` in `mod.rs`.
+
+/// A transaction's `status` in an order answer payglot translates from another provider, which
+/// reports the payment's status, not each transaction's: `pending` while the payment says its
+/// funds are unconfirmed, else `processed` `[inferred]`. The documented words are `processed`,
+/// `error`, `rejected` and `pending` `[code]` S-apgo.
+pub fn transaction_status(payment: crate::model::PaymentStatus) -> &'static str {
+    match payment.funds() {
+        crate::model::Funds::Unconfirmed => "pending",
+        _ => "processed",
+    }
+}
+
+/// `limit` on `orders`: 100 when absent, and at most 100 `[docs]` D-ap:post_orders.
+pub const LIST_MAX_LIMIT: u32 = 100;

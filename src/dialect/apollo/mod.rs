@@ -6,6 +6,7 @@
 //! what is uncertain; this file is the codec: conversions to and from the canonical model.
 
 pub mod facts;
+mod lookup;
 pub mod sign;
 pub mod status;
 mod wire;
@@ -23,9 +24,10 @@ use crate::secret::Credentials;
 use super::common::Arrived;
 use super::encoding::{self, LooseU64, ScalarText, parse_json, text_field};
 use super::{
-    Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
-    RenderContext, Rendered, common,
+    Call, Capabilities, Codec, Dialect, Found, Inbound, ListPage, Lookup, LookupKey, Note,
+    NoteAction, Operation, ProviderInfo, RenderContext, Rendered, common,
 };
+use crate::translate::UpstreamRequest;
 use status::{status_from_wire, status_to_wire};
 use wire::{
     Answer, CreateIn, CreateOut, Envelope, ErrorBody, ErrorOut, OrderIn, OrderOut,
@@ -530,6 +532,43 @@ impl Codec for Apollo {
             request_id,
         };
         (status, encoding::to_compact_json(&body).into_bytes())
+    }
+
+    // `order` and `orders` are signed like a create: the default `verify_call`.
+
+    fn parse_lookup(&self, call: &Call<'_>) -> Result<Lookup, ApiError> {
+        lookup::parse_lookup(call)
+    }
+
+    fn plan_lookup(
+        &self,
+        key: &LookupKey,
+        credentials: &Credentials,
+        nonce: u64,
+    ) -> Option<UpstreamRequest> {
+        lookup::plan_lookup(key, credentials, nonce)
+    }
+
+    fn parse_lookup_response(
+        &self,
+        status: u16,
+        body: &[u8],
+        networks: &NetworkTable,
+    ) -> Result<Payment, ApiError> {
+        lookup::parse_lookup_response(status, body, networks)
+    }
+
+    fn render_lookup_answer(&self, found: &Found, context: &RenderContext<'_>) -> Vec<u8> {
+        lookup::render_lookup_answer(found, context)
+    }
+
+    fn render_list_answer(
+        &self,
+        found: &[Found],
+        page: &ListPage,
+        context: &RenderContext<'_>,
+    ) -> Vec<u8> {
+        lookup::render_list_answer(found, page, context)
     }
 
 }

@@ -149,3 +149,94 @@ pub(super) struct ErrorBody<'a> {
     pub(super) name: String,
     pub(super) message: &'a str,
 }
+
+/// `order`: Apollo's own order id (never the merchant's `order`) and the nonce `[docs]`
+/// D-ap:post_order.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OrderLookupIn {
+    pub(super) order_id: Option<String>,
+    pub(super) nonce: Option<ScalarText>,
+}
+
+/// `orders`: `status[]`, `limit`, `offset` and the nonce `[docs]` D-ap:post_orders.
+#[derive(Deserialize)]
+pub(super) struct OrdersIn {
+    pub(super) status: Option<Vec<String>>,
+    pub(super) limit: Option<LooseU64>,
+    pub(super) offset: Option<LooseU64>,
+    pub(super) nonce: Option<ScalarText>,
+}
+
+/// The `order` request payglot sends, nonce last as the JS SDK writes it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OrderLookupOut<'a> {
+    pub(super) order_id: &'a str,
+    pub(super) nonce: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct GetAnswer<'a> {
+    pub(super) success: bool,
+    pub(super) response: GetOrderOut<'a>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ListAnswer<'a> {
+    pub(super) success: bool,
+    pub(super) response: OrdersOut<'a>,
+}
+
+#[derive(Serialize)]
+pub(super) struct OrdersOut<'a> {
+    pub(super) orders: Vec<GetOrderOut<'a>>,
+    pub(super) total: u64,
+}
+
+/// The get shape: `id` is Apollo's id and `orderId` the merchant's order, unlike the create
+/// answer (dialect reference §3b).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GetOrderOut<'a> {
+    pub(super) id: &'a str,
+    pub(super) advanced_balance_id: Option<&'a str>,
+    pub(super) currency: &'a str,
+    pub(super) network: Option<&'a str>,
+    pub(super) status: &'a str,
+    pub(super) order_id: Option<&'a str>,
+    pub(super) description: Option<&'a str>,
+    pub(super) address: Option<&'a str>,
+    pub(super) address_id: Option<&'a str>,
+    pub(super) tag: Option<&'a str>,
+    pub(super) amount: &'a str,
+    pub(super) received: &'a str,
+    pub(super) payment_tolerance_percent: Option<&'a str>,
+    pub(super) success_webhook: Option<&'a str>,
+    pub(super) error_webhook: Option<&'a str>,
+    pub(super) return_url: Option<&'a str>,
+    pub(super) link: Option<&'a str>,
+    pub(super) expires_at: Option<String>,
+    pub(super) created_at: Option<String>,
+    pub(super) updated_at: Option<String>,
+    pub(super) transactions: Vec<GetTransactionOut<'a>>,
+    /// Deposits to the order's address that no order claims: payglot sees none.
+    pub(super) orphan_deposits: [(); 0],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GetTransactionOut<'a> {
+    pub(super) id: String,
+    pub(super) status: &'a str,
+    pub(super) currency: Option<&'a str>,
+    pub(super) network: Option<&'a str>,
+    pub(super) amount: Option<&'a str>,
+    pub(super) tx: Option<&'a str>,
+    pub(super) confirmations: Option<u64>,
+    pub(super) sender: Option<&'a str>,
+    #[serde(rename = "priceUSD")]
+    pub(super) price_usd: Option<&'a str>,
+    #[serde(rename = "amountUSD")]
+    pub(super) amount_usd: Option<&'a str>,
+}

@@ -39,3 +39,11 @@ pub const URL_MIN: usize = 6;
 /// nothing paid `[docs]` (typed client libraries require both fields). `merchant_amount`, which
 /// depends on that provider's fee, is written as `null` `[inferred]`.
 pub const ZERO_FEE: &str = "0.00000000";
+
+/// Payments per `payment/list` page. Cryptomus's page size is not documented `[unknown]`; 15
+/// is a choice. A cursor is payglot's own: the
+/// decimal offset of the page's first payment, opaque to clients as Cryptomus's are.
+pub const LIST_PER_PAGE: u32 = 15;
+
+/// The message Cryptomus answers for an unknown `uuid`/`order_id` `[docs]` D-cm:resend-webhook.
+pub const PAYMENT_NOT_FOUND: &str = "Payment not found";

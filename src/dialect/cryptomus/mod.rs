@@ -6,6 +6,7 @@
 //! what is uncertain; this file is the codec: conversions to and from the canonical model.
 
 pub mod facts;
+mod lookup;
 pub mod sign;
 pub mod status;
 mod wire;
@@ -23,9 +24,10 @@ use crate::secret::Credentials;
 
 use super::encoding::{self, DecimalText, LooseU64, parse_json, text_field};
 use super::{
-    Capabilities, Codec, Dialect, Inbound, Note, NoteAction, Operation, ProviderInfo,
-    RenderContext, Rendered, common,
+    Call, Capabilities, Codec, Dialect, Found, Inbound, ListPage, Lookup, LookupKey, Note,
+    NoteAction, Operation, ProviderInfo, RenderContext, Rendered, common,
 };
+use crate::translate::UpstreamRequest;
 use status::{status_from_wire, status_to_wire};
 use wire::{Answer, CreateIn, CreateOut, Envelope, ErrorOut, InvoiceIn, InvoiceOut};
 
@@ -573,57 +575,9 @@ impl Codec for Cryptomus {
         request: &CreatePayment,
         context: &RenderContext<'_>,
     ) -> Vec<u8> {
-        // An unknown status never reaches a writer (`translate::answer` refuses it); the
-        // provider's own word is the fallback, never "awaiting".
-        let status = status_to_wire(payment.status).unwrap_or(&payment.provider_status);
-        let chain = payment.network.as_deref().or(request.network.as_deref());
-        let network = chain.map(|c| {
-            context
-                .networks
-                .from_canonical(Dialect::Cryptomus, c)
-                .unwrap_or(c)
-        });
-        let last_tx = payment.transactions.last();
         let out = Answer {
             state: 0,
-            result: InvoiceOut {
-                uuid: &payment.provider_id,
-                order_id: request.order_ref.as_deref(),
-                amount: request.amount.as_str(),
-                payment_amount: payment.received.as_ref().map(Quantity::as_str),
-                payer_amount: payment
-                    .pay_amount
-                    .as_ref()
-                    .or(payment.amount.as_ref())
-                    .map(Quantity::as_str),
-                discount_percent: 0,
-                discount: facts::ZERO_FEE,
-                payer_currency: payment
-                    .pay_currency
-                    .as_deref()
-                    .or(payment.currency.as_deref()),
-                currency: &request.currency,
-                comments: None,
-                merchant_amount: None,
-                commission: facts::ZERO_FEE,
-                payment_amount_usd: None,
-                payer_amount_exchange_rate: None,
-                network,
-                address: payment.address.as_deref(),
-                from: last_tx.and_then(|t| t.from.as_deref()),
-                txid: last_tx.and_then(|t| t.tx_hash.as_deref()),
-                payment_status: status,
-                url: payment.payment_url.as_deref(),
-                expired_at: payment.expires_at.map(OffsetDateTime::unix_timestamp),
-                status,
-                is_final: payment.is_final,
-                additional_data: request.description.as_deref(),
-                created_at: payment.created_at.map(encoding::format_offset),
-                updated_at: payment
-                    .updated_at
-                    .or(payment.created_at)
-                    .map(encoding::format_offset),
-            },
+            result: invoice_out(payment, request, context),
         };
         sign::php_json_escape(&encoding::to_compact_json(&out)).into_bytes()
     }
@@ -650,6 +604,99 @@ impl Codec for Cryptomus {
         )
     }
 
+    // `payment/info` and `payment/list` are signed like a create: the default `verify_call`.
+
+    fn parse_lookup(&self, call: &Call<'_>) -> Result<Lookup, ApiError> {
+        lookup::parse_lookup(call)
+    }
+
+    fn plan_lookup(
+        &self,
+        key: &LookupKey,
+        credentials: &Credentials,
+        _nonce: u64,
+    ) -> Option<UpstreamRequest> {
+        Some(lookup::plan_lookup(key, credentials))
+    }
+
+    fn parse_lookup_response(
+        &self,
+        status: u16,
+        body: &[u8],
+        networks: &NetworkTable,
+    ) -> Result<Payment, ApiError> {
+        lookup::parse_lookup_response(status, body, networks)
+    }
+
+    // `render_lookup_answer`: the default, the create answer, is `payment/info`'s answer too.
+
+    fn render_list_answer(
+        &self,
+        found: &[Found],
+        page: &ListPage,
+        context: &RenderContext<'_>,
+    ) -> Vec<u8> {
+        lookup::render_list_answer(found, page, context)
+    }
+
+}
+
+/// The invoice object a merchant of Cryptomus reads (create, info and list items alike). It
+/// echoes what the merchant sent (`request`) where the provider does not carry it.
+fn invoice_out<'a>(
+    payment: &'a Payment,
+    request: &'a CreatePayment,
+    context: &'a RenderContext<'a>,
+) -> InvoiceOut<'a> {
+    // An unknown status never reaches a writer (`translate::answer` refuses it); the
+    // provider's own word is the fallback, never "awaiting".
+    let status = status_to_wire(payment.status).unwrap_or(&payment.provider_status);
+    let chain = payment.network.as_deref().or(request.network.as_deref());
+    let network = chain.map(|c| {
+        context
+            .networks
+            .from_canonical(Dialect::Cryptomus, c)
+            .unwrap_or(c)
+    });
+    let last_tx = payment.transactions.last();
+    InvoiceOut {
+        uuid: &payment.provider_id,
+        order_id: request.order_ref.as_deref(),
+        amount: request.amount.as_str(),
+        payment_amount: payment.received.as_ref().map(Quantity::as_str),
+        payer_amount: payment
+            .pay_amount
+            .as_ref()
+            .or(payment.amount.as_ref())
+            .map(Quantity::as_str),
+        discount_percent: 0,
+        discount: facts::ZERO_FEE,
+        payer_currency: payment
+            .pay_currency
+            .as_deref()
+            .or(payment.currency.as_deref()),
+        currency: &request.currency,
+        comments: None,
+        merchant_amount: None,
+        commission: facts::ZERO_FEE,
+        payment_amount_usd: None,
+        payer_amount_exchange_rate: None,
+        network,
+        address: payment.address.as_deref(),
+        from: last_tx.and_then(|t| t.from.as_deref()),
+        txid: last_tx.and_then(|t| t.tx_hash.as_deref()),
+        payment_status: status,
+        url: payment.payment_url.as_deref(),
+        expired_at: payment.expires_at.map(OffsetDateTime::unix_timestamp),
+        status,
+        is_final: payment.is_final,
+        additional_data: request.description.as_deref(),
+        created_at: payment.created_at.map(encoding::format_offset),
+        updated_at: payment
+            .updated_at
+            .or(payment.created_at)
+            .map(encoding::format_offset),
+    }
 }
 
 impl Cryptomus {

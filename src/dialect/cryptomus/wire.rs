@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dialect::encoding::{DecimalText, LooseBool, LooseId, LooseU64};
+use crate::dialect::encoding::{DecimalText, LooseBool, LooseId, LooseU64, ScalarText};
 
 #[derive(Deserialize)]
 pub(super) struct CreateIn {
@@ -141,4 +141,59 @@ pub(super) struct ErrorOut<'a> {
     pub(super) message: Option<&'a str>,
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub(super) errors: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `payment/info`: `uuid` or `order_id` (`order_id` wins when both are given) `[docs]`
+/// D-cm:payment-information. Either may come as a number from loosely typed clients; `null`
+/// and `""` read as absent, as Laravel's `required_without` reads them.
+#[derive(Deserialize, Default)]
+pub(super) struct InfoIn {
+    pub(super) uuid: Option<LooseId>,
+    pub(super) order_id: Option<LooseId>,
+}
+
+/// `payment/list`: the cursor (SDKs put it in the body; the docs in the query) and the date
+/// filters `[docs]` D-cm:payment-history.
+#[derive(Deserialize, Default)]
+pub(super) struct ListIn {
+    pub(super) cursor: Option<ScalarText>,
+    pub(super) date_from: Option<String>,
+    pub(super) date_to: Option<String>,
+}
+
+/// The `payment/info` request payglot sends: one key, PHP-encoded.
+#[derive(Serialize)]
+pub(super) struct InfoByUuid<'a> {
+    pub(super) uuid: &'a str,
+}
+
+#[derive(Serialize)]
+pub(super) struct InfoByOrderId<'a> {
+    pub(super) order_id: &'a str,
+}
+
+/// `{"state":0,"result":{"items":[…],"paginate":{…}}}`.
+#[derive(Serialize)]
+pub(super) struct ListAnswer<'a> {
+    pub(super) state: u8,
+    pub(super) result: ListResult<'a>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ListResult<'a> {
+    pub(super) items: Vec<InvoiceOut<'a>>,
+    pub(super) paginate: Paginate,
+}
+
+/// Laravel's cursor paginator, as Cryptomus answers it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Paginate {
+    /// The items on this page.
+    pub(super) count: usize,
+    /// Whether there is a page before or after this one.
+    pub(super) has_pages: bool,
+    pub(super) next_cursor: Option<String>,
+    pub(super) previous_cursor: Option<String>,
+    pub(super) per_page: u32,
 }
