@@ -85,7 +85,8 @@ def run_apollo_style(proxy, label, package):
         resp = client.orders.get_order_by_id(holder["orderId"])
         expect(isinstance(resp, dict) and resp.get("success") is True, "success true", resp)
         r = resp.get("response") or {}
-        expect(r.get("orderId") == holder["orderId"], "the same order", r)
+        # Apollo's get shape names its own id `id` and the merchant's order `orderId` (§3b).
+        expect(r.get("id") == holder["orderId"], "the same order", r)
         return f"status={r.get('status')}"
 
 
