@@ -662,3 +662,35 @@ fn merchants_sharing_an_account_never_get_each_others_payment() {
         assert_eq!(b["result"]["order_id"], r.as_str(), "{target}: {b}");
     }
 }
+
+/// An index that lost a payment (here: a second instance with an empty index, on the same
+/// providers) finds it again by reference or id at the merchant's own upstreams, records it, and
+/// answers in the merchant's dialect.
+#[test]
+fn a_lost_index_entry_is_recovered_from_the_merchants_upstreams() {
+    let first = start(Backend::Embedded);
+    let r = reference("lost");
+    let created = create(first.proxy, "cryptomus", "alppay", &r);
+    assert_eq!(created.status, 200, "{}", created.text());
+    let id = id_of("cryptomus", &created.json());
+
+    let empty = stack::start(
+        &stack::base_config("", "").replace("{SANDBOX}", &first.sandbox_addr.to_string()),
+    );
+    let by_ref = lookup(empty.proxy, "cryptomus", Key::Reference(&r));
+    assert_eq!(by_ref.status, 200, "{}", by_ref.text());
+    assert_eq!(view("cryptomus", &by_ref.json()).2, id);
+    assert_eq!(
+        by_ref.json()["result"]["order_id"],
+        r.as_str(),
+        "{}",
+        by_ref.text()
+    );
+    // Recorded now: found by id without another search.
+    let by_id = lookup(empty.proxy, "cryptomus", Key::Id(&id));
+    assert_eq!(by_id.status, 200, "{}", by_id.text());
+    assert_eq!(view("cryptomus", &by_id.json()).2, id);
+    // Another merchant cannot recover it: its accounts at the providers are its own.
+    let other = lookup(empty.proxy, "alppay", Key::Id(&id));
+    assert_eq!(other.status, 404, "{}", other.text());
+}
