@@ -71,12 +71,20 @@ pub fn explain(
     else {
         return Err(format!("{out}the rule names no configured upstream"));
     };
+    let relay = translate::relay_callback(
+        &config.webhooks,
+        admitted.merchant,
+        &admitted.request,
+        upstream.dialect,
+        "<relay-token>",
+    );
     let (plan, _) = admitted
         .plan_for(
             upstream,
             &config.networks,
             &request_id,
             OffsetDateTime::now_utc(),
+            relay.as_deref(),
         )
         .map_err(|e| format!("{out}refused:   {e}"))?;
     for note in &plan.notes {
