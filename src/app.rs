@@ -16,11 +16,11 @@ use crate::config::{LoadedConfig, SandboxConfig};
 use crate::metrics::METRICS;
 use crate::proxy::Proxy;
 use crate::proxy::index::Index;
-use crate::webhooks::Worker;
 use crate::proxy::listener::Guarded;
 use crate::reload::Reloader;
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::serve::Services;
+use crate::webhooks::Worker;
 
 /// Everything `payglot run` starts, ready for [`crate::serve`].
 pub struct Assembly {

@@ -432,7 +432,10 @@ fn webhooks_command(action: WebhooksAction) -> Result<(), String> {
             state,
             limit,
         } => {
-            print!("{}", cli::list(&load(&config)?, merchant, state.as_deref(), limit)?);
+            print!(
+                "{}",
+                cli::list(&load(&config)?, merchant, state.as_deref(), limit)?
+            );
             Ok(())
         }
         WebhooksAction::Replay { config, id } => {
@@ -452,7 +455,10 @@ fn webhooks_command(action: WebhooksAction) -> Result<(), String> {
 }
 
 /// The credentials of the config's first merchant speaking `dialect`, or the demo ones.
-fn merchant_credentials(dialect: Dialect, config_path: Option<&Path>) -> Result<Credentials, String> {
+fn merchant_credentials(
+    dialect: Dialect,
+    config_path: Option<&Path>,
+) -> Result<Credentials, String> {
     match config_path {
         None => Ok(demo::credentials(dialect)),
         Some(path) => {

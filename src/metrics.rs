@@ -305,8 +305,11 @@ impl Metrics {
                 let labels = [dialect.name(), merchant.name()];
                 self.webhook_delivery_latency.with_label_values(&labels);
                 for outcome in ["delivered", "failed"] {
-                    self.webhook_deliveries
-                        .with_label_values(&[dialect.name(), merchant.name(), outcome]);
+                    self.webhook_deliveries.with_label_values(&[
+                        dialect.name(),
+                        merchant.name(),
+                        outcome,
+                    ]);
                 }
             }
         }

@@ -473,7 +473,6 @@ pub trait Codec: Send + Sync {
             FieldRef::Wire(name) => name.clone(),
         }
     }
-
 }
 
 /// A provider's payment webhooks, in both roles: as payglot's relay receives them from the

@@ -80,7 +80,10 @@ impl Proxy {
             }
         };
         let headers = session.req_header().headers.clone();
-        match self.relay_verified(ctx, config, path, &headers, &body).await {
+        match self
+            .relay_verified(ctx, config, path, &headers, &body)
+            .await
+        {
             Ok(answer) => answer,
             Err(refusal) => {
                 let provider = ctx.dialect.map_or("unknown", Dialect::name);
@@ -120,10 +123,16 @@ impl Proxy {
                     .get_by_relay_token(token)
                     .await
                     .map_err(unavailable)?
-                    .ok_or_else(|| refuse(404, "unknown_payment", "no payment has this relay URL"))?;
-                let upstream = config
-                    .upstream(&record.upstream_id)
-                    .ok_or_else(|| refuse(404, "unknown_payment", "the payment's provider is no longer configured"))?;
+                    .ok_or_else(|| {
+                        refuse(404, "unknown_payment", "no payment has this relay URL")
+                    })?;
+                let upstream = config.upstream(&record.upstream_id).ok_or_else(|| {
+                    refuse(
+                        404,
+                        "unknown_payment",
+                        "the payment's provider is no longer configured",
+                    )
+                })?;
                 ctx.dialect = Some(upstream.dialect);
                 count_received(upstream);
                 let merchant = merchant_of(config, &record)?;
@@ -138,7 +147,9 @@ impl Proxy {
                 let upstream = config
                     .upstream(upstream_id)
                     .filter(|u| u.dialect == Dialect::AlpPay)
-                    .ok_or_else(|| refuse(404, "unknown_payment", "no AlpPay upstream has this id"))?;
+                    .ok_or_else(|| {
+                        refuse(404, "unknown_payment", "no AlpPay upstream has this id")
+                    })?;
                 ctx.dialect = Some(upstream.dialect);
                 count_received(upstream);
                 // The account's own keys, or a merchant's own account at this upstream.
@@ -160,7 +171,11 @@ impl Proxy {
             }
         };
         if auth == WebhookAuth::Forged {
-            return Err(refuse(401, "forged", "the webhook's signature does not verify"));
+            return Err(refuse(
+                401,
+                "forged",
+                "the webhook's signature does not verify",
+            ));
         }
         let hooks = upstream.dialect.webhooks();
         let sent = hooks
@@ -172,11 +187,21 @@ impl Proxy {
                 .get_by_upstream(&upstream.id, &sent.provider_id)
                 .await
                 .map_err(unavailable)?
-                .ok_or_else(|| refuse(404, "unknown_payment", "payglot did not create this payment"))?,
+                .ok_or_else(|| {
+                    refuse(
+                        404,
+                        "unknown_payment",
+                        "payglot did not create this payment",
+                    )
+                })?,
         };
         // A genuine notification about another payment, replayed to this one's URL.
         if sent.provider_id != record.upstream_payment_id {
-            return Err(refuse(401, "forged", "the webhook is about another payment"));
+            return Err(refuse(
+                401,
+                "forged",
+                "the webhook is about another payment",
+            ));
         }
         let merchant = merchant_of(config, &record)?;
         ctx.merchant = Some(merchant.id.clone());
@@ -204,7 +229,12 @@ impl Proxy {
         let now = OffsetDateTime::now_utc();
         if payment.status.label() != record.status
             && let Err(e) = store
-                .update_status(&upstream.id, &payment.provider_id, payment.status.label(), now)
+                .update_status(
+                    &upstream.id,
+                    &payment.provider_id,
+                    payment.status.label(),
+                    now,
+                )
                 .await
         {
             tracing::warn!(request_id = %ctx.request_id, error = %e, "status not recorded");
@@ -216,8 +246,11 @@ impl Proxy {
         };
         let request = match recorded_request(&record) {
             Some(request) => request,
-            None => request_from(&payment, &LookupKey::ProviderId(payment.provider_id.clone()))
-                .map_err(|e| refuse(500, "unreadable", e.message))?,
+            None => request_from(
+                &payment,
+                &LookupKey::ProviderId(payment.provider_id.clone()),
+            )
+            .map_err(|e| refuse(500, "unreadable", e.message))?,
         };
         let context = translate::render_context(
             &config.networks,
@@ -254,16 +287,16 @@ impl Proxy {
                 if outcome.accepted() {
                     (200, br#"{"ok":true}"#.to_vec())
                 } else {
-                    (502, error_body("the merchant did not accept the webhook yet"))
+                    (
+                        502,
+                        error_body("the merchant did not accept the webhook yet"),
+                    )
                 }
             }
             Some((event, false)) if event.state == EventState::Delivered => {
                 (200, br#"{"ok":true}"#.to_vec())
             }
-            Some(_) => (
-                503,
-                error_body("the webhook is being delivered, or out of retries"),
-            ),
+            Some(_) => (503, error_body("the webhook is being delivered right now")),
             None => (500, error_body("the webhook was not queued")),
         };
         ctx.outcome = if answer.0 == 200 {
@@ -310,11 +343,21 @@ impl Proxy {
             .lookup_at(ctx, config, merchant, upstream, &key)
             .await
             .map_err(|e| match e.kind {
-                ErrorKind::NotFound => refuse(401, "forged", "the provider does not know this payment"),
-                _ => refuse(503, "unavailable", format!("the payment could not be fetched back: {}", e.message)),
+                ErrorKind::NotFound => {
+                    refuse(401, "forged", "the provider does not know this payment")
+                }
+                _ => refuse(
+                    503,
+                    "unavailable",
+                    format!("the payment could not be fetched back: {}", e.message),
+                ),
             })?;
         if fetched.provider_id != sent.provider_id {
-            return Err(refuse(401, "forged", "the provider answered about another payment"));
+            return Err(refuse(
+                401,
+                "forged",
+                "the provider answered about another payment",
+            ));
         }
         Ok(fetched)
     }
@@ -331,9 +374,13 @@ fn merchant_of<'c>(
     config: &'c LoadedConfig,
     record: &PaymentRecord,
 ) -> Result<&'c Merchant, Refusal> {
-    config
-        .merchant_by_id(&record.merchant_id)
-        .ok_or_else(|| refuse(404, "unknown_payment", "the payment's merchant is no longer configured"))
+    config.merchant_by_id(&record.merchant_id).ok_or_else(|| {
+        refuse(
+            404,
+            "unknown_payment",
+            "the payment's merchant is no longer configured",
+        )
+    })
 }
 
 /// Where the merchant wants this status: its success URL for progress and payment, its
@@ -346,14 +393,17 @@ fn merchant_target(
 ) -> Option<String> {
     let success = record.callback_success_url.clone();
     let failure = record.callback_failure_url.clone();
-    let per_payment = if status.accepts_payment() || !matches!(status.funds(), crate::model::Funds::Nothing) {
-        success.or(failure)
-    } else {
-        failure.or(success)
-    };
+    let per_payment =
+        if status.accepts_payment() || !matches!(status.funds(), crate::model::Funds::Nothing) {
+            success.or(failure)
+        } else {
+            failure.or(success)
+        };
     per_payment.or_else(|| merchant.webhook_url.clone())
 }
 
 fn error_body(message: &str) -> Vec<u8> {
-    serde_json::json!({ "error": message }).to_string().into_bytes()
+    serde_json::json!({ "error": message })
+        .to_string()
+        .into_bytes()
 }

@@ -801,7 +801,8 @@ impl StoreBackend for EmbeddedStore {
             let Some(old) = load_event(txn, &id)? else {
                 return Ok(None);
             };
-            let free = old.state.is_due_state() && old.leased_until.is_none_or(|t| t <= now);
+            let free =
+                old.state != EventState::Delivered && old.leased_until.is_none_or(|t| t <= now);
             if !free {
                 return Ok(Some((old, false)));
             }

@@ -362,9 +362,10 @@ impl Store {
     }
 
     /// Leases one event for an immediate attempt (a provider redelivering the notification it
-    /// is about), whether or not it is due yet: the event as stored and `true` when the caller
-    /// now holds its lease; `false` when it is delivered, dead, or leased by someone else.
-    /// `None` when there is no such event.
+    /// is about), whether or not it is due yet and even when out of retries (the provider's
+    /// retry revives it): the event as stored and `true` when the caller now holds its lease;
+    /// `false` when it is delivered or leased by someone else. `None` when there is no such
+    /// event.
     pub async fn claim_event(
         &self,
         id: &str,

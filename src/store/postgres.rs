@@ -643,7 +643,7 @@ impl StoreBackend for PostgresStore {
         // One statement: of concurrent claimers on any instance, one updates the row.
         let sql = format!(
             "UPDATE outbox SET leased_until = $3 WHERE id = $1 \
-             AND state IN ('pending', 'failed') \
+             AND state <> 'delivered' \
              AND (leased_until IS NULL OR leased_until <= $2) RETURNING {EVENT_COLUMNS}"
         );
         let statement = client.prepare_cached(&sql).await.map_err(classify)?;

@@ -32,9 +32,8 @@ pub fn list(
 ) -> Result<String, String> {
     let state = state
         .map(|s| {
-            EventState::from_name(s).ok_or_else(|| {
-                format!("unknown state {s} (pending, failed, delivered or dead)")
-            })
+            EventState::from_name(s)
+                .ok_or_else(|| format!("unknown state {s} (pending, failed, delivered or dead)"))
         })
         .transpose()?;
     let filter = EventFilter {

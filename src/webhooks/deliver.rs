@@ -44,7 +44,11 @@ pub async fn deliver(
     (attempt, started.elapsed())
 }
 
-async fn post(connector: &Connector, event: &OutboxEvent, timeout: Duration) -> Result<u16, String> {
+async fn post(
+    connector: &Connector,
+    event: &OutboxEvent,
+    timeout: Duration,
+) -> Result<u16, String> {
     let url = url::Url::parse(&event.target_url).map_err(|e| format!("bad URL: {e}"))?;
     let tls = match url.scheme() {
         "http" => false,
@@ -52,8 +56,13 @@ async fn post(connector: &Connector, event: &OutboxEvent, timeout: Duration) -> 
         other => return Err(format!("unsupported URL scheme {other}")),
     };
     let host = url.host_str().ok_or("the URL has no host")?.to_owned();
-    let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let bare_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let address = tokio::net::lookup_host((bare_host.as_str(), port))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -116,7 +125,8 @@ fn request_header(
     target: &str,
     event: &OutboxEvent,
 ) -> pingora::Result<RequestHeader> {
-    let mut header = RequestHeader::build("POST", target.as_bytes(), Some(event.headers.len() + 4))?;
+    let mut header =
+        RequestHeader::build("POST", target.as_bytes(), Some(event.headers.len() + 4))?;
     let authority = match url.port() {
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_owned(),

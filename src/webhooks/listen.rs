@@ -36,7 +36,10 @@ impl Received {
         };
         let mut out = format!("POST {} — {verdict}\n", self.path);
         for (name, value) in &self.headers {
-            out.push_str(&format!("  {name}: {}\n", value.to_str().unwrap_or("<binary>")));
+            out.push_str(&format!(
+                "  {name}: {}\n",
+                value.to_str().unwrap_or("<binary>")
+            ));
         }
         out.push_str(&format!("  {}\n", String::from_utf8_lossy(&self.body)));
         out
@@ -116,7 +119,11 @@ async fn receive(
             .webhooks()
             .verify_webhook(&headers, &body, credentials)
             == WebhookAuth::Verified;
-    let status = if verified { "200 OK" } else { "401 Unauthorized" };
+    let status = if verified {
+        "200 OK"
+    } else {
+        "401 Unauthorized"
+    };
     let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     reader.get_mut().write_all(answer.as_bytes()).await?;
     Ok(Some(Received {
