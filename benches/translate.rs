@@ -123,6 +123,7 @@ fn benches(c: &mut Criterion) {
         nonce: 1_749_474_509_425,
         request_id: "3f1c2b9e-8d4a-4c7b-9e1f-0a2b3c4d5e6f",
         now: datetime!(2025-06-09 13:18:29 UTC),
+        relay_callback: None,
     };
     let pairs: Vec<Pair> = Dialect::ALL
         .into_iter()

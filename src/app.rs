@@ -15,10 +15,12 @@ use crate::admin::Admin;
 use crate::config::{LoadedConfig, SandboxConfig};
 use crate::metrics::METRICS;
 use crate::proxy::Proxy;
+use crate::proxy::index::Index;
 use crate::proxy::listener::Guarded;
 use crate::reload::Reloader;
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::serve::Services;
+use crate::webhooks::Worker;
 
 /// Everything `payglot run` starts, ready for [`crate::serve`].
 pub struct Assembly {
@@ -47,8 +49,10 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
     let shared = Arc::new(ArcSwap::from_pointee(config));
 
     let mut services: Services = Vec::new();
+    // One index for the proxy and the webhook worker: the embedded store is one open file.
+    let index = Arc::new(Index::new(shared.load().store.clone()));
     let mut http = pingora::proxy::HttpProxy::new(
-        Proxy::new(shared.clone()),
+        Proxy::new(shared.clone(), index.clone()),
         Arc::new(server_conf(&shared.load())),
     );
     http.handle_init_modules();
@@ -63,6 +67,11 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
     );
     admin.add_tcp(&metrics_listen);
     services.push(Box::new(admin));
+
+    services.push(Box::new(background_service(
+        "payglot webhooks",
+        Worker::new(shared.clone(), index),
+    )));
 
     if let Some(path) = path {
         let reloader = Reloader::new(path.to_path_buf(), shared.clone());

@@ -71,6 +71,13 @@ pub fn explain(
     else {
         return Err(format!("{out}the rule names no configured upstream"));
     };
+    let relay = translate::relay_callback(
+        &config.webhooks,
+        admitted.merchant,
+        &admitted.request,
+        upstream.dialect,
+        "<relay-token>",
+    );
     let (plan, _) = admitted
         .plan_for(
             upstream,
@@ -78,6 +85,7 @@ pub fn explain(
             &request_id,
             OffsetDateTime::now_utc(),
             crate::proxy::index::shares_account(config, merchant, upstream),
+            relay.as_deref(),
         )
         .map_err(|e| format!("{out}refused:   {e}"))?;
     for note in &plan.notes {

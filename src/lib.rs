@@ -25,6 +25,7 @@ pub mod serve;
 pub mod signature;
 pub mod store;
 pub mod translate;
+pub mod webhooks;
 
 /// The chain naming table lives with the dialects that declare the names.
 pub use dialect::network;

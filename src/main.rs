@@ -84,6 +84,48 @@ enum Command {
         headers: Vec<String>,
         body: PathBuf,
     },
+    /// The webhook relay's outbox (list, replay) and a receiver to try it with (listen).
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksAction {
+    /// The newest merchant webhooks in the outbox, with their delivery state.
+    List {
+        #[arg(long, default_value = "config/payglot.yaml")]
+        config: PathBuf,
+        /// Only this merchant's.
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Only events in this state: pending, failed, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Deliver an event again now, whatever its state (the running payglot sends it).
+    Replay {
+        #[arg(long, default_value = "config/payglot.yaml")]
+        config: PathBuf,
+        /// The event id, as `list` prints it.
+        id: String,
+    },
+    /// A tiny merchant receiver on 127.0.0.1: prints each webhook and checks its signature as a
+    /// merchant of the dialect would (demo credentials unless --config names a merchant).
+    Listen {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        dialect: Dialect,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Stop after this many webhooks.
+        #[arg(long)]
+        count: Option<usize>,
+    },
 }
 
 /// Where `payglot sandbox` listens unless told otherwise.
@@ -142,6 +184,7 @@ fn main() -> ExitCode {
             body,
         } => sign_command(dialect, config.as_deref(), body.as_deref()),
         Command::Check { config } => check_command(&config),
+        Command::Webhooks { action } => webhooks_command(action),
         Command::Explain {
             config,
             dialect,
@@ -373,8 +416,51 @@ fn sign_command(
     body_path: Option<&Path>,
 ) -> Result<(), String> {
     let body = read_body(body_path)?;
-    let credentials = match config_path {
-        None => demo::credentials(dialect),
+    let credentials = merchant_credentials(dialect, config_path)?;
+    for (name, value) in dialect.codec().sign(&body, &credentials) {
+        println!("{name}: {value}");
+    }
+    Ok(())
+}
+
+fn webhooks_command(action: WebhooksAction) -> Result<(), String> {
+    use payglot::webhooks::cli;
+    match action {
+        WebhooksAction::List {
+            config,
+            merchant,
+            state,
+            limit,
+        } => {
+            print!(
+                "{}",
+                cli::list(&load(&config)?, merchant, state.as_deref(), limit)?
+            );
+            Ok(())
+        }
+        WebhooksAction::Replay { config, id } => {
+            print!("{}", cli::replay(&load(&config)?, &id)?);
+            Ok(())
+        }
+        WebhooksAction::Listen {
+            port,
+            dialect,
+            config,
+            count,
+        } => {
+            let credentials = merchant_credentials(dialect, config.as_deref())?;
+            cli::listen(port, dialect, credentials, count)
+        }
+    }
+}
+
+/// The credentials of the config's first merchant speaking `dialect`, or the demo ones.
+fn merchant_credentials(
+    dialect: Dialect,
+    config_path: Option<&Path>,
+) -> Result<Credentials, String> {
+    match config_path {
+        None => Ok(demo::credentials(dialect)),
         Some(path) => {
             let loaded = load(path)?;
             loaded
@@ -382,13 +468,9 @@ fn sign_command(
                 .iter()
                 .find(|m| m.dialect == dialect)
                 .map(|m| m.credentials.clone())
-                .ok_or_else(|| format!("{}: no merchant speaks {dialect}", path.display()))?
+                .ok_or_else(|| format!("{}: no merchant speaks {dialect}", path.display()))
         }
-    };
-    for (name, value) in dialect.codec().sign(&body, &credentials) {
-        println!("{name}: {value}");
     }
-    Ok(())
 }
 
 fn check_command(path: &Path) -> Result<(), String> {

@@ -28,6 +28,12 @@ pub const METRIC_NAMES: &[&str] = &[
     "payglot_client_timeouts_total",
     "payglot_connections_refused_total",
     "payglot_open_connections",
+    "payglot_webhooks_received_total",
+    "payglot_webhooks_verified_total",
+    "payglot_webhooks_refused_total",
+    "payglot_webhook_deliveries_total",
+    "payglot_webhook_outbox_depth",
+    "payglot_webhook_delivery_seconds",
 ];
 
 /// The payment store's metrics. Not in [`METRIC_NAMES`] yet: their series exist once a store
@@ -37,6 +43,9 @@ pub const STORE_METRIC_NAMES: &[&str] = &[
     "payglot_store_operation_seconds",
     "payglot_store_errors_total",
 ];
+
+/// Why the relay refuses a provider webhook (the `reason` label).
+pub const WEBHOOK_REFUSALS: &[&str] = &["forged", "unknown_payment", "unreadable", "unverifiable"];
 
 /// Every store operation, for priming their series.
 const STORE_OPS: &[&str] = &[
@@ -52,6 +61,7 @@ const STORE_OPS: &[&str] = &[
     "first_use_nonce",
     "enqueue_event",
     "claim_due",
+    "claim_event",
     "mark_delivered",
     "mark_failed",
     "list_events",
@@ -93,6 +103,18 @@ pub struct Metrics {
     /// Connections refused at `server.max_connections`.
     pub connections_refused: IntCounter,
     pub open_connections: IntGauge,
+    /// Provider webhooks reaching the relay, by provider dialect.
+    pub webhooks_received: IntCounterVec,
+    /// Provider webhooks whose origin was established (signature or fetch-back), by provider.
+    pub webhooks_verified: IntCounterVec,
+    /// Provider webhooks refused, by provider and reason.
+    pub webhooks_refused: IntCounterVec,
+    /// Delivery attempts to merchants, by provider, merchant dialect and outcome.
+    pub webhook_deliveries: IntCounterVec,
+    /// Events still to deliver.
+    pub webhook_outbox_depth: IntGauge,
+    /// Time per delivery attempt, by provider and merchant dialect.
+    pub webhook_delivery_latency: HistogramVec,
 }
 
 /// Latency buckets from 50 µs (translation work) up to 30 s (slow providers).
@@ -232,6 +254,35 @@ impl Metrics {
                 "payglot_open_connections",
                 "Client connections open on the proxy listener",
             ),
+            webhooks_received: counter(
+                "payglot_webhooks_received_total",
+                "Provider webhooks reaching the relay, by provider dialect",
+                &["provider"],
+            ),
+            webhooks_verified: counter(
+                "payglot_webhooks_verified_total",
+                "Provider webhooks whose origin was established, by provider dialect",
+                &["provider"],
+            ),
+            webhooks_refused: counter(
+                "payglot_webhooks_refused_total",
+                "Provider webhooks refused (forged, unknown payment, unreadable), by provider and reason",
+                &["provider", "reason"],
+            ),
+            webhook_deliveries: counter(
+                "payglot_webhook_deliveries_total",
+                "Webhook delivery attempts to merchants, by provider, merchant dialect and outcome",
+                &["provider", "merchant_dialect", "outcome"],
+            ),
+            webhook_outbox_depth: gauge(
+                "payglot_webhook_outbox_depth",
+                "Merchant webhooks still to deliver",
+            ),
+            webhook_delivery_latency: histogram(
+                "payglot_webhook_delivery_seconds",
+                "Time per webhook delivery attempt, by provider and merchant dialect",
+                &["provider", "merchant_dialect"],
+            ),
         }
     }
 
@@ -244,6 +295,23 @@ impl Metrics {
         for dialect in crate::dialect::Dialect::ALL {
             self.signature_failures.with_label_values(&[dialect.name()]);
             self.unknown_statuses.with_label_values(&[dialect.name()]);
+            self.webhooks_received.with_label_values(&[dialect.name()]);
+            self.webhooks_verified.with_label_values(&[dialect.name()]);
+            for reason in WEBHOOK_REFUSALS {
+                self.webhooks_refused
+                    .with_label_values(&[dialect.name(), reason]);
+            }
+            for merchant in crate::dialect::Dialect::ALL {
+                let labels = [dialect.name(), merchant.name()];
+                self.webhook_delivery_latency.with_label_values(&labels);
+                for outcome in ["delivered", "failed"] {
+                    self.webhook_deliveries.with_label_values(&[
+                        dialect.name(),
+                        merchant.name(),
+                        outcome,
+                    ]);
+                }
+            }
         }
         for upstream in upstreams {
             self.breaker_open.with_label_values(&[upstream]);

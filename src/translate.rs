@@ -6,7 +6,7 @@
 use http::HeaderMap;
 use time::OffsetDateTime;
 
-use crate::config::{LoadedConfig, Merchant, Upstream};
+use crate::config::{LoadedConfig, Merchant, Upstream, WebhookSettings};
 use crate::dialect::{Dialect, Note, NoteAction, RenderContext};
 use crate::error::{ApiError, ErrorKind};
 use crate::field::Field;
@@ -132,6 +132,8 @@ impl<'a> Admitted<'a> {
     /// context is returned for step 6. `shared_account`: other merchants use the same account
     /// at this upstream, so the reference sent is made the merchant's own (see
     /// [`reference_upstream`]); answers show the merchant its reference as it sent it.
+    /// `relay_callback`: where payglot's webhook relay takes this payment's notifications (see
+    /// [`upstream_callbacks`]).
     pub fn plan_for<'c>(
         &self,
         upstream: &Upstream,
@@ -139,16 +141,18 @@ impl<'a> Admitted<'a> {
         request_id: &'c str,
         now: OffsetDateTime,
         shared_account: bool,
+        relay_callback: Option<&'c str>,
     ) -> Result<(Plan, RenderContext<'c>), ApiError>
     where
         'a: 'c,
     {
-        let context = render_context(
+        let context = relayed_context(
             networks,
             &self.merchant.profile,
             upstream.dialect,
             request_id,
             now,
+            relay_callback,
         );
         let sent_reference = self
             .request
@@ -236,6 +240,19 @@ pub fn render_context<'c>(
     request_id: &'c str,
     now: OffsetDateTime,
 ) -> RenderContext<'c> {
+    relayed_context(networks, merchant, target, request_id, now, None)
+}
+
+/// [`render_context`] for a create whose provider notifications go to payglot's relay at
+/// `relay_callback`.
+pub fn relayed_context<'c>(
+    networks: &'c NetworkTable,
+    merchant: &'c MerchantProfile,
+    target: Dialect,
+    request_id: &'c str,
+    now: OffsetDateTime,
+    relay_callback: Option<&'c str>,
+) -> RenderContext<'c> {
     RenderContext {
         networks,
         merchant,
@@ -246,6 +263,7 @@ pub fn render_context<'c>(
         },
         request_id,
         now,
+        relay_callback,
     }
 }
 
@@ -259,26 +277,57 @@ pub fn fresh_nonce() -> u64 {
 /// What callback URLs go upstream: the one place that decides it.
 ///
 /// Same dialect: the body passes untouched, so the merchant's URLs go as they are and the
-/// provider's notifications reach the merchant in its own dialect. Across dialects the
-/// provider would notify in a dialect the merchant cannot verify, so the URLs are withheld
-/// (and noted) until payglot's webhook relay can receive and re-sign those notifications.
+/// provider's notifications reach the merchant in its own dialect. Across dialects the provider
+/// notifies payglot's webhook relay (`relay`, the payment's relay URL), which re-signs each
+/// notification in the merchant's dialect; both success and failure go there. Without a relay
+/// (no `webhooks.public_base_url`, or nowhere to notify the merchant) the URLs are withheld and
+/// noted, as the provider would notify in a dialect the merchant cannot verify.
 pub fn upstream_callbacks(
     request: &CreatePayment,
     from: Dialect,
     to: Dialect,
+    relay: Option<&str>,
 ) -> (Callbacks, Option<Note>) {
-    if from == to || request.callbacks.is_empty() {
+    if from == to {
         return (request.callbacks.clone(), None);
+    }
+    if let Some(relay) = relay {
+        let relayed = Callbacks {
+            success: Some(relay.to_owned()),
+            failure: Some(relay.to_owned()),
+        };
+        return (relayed, None);
+    }
+    if request.callbacks.is_empty() {
+        return (Callbacks::default(), None);
     }
     let note = Note::new(
         Field::Callback,
         NoteAction::Dropped,
         format!(
             "{to} would send its notifications in its own dialect, which a {from} merchant cannot \
-             verify; they are withheld until payglot relays webhooks"
+             verify; they are withheld (payglot's webhook relay is off: no \
+             webhooks.public_base_url)"
         ),
     );
     (Callbacks::default(), Some(note))
+}
+
+/// The relay URL to register upstream for a create, or `None` when the relay does not apply:
+/// same dialect (the provider's own webhook already reads right), the relay off, or the
+/// merchant with nowhere to be notified (no callback in its request, no `webhook_url`).
+pub fn relay_callback(
+    settings: &WebhookSettings,
+    merchant: &Merchant,
+    request: &CreatePayment,
+    to: Dialect,
+    relay_token: &str,
+) -> Option<String> {
+    let notified = !request.callbacks.is_empty() || merchant.webhook_url.is_some();
+    if merchant.dialect == to || !notified {
+        return None;
+    }
+    settings.relay_url(relay_token)
 }
 
 /// Step 5: writes the upstream request. Same dialect: the merchant's raw body goes as it is and only
@@ -295,7 +344,8 @@ pub fn plan_upstream(
     let (body, notes) = if from == to {
         (raw_body.to_vec(), Vec::new())
     } else {
-        let (callbacks, callback_note) = upstream_callbacks(request, from, to);
+        let (callbacks, callback_note) =
+            upstream_callbacks(request, from, to, context.relay_callback);
         let outbound;
         let request = if callbacks == request.callbacks {
             request
@@ -373,9 +423,13 @@ pub fn answer(
             }
         }
         Ok(payment) => {
-            // Echo only the callbacks that were really registered upstream, so the merchant is
-            // not told of notifications that will never come.
-            let (sent, _) = upstream_callbacks(request, from, to);
+            // Echo the merchant's own callbacks when they will be notified (directly or through
+            // the relay), none when they were withheld: the merchant is not told of
+            // notifications that will never come.
+            let sent = match context.relay_callback {
+                Some(_) => request.callbacks.clone(),
+                None => upstream_callbacks(request, from, to, None).0,
+            };
             let echoed = CreatePayment {
                 callbacks: sent,
                 ..request.clone()

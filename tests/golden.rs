@@ -320,6 +320,7 @@ fn run_case(from: Dialect, to: Dialect, dir: &Path) -> Result<(), String> {
         nonce: NONCE,
         request_id: REQUEST_ID,
         now: datetime!(2025-06-09 13:18:29 UTC),
+        relay_callback: None,
     };
     let body = read(&dir.join("request.json"))?;
     let headers = header_map(&read_json(&dir.join("request_headers.json"))?)?;

@@ -372,6 +372,7 @@ fn codecs_write_statuses_as_the_tables_say() {
         nonce: 1,
         request_id: "req",
         now: datetime!(2025-06-09 13:18:29 UTC),
+        relay_callback: None,
     };
     let request = payglot::translate::read_request(
         Dialect::Cryptomus,

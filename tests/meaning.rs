@@ -894,6 +894,7 @@ fn violations(merchant: Dialect, case: &Case) -> Result<Vec<(Check, String)>, St
         nonce: NONCE,
         request_id: REQUEST_ID,
         now: datetime!(2025-06-09 13:18:29 UTC),
+        relay_callback: None,
     };
     let request = request(case.money.amount);
     let answer = translate::answer(merchant, case.provider, 200, &case.body, &request, &context);
@@ -1151,7 +1152,7 @@ proptest! {
         let case = build_case(provider, unknown, money, true);
         let networks = NetworkTable::builtin();
         let profile = profile();
-        let context = RenderContext { networks: &networks, merchant: &profile, nonce: NONCE, request_id: REQUEST_ID, now: datetime!(2025-06-09 13:18:29 UTC) };
+        let context = RenderContext { networks: &networks, merchant: &profile, nonce: NONCE, request_id: REQUEST_ID, now: datetime!(2025-06-09 13:18:29 UTC), relay_callback: None };
         let answer = translate::answer(merchant, provider, 200, &case.body, &request(amount), &context);
         let read_back = merchant.codec().parse_create_response(answer.status, &answer.body, &networks);
         if merchant == provider {

@@ -607,6 +607,7 @@ fn plan(
         nonce: 1,
         request_id: REQUEST_ID,
         now: datetime!(2025-06-09 13:18:29 UTC),
+        relay_callback: None,
     };
     Ok(translate::plan_upstream(
         from,
@@ -745,6 +746,7 @@ fn check_provider_answers(
         nonce: 1,
         request_id: REQUEST_ID,
         now: datetime!(2025-06-09 13:18:29 UTC),
+        relay_callback: None,
     };
     for case in &table.cases {
         for (caller_name, base) in bases {

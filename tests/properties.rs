@@ -30,6 +30,7 @@ fn context<'a>(networks: &'a NetworkTable, merchant: &'a MerchantProfile) -> Ren
         nonce: NONCE,
         request_id: REQUEST_ID,
         now: datetime!(2025-06-09 13:18:29 UTC),
+        relay_callback: None,
     }
 }
 

@@ -141,6 +141,48 @@ pub struct SandboxConfig {
     pub alppay_webhook_url: Option<String>,
 }
 
+/// `webhooks:`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// payglot's public URL without a trailing slash; `None` turns the cross-dialect relay off.
+    pub public_base_url: Option<String>,
+    /// The waits before each retry of a merchant delivery.
+    pub retry_schedule: Vec<Duration>,
+    pub delivery_timeout: Duration,
+}
+
+/// Modelled on Svix: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+pub const DEFAULT_RETRY_SCHEDULE_SECS: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            public_base_url: None,
+            retry_schedule: DEFAULT_RETRY_SCHEDULE_SECS
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            delivery_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// The callback payglot registers upstream for the payment with this relay token.
+    pub fn relay_url(&self, token: &str) -> Option<String> {
+        self.public_base_url
+            .as_ref()
+            .map(|base| format!("{base}/webhooks/{token}"))
+    }
+
+    /// The account-level URL of an AlpPay-dialect upstream.
+    pub fn account_url(&self, upstream_id: &str) -> Option<String> {
+        self.public_base_url
+            .as_ref()
+            .map(|base| format!("{base}/webhooks/alppay/{upstream_id}"))
+    }
+}
+
 /// A merchant allowed to call payglot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merchant {
@@ -152,6 +194,8 @@ pub struct Merchant {
     pub profile: MerchantProfile,
     /// Its own accounts at upstreams, by upstream id.
     pub upstream_credentials: HashMap<String, Credentials>,
+    /// Where its webhooks go when its dialect has no per-payment callback URL.
+    pub webhook_url: Option<String>,
 }
 
 impl Merchant {
@@ -251,6 +295,8 @@ pub struct LoadedConfig {
     pub routes: Router,
     /// Where the payment index lives. Restart needed.
     pub store: store::StoreConfig,
+    /// The webhook relay's settings; applied live.
+    pub webhooks: WebhookSettings,
     /// The first 12 hex digits of the SHA-256 of the file bytes: a label for metrics and logs
     /// that tells which config generation served a request.
     pub generation_hash: String,
@@ -547,6 +593,7 @@ fn type_errors(value: &Value) -> Vec<ConfigError> {
             "upstreams" => each::<schema::UpstreamEntry>(section, key, &mut errors),
             "routes" => each::<schema::RouteEntry>(section, key, &mut errors),
             "store" => typed::<Option<store::StoreSection>>(section, key).map(drop),
+            "webhooks" => typed::<Option<schema::WebhooksSection>>(section, key).map(drop),
             other => Err(unknown_section(other)),
         };
         if let Err(e) = result {

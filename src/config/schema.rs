@@ -39,6 +39,26 @@ pub struct ConfigFile {
     /// Where the payment index and webhook outbox live; the embedded default when absent.
     #[serde(default)]
     pub store: Option<super::store::StoreSection>,
+    /// The webhook relay: where providers notify payglot, and how it retries merchants.
+    #[serde(default)]
+    pub webhooks: Option<WebhooksSection>,
+}
+
+/// `webhooks:`. Every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSection {
+    /// The URL providers reach payglot's listener at (e.g. `https://pay.example.com`). The
+    /// callback sent upstream across dialects is `<public_base_url>/webhooks/<token>`; AlpPay's
+    /// account webhook URL must be set to `<public_base_url>/webhooks/alppay/<upstream id>`.
+    /// Without it, cross-dialect callbacks are withheld (no relay).
+    pub public_base_url: Option<String>,
+    /// Seconds to wait before each retry of a merchant delivery that got no 2xx answer; the
+    /// list's length is the number of retries. Default `[5, 300, 1800, 7200, 18000, 36000,
+    /// 36000]`.
+    pub retry_schedule_secs: Option<Vec<u64>>,
+    /// How long one delivery to a merchant may take. Default 10000.
+    pub delivery_timeout_ms: Option<u64>,
 }
 
 /// The top-level keys, for the per-section pass that reports every type error.
@@ -50,6 +70,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "upstreams",
     "routes",
     "store",
+    "webhooks",
 ];
 
 /// `server:`. Every key has a default.
@@ -226,6 +247,10 @@ pub struct MerchantEntry {
     /// upstreams not listed use their own `credentials`.
     #[serde(default)]
     pub upstream_credentials: BTreeMap<String, CredentialsEntry>,
+    /// Where payglot delivers this merchant's payment webhooks when its dialect has no
+    /// per-payment callback URL (AlpPay speakers; for others, the URL in each create wins).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// `merchants[].profile`; every key optional.

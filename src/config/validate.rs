@@ -14,11 +14,11 @@ use url::{Host, Url};
 use super::schema::{
     AmountBoundsEntry, AmountText, ConfigFile, CredentialsEntry, MatchEntry, MerchantEntry,
     NetworkEntry, OneOrMany, ProfileEntry, RouteEntry, SandboxSection, ServerSection,
-    UpstreamEntry,
+    UpstreamEntry, WebhooksSection,
 };
 use super::{
     BaseUrl, CircuitBreaker, ConfigError, LoadedConfig, Merchant, SandboxConfig, ServerSettings,
-    Upstream,
+    Upstream, WebhookSettings,
 };
 use crate::dialect::Dialect;
 use crate::model::MerchantProfile;
@@ -79,6 +79,7 @@ pub(crate) fn build(
         &mut e,
     );
     let store = super::store::build(file.store.as_ref(), &mut e.0);
+    let webhooks = webhooks(file.webhooks.as_ref(), &mut e);
 
     if !e.0.is_empty() {
         return Err(e.0);
@@ -116,6 +117,7 @@ pub(crate) fn build(
         networks,
         routes,
         store,
+        webhooks,
         generation_hash,
         merchants,
         merchant_by_key,
@@ -124,6 +126,40 @@ pub(crate) fn build(
         upstream_by_id,
     })
 }
+
+fn webhooks(section: Option<&WebhooksSection>, e: &mut Errors) -> WebhookSettings {
+    let mut settings = WebhookSettings::default();
+    let Some(section) = section else {
+        return settings;
+    };
+    if let Some(base) = &section.public_base_url
+        && http_url(base, "webhooks.public_base_url", e).is_some()
+    {
+        settings.public_base_url = Some(base.trim_end_matches('/').to_owned());
+    }
+    if let Some(schedule) = &section.retry_schedule_secs {
+        if schedule.iter().any(|s| *s > MAX_RETRY_WAIT_SECS) {
+            e.push(
+                "webhooks.retry_schedule_secs",
+                format!("each wait must be at most {MAX_RETRY_WAIT_SECS} seconds (a week)"),
+            );
+        }
+        settings.retry_schedule = schedule.iter().map(|s| Duration::from_secs(*s)).collect();
+    }
+    if let Some(ms) = section.delivery_timeout_ms {
+        if !(1..=300_000).contains(&ms) {
+            e.push(
+                "webhooks.delivery_timeout_ms",
+                "must be between 1 and 300000",
+            );
+        }
+        settings.delivery_timeout = Duration::from_millis(ms);
+    }
+    settings
+}
+
+/// The longest wait between two deliveries of one webhook.
+const MAX_RETRY_WAIT_SECS: u64 = 7 * 24 * 3600;
 
 fn server(s: &ServerSection, e: &mut Errors) -> Option<ServerSettings> {
     let listen = socket_addr(&s.listen, "server.listen", e);
@@ -596,7 +632,11 @@ fn merchants(
             }
             upstream_credentials.insert(upstream.clone(), check_credentials(c, &p, e));
         }
+        if let Some(url) = &m.webhook_url {
+            http_url(url, &format!("{path}.webhook_url"), e);
+        }
         out.push(Merchant {
+            webhook_url: m.webhook_url.clone(),
             id: m.id.clone(),
             dialect: m.dialect,
             credentials,

@@ -48,6 +48,13 @@ macro_rules! providers {
                     $(Dialect::$variant => &$module::$codec),+
                 }
             }
+
+            /// This dialect's payment webhooks (its folder's `webhook.rs`).
+            pub fn webhooks(self) -> &'static dyn Webhooks {
+                match self {
+                    $(Dialect::$variant => &$module::$codec),+
+                }
+            }
         }
     };
 }
@@ -117,6 +124,10 @@ pub struct RenderContext<'a> {
     /// The request id payglot gave this request; used for references it must synthesise.
     pub request_id: &'a str,
     pub now: OffsetDateTime,
+    /// Where payglot's webhook relay takes this payment's provider notifications, when the
+    /// relay is on and the merchant has somewhere to be notified: the callback sent upstream
+    /// across dialects (see [`crate::translate::upstream_callbacks`]).
+    pub relay_callback: Option<&'a str>,
 }
 
 /// A translation step that dropped, filled, derived or clamped something: the record of every
@@ -507,6 +518,54 @@ pub trait Codec: Send + Sync {
             FieldRef::Wire(name) => name.clone(),
         }
     }
+}
+
+/// A provider's payment webhooks, in both roles: as payglot's relay receives them from the
+/// provider, and as a merchant of this dialect expects them. Each provider implements it in its
+/// folder's `webhook.rs`.
+pub trait Webhooks: Send + Sync {
+    /// Checks a payment webhook the provider sent, with payglot's `credentials` there.
+    fn verify_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        credentials: &Credentials,
+    ) -> WebhookAuth;
+
+    /// Whether the relay fetches the payment back from the provider before acting, even on a
+    /// webhook whose signature verified (its scheme is not documented by the provider).
+    fn webhook_fetch_back(&self) -> bool;
+
+    /// Reads a payment webhook into the canonical payment.
+    fn parse_webhook(&self, body: &[u8], networks: &NetworkTable) -> Result<Payment, ApiError>;
+
+    /// Writes the webhook a merchant of this dialect expects for `payment`, signed with the
+    /// merchant's `credentials`. `request` is the merchant's own create request.
+    fn render_webhook(
+        &self,
+        payment: &Payment,
+        request: &CreatePayment,
+        credentials: &Credentials,
+        context: &RenderContext<'_>,
+    ) -> OutgoingWebhook;
+}
+
+/// What a provider webhook's signature says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookAuth {
+    /// Signed, and the signature matches.
+    Verified,
+    /// Nothing verifiable: only the ids may be trusted, the payment must be fetched back.
+    Unsigned,
+    /// A signature that does not match, or a missing one where the provider always signs.
+    Forged,
+}
+
+/// A webhook to send a merchant: the exact body and the headers that go with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingWebhook {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::dialect::Dialect;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{CreatePayment, Payment};
 use crate::routing::Target;
-use crate::store::{PaymentRecord, Store, StoreError, new_relay_token};
+use crate::store::{PaymentRecord, Store, StoreError};
 
 pub struct Index {
     config: StoreConfig,
@@ -64,6 +64,8 @@ pub struct NewRecord<'a> {
     pub route: &'a str,
     pub upstream: &'a Upstream,
     pub payment: &'a Payment,
+    /// The token in the payment's webhook relay URL (drawn before the create went upstream).
+    pub relay_token: String,
 }
 
 impl NewRecord<'_> {
@@ -87,7 +89,7 @@ impl NewRecord<'_> {
             echo: serde_json::to_vec(self.request).unwrap_or_default(),
             callback_success_url: self.request.callbacks.success.clone(),
             callback_failure_url: self.request.callbacks.failure.clone(),
-            relay_token: new_relay_token(),
+            relay_token: self.relay_token,
             created_at: now,
             updated_at: now,
             status: self.payment.status.label().to_owned(),

@@ -9,6 +9,7 @@ pub mod client;
 pub mod endpoint;
 pub mod index;
 pub mod listener;
+mod relay;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::metrics::METRICS;
 use crate::model::{CreatePayment, Payment};
 use crate::routing::Selection;
-use crate::store::{Claim, PaymentRecord, Store};
+use crate::store::{Claim, PaymentRecord, Store, new_relay_token};
 use crate::translate;
 
 use client::UpstreamClient;
@@ -37,8 +38,11 @@ use index::{Index, NewRecord, exclusive_upstreams, recorded_request, unavailable
 pub struct Proxy {
     config: Arc<ArcSwap<LoadedConfig>>,
     client: UpstreamClient,
-    /// The payment index: lookups, idempotent creates, the replay guard.
-    index: Index,
+    /// The payment index: lookups, idempotent creates, the replay guard, the webhook outbox
+    /// (shared with the webhook worker).
+    index: Arc<Index>,
+    /// Delivers relayed webhooks to merchants.
+    webhook_connector: pingora::connectors::http::Connector,
 }
 
 /// How a request ended, for the request metric and the log line.
@@ -74,12 +78,14 @@ pub struct RequestCtx {
 }
 
 impl Proxy {
-    pub fn new(config: Arc<ArcSwap<LoadedConfig>>) -> Self {
+    /// `index`: the payment index, shared with the webhook worker.
+    pub fn new(config: Arc<ArcSwap<LoadedConfig>>, index: Arc<Index>) -> Self {
         let ca_file = config.load().server.upstream_ca_file.clone();
         Proxy {
-            index: Index::new(config.load().store.clone()),
+            index,
             config,
             client: UpstreamClient::new(ca_file),
+            webhook_connector: pingora::connectors::http::Connector::new(None),
         }
     }
 
@@ -91,6 +97,9 @@ impl Proxy {
     ) -> (u16, Vec<u8>) {
         let path = session.req_header().uri.path().to_owned();
         let method = session.req_header().method.as_str().to_owned();
+        if let Some(relay_path) = crate::webhooks::RelayPath::parse(&path) {
+            return self.relay(session, ctx, config, relay_path).await;
+        }
         let Some(endpoint) = endpoint_for(&method, &path) else {
             let error = ApiError::new(
                 ErrorKind::NotFound,
@@ -348,11 +357,30 @@ impl Proxy {
         let selection = admitted.route(config, headers, &ctx.request_id)?;
         ctx.route = Some(selection.route.clone());
         let request_id = ctx.request_id.as_str();
+        // The relay token is drawn before planning: the callback sent upstream carries it.
+        let relay_token = new_relay_token();
+        let relays: Vec<(Dialect, Option<String>)> = Dialect::ALL
+            .into_iter()
+            .map(|to| {
+                let relay = translate::relay_callback(
+                    &config.webhooks,
+                    admitted.merchant,
+                    &admitted.request,
+                    to,
+                    &relay_token,
+                );
+                (to, relay)
+            })
+            .collect();
         let tried = &mut ctx.upstream;
         let sent = self
             .client
             .send(config, &selection, request_id, |upstream| {
                 *tried = Some(upstream.id.clone());
+                let relay = relays
+                    .iter()
+                    .find(|(to, _)| *to == upstream.dialect)
+                    .and_then(|(_, relay)| relay.as_deref());
                 let (plan, context) = admitted
                     .plan_for(
                         upstream,
@@ -360,6 +388,7 @@ impl Proxy {
                         request_id,
                         OffsetDateTime::now_utc(),
                         index::shares_account(config, admitted.merchant, upstream),
+                        relay,
                     )
                     .inspect_err(|e| count_refusal(e, dialect, upstream.dialect))?;
                 count_notes(&plan.notes, dialect, upstream.dialect, request_id);
@@ -425,6 +454,7 @@ impl Proxy {
                 route: &selection.route,
                 upstream: sent.upstream,
                 payment: &payment,
+                relay_token: relay_token.clone(),
             }
             .into_record(OffsetDateTime::now_utc());
             let store = self.index.store().await?;
@@ -678,6 +708,7 @@ impl Proxy {
                 route: "recovered",
                 upstream,
                 payment: &payment,
+                relay_token: new_relay_token(),
             }
             .into_record(OffsetDateTime::now_utc());
             if let Err(e) = store.complete_create(record).await {

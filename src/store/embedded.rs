@@ -790,6 +790,30 @@ impl StoreBackend for EmbeddedStore {
         .await
     }
 
+    async fn claim_event(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<(OutboxEvent, bool)>> {
+        let id = id.to_owned();
+        self.write(move |txn| {
+            let Some(old) = load_event(txn, &id)? else {
+                return Ok(None);
+            };
+            let free =
+                old.state != EventState::Delivered && old.leased_until.is_none_or(|t| t <= now);
+            if !free {
+                return Ok(Some((old, false)));
+            }
+            let mut new = old.clone();
+            new.leased_until = Some(plus(now, lease));
+            store_event(txn, Some(&old), &new)?;
+            Ok(Some((decode_event(&encode_event(&new)?)?, true)))
+        })
+        .await
+    }
+
     async fn mark_delivered(&self, id: &str, now: OffsetDateTime) -> StoreResult<bool> {
         update_event(self, id, move |e| {
             e.state = EventState::Delivered;

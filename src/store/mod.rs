@@ -125,6 +125,13 @@ pub trait StoreBackend: Send + Sync {
         limit: usize,
         lease: Duration,
     ) -> StoreResult<Vec<OutboxEvent>>;
+    /// See [`Store::claim_event`].
+    async fn claim_event(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<(OutboxEvent, bool)>>;
     async fn mark_delivered(&self, id: &str, now: OffsetDateTime) -> StoreResult<bool>;
     async fn mark_failed(
         &self,
@@ -351,6 +358,21 @@ impl Store {
         lease: Duration,
     ) -> StoreResult<Vec<OutboxEvent>> {
         self.observe("claim_due", self.backend.claim_due(now, limit, lease))
+            .await
+    }
+
+    /// Leases one event for an immediate attempt (a provider redelivering the notification it
+    /// is about), whether or not it is due yet and even when out of retries (the provider's
+    /// retry revives it): the event as stored and `true` when the caller now holds its lease;
+    /// `false` when it is delivered or leased by someone else. `None` when there is no such
+    /// event.
+    pub async fn claim_event(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<(OutboxEvent, bool)>> {
+        self.observe("claim_event", self.backend.claim_event(id, now, lease))
             .await
     }
 

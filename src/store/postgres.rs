@@ -633,6 +633,37 @@ impl StoreBackend for PostgresStore {
         Ok(events)
     }
 
+    async fn claim_event(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<(OutboxEvent, bool)>> {
+        let client = self.client().await?;
+        // One statement: of concurrent claimers on any instance, one updates the row.
+        let sql = format!(
+            "UPDATE outbox SET leased_until = $3 WHERE id = $1 \
+             AND state <> 'delivered' \
+             AND (leased_until IS NULL OR leased_until <= $2) RETURNING {EVENT_COLUMNS}"
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(classify)?;
+        if let Some(row) = client
+            .query_opt(&statement, &[&id, &now, &plus(now, lease)])
+            .await
+            .map_err(classify)?
+        {
+            return Ok(Some((event_from_row(&row)?, true)));
+        }
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM outbox WHERE id = $1");
+        let statement = client.prepare_cached(&sql).await.map_err(classify)?;
+        client
+            .query_opt(&statement, &[&id])
+            .await
+            .map_err(classify)?
+            .map(|row| event_from_row(&row).map(|event| (event, false)))
+            .transpose()
+    }
+
     async fn mark_delivered(&self, id: &str, now: OffsetDateTime) -> StoreResult<bool> {
         self.execute(
             "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, \

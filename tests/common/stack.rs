@@ -292,7 +292,27 @@ fn start_inner(template: &str, file: Option<&std::path::Path>) -> Stack {
     start_with(template, file, Listeners::bind())
 }
 
+/// Like [`start`], with the sandbox's settings adjusted by `tune`, which sees the stack's
+/// addresses (e.g. to point AlpPay's account webhook URL at the proxy).
+pub fn start_tuned(
+    template: &str,
+    tune: impl FnOnce(SandboxSettings, Ports) -> SandboxSettings,
+) -> Stack {
+    let listeners = Listeners::bind();
+    let settings = tune(sandbox_settings(), listeners.ports());
+    start_full(template, None, listeners, settings)
+}
+
 fn start_with(template: &str, file: Option<&std::path::Path>, listeners: Listeners) -> Stack {
+    start_full(template, file, listeners, sandbox_settings())
+}
+
+fn start_full(
+    template: &str,
+    file: Option<&std::path::Path>,
+    listeners: Listeners,
+    settings: SandboxSettings,
+) -> Stack {
     let ports = listeners.ports();
     let (proxy, metrics, sandbox_addr) = (ports.proxy, ports.metrics, ports.sandbox);
     let yaml = fill(template, proxy, metrics, sandbox_addr);
@@ -304,7 +324,7 @@ fn start_with(template: &str, file: Option<&std::path::Path>, listeners: Listene
         None => config::load_str(&yaml, &|_| None),
     }
     .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}\n{yaml}"));
-    let sandbox = Sandbox::new(sandbox_settings());
+    let sandbox = Sandbox::new(settings);
     let mut assembly = payglot::app::assemble(loaded, file);
     assembly
         .services

@@ -500,6 +500,7 @@ mod tests {
             nonce: 1,
             request_id: "req-1",
             now: time::OffsetDateTime::UNIX_EPOCH,
+            relay_callback: None,
         };
         f(&context)
     }

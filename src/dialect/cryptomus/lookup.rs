@@ -486,6 +486,7 @@ mod tests {
             nonce: 1,
             request_id: "req-1",
             now: time::OffsetDateTime::UNIX_EPOCH,
+            relay_callback: None,
         };
         let body = Cryptomus.render_list_answer(found, &page, &context);
         let value = serde_json::from_slice(&body).unwrap();

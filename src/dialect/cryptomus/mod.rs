@@ -9,6 +9,7 @@ pub mod facts;
 mod lookup;
 pub mod sign;
 pub mod status;
+pub mod webhook;
 mod wire;
 
 use http::HeaderMap;

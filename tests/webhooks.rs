@@ -1,0 +1,769 @@
+//! The webhook relay end to end, over loopback: merchants create through payglot, the sandbox
+//! pays, the provider's webhook reaches payglot's relay (or, on same-dialect routes, the
+//! merchant directly), and a merchant receiver written here gets one webhook in its own
+//! dialect. Signatures are checked with code written here (hmac/md-5 directly, an
+//! order-keeping JSON re-encoder and a raw-strip verifier for Cryptomus), never payglot's.
+//! Waits are on the event itself, with a deadline.
+
+mod common;
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use payglot::sandbox::webhook::DeliveryAttempt;
+use rust_decimal::Decimal;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Value, json};
+
+use common::http::{self, Response};
+use common::sign;
+use common::stack::{self, APOLLO_PAYGLOT, CRYPTOMUS_PAYGLOT, Stack};
+
+const DEADLINE: Duration = Duration::from_secs(15);
+const DIALECTS: [&str; 3] = ["alppay", "cryptomus", "apollo"];
+
+// ---------------------------------------------------------------------------------------------
+// A merchant's webhook receiver
+
+#[derive(Clone)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The status this receiver answered.
+    answered: u16,
+}
+
+impl fmt::Debug for Received {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} answered {} {:?} {}",
+            self.path,
+            self.answered,
+            self.headers,
+            String::from_utf8_lossy(&self.body)
+        )
+    }
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("webhook bodies are UTF-8")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("webhook bodies are JSON")
+    }
+}
+
+type Inbox = Arc<(Mutex<Vec<Received>>, Condvar)>;
+
+/// A loopback HTTP/1.1 listener that records every request and answers the scripted statuses
+/// in turn, then 200.
+struct Receiver {
+    addr: SocketAddr,
+    inbox: Inbox,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start(script: Vec<u16>) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let inbox: Inbox = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let inbox = Arc::clone(&inbox);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut answers = script.into_iter();
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let status = answers.next().unwrap_or(200);
+                    if let Some(received) = serve_one(stream, status) {
+                        let (requests, arrived) = &*inbox;
+                        requests.lock().expect("inbox").push(received);
+                        arrived.notify_all();
+                    }
+                }
+            })
+        };
+        Receiver {
+            addr,
+            inbox,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits until `done` holds for the requests received so far, and returns them.
+    fn wait_until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let (requests, arrived) = &*self.inbox;
+        let guard = requests.lock().expect("inbox");
+        let (guard, timeout) = arrived
+            .wait_timeout_while(guard, DEADLINE, |requests| !done(requests))
+            .expect("inbox");
+        assert!(!timeout.timed_out(), "{what} never arrived: {:#?}", *guard);
+        guard.clone()
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.inbox.0.lock().expect("inbox").clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the blocking accept so the thread sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
+    stream.set_read_timeout(Some(DEADLINE)).ok()?;
+    stream.set_write_timeout(Some(DEADLINE)).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    let answer =
+        format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(answer.as_bytes()).ok()?;
+    Some(Received {
+        path,
+        headers,
+        body,
+        answered: status,
+    })
+}
+
+/// A listener that accepts connections and never answers, holding them until dropped.
+struct Hanging {
+    addr: SocketAddr,
+    held: Arc<(Mutex<Vec<TcpStream>>, Condvar)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Hanging {
+    fn start() -> Hanging {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let held: Arc<(Mutex<Vec<TcpStream>>, Condvar)> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let held = Arc::clone(&held);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Ok(stream) = stream {
+                        held.0.lock().expect("held").push(stream);
+                        held.1.notify_all();
+                    }
+                }
+            })
+        };
+        Hanging {
+            addr,
+            held,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn wait_for_connection(&self) {
+        let guard = self.held.0.lock().expect("held");
+        let (_guard, timeout) = self
+            .held
+            .1
+            .wait_timeout_while(guard, DEADLINE, |held| held.is_empty())
+            .expect("held");
+        assert!(!timeout.timed_out(), "nothing connected to the hanging URL");
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack: payglot with its relay on, the sandbox, the merchants' URLs
+
+/// `base_config` with the relay on (public base URL = the proxy), the AlpPay merchant's
+/// `webhook_url`, and the outbox's own retries far off so the provider's retries drive them.
+fn relay_config(alppay_webhook_url: &str, extra: &str) -> String {
+    stack::base_config("", "").replacen(
+        "  - id: shop-alppay\n    dialect: alppay\n",
+        &format!(
+            "  - id: shop-alppay\n    dialect: alppay\n    webhook_url: \"{alppay_webhook_url}\"\n"
+        ),
+        1,
+    ) + &format!(
+        "webhooks:\n  public_base_url: \"http://{{PROXY}}\"\n  retry_schedule_secs: [3600]\n{extra}"
+    )
+}
+
+fn start(receiver: &Receiver, extra: &str) -> Stack {
+    let alppay_url = receiver.url("/alppay");
+    stack::start_tuned(&relay_config(&alppay_url, extra), |settings, ports| {
+        let mut settings = settings.with_alppay_webhook_url(&format!(
+            "http://{}/webhooks/alppay/alppay-sandbox",
+            ports.proxy
+        ));
+        settings.webhook_retry = vec![Duration::from_millis(50); 6];
+        settings
+    })
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn reference(tag: &str) -> String {
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn nonce() -> u64 {
+    1_700_000_000_000 + NEXT.fetch_add(1, Ordering::Relaxed) * 7919
+}
+
+/// A create with the merchant's callback URLs (`base` + `/cryptomus`, `/apollo-ok`,
+/// `/apollo-err`; AlpPay has none in its request).
+fn create_body(dialect: &str, reference: &str, amount: &str, base: &str) -> Vec<u8> {
+    match dialect {
+        "alppay" => json!({"amount": amount, "asset": {"short": "USDT", "network": "tron"},
+            "customer": {"id": 7, "name": "Ann", "email": "ann@example.com"}, "invoice": reference}),
+        "cryptomus" => json!({"amount": amount, "currency": "USDT", "order_id": reference,
+            "network": "tron", "url_callback": format!("{base}/cryptomus")}),
+        _ => json!({"currency": "USDT", "network": "tron", "amount": amount,
+            "order": reference, "successWebhook": format!("{base}/apollo-ok"),
+            "errorWebhook": format!("{base}/apollo-err"), "nonce": nonce()}),
+    }
+    .to_string()
+    .into_bytes()
+}
+
+fn create_path(dialect: &str) -> &'static str {
+    match dialect {
+        "alppay" => "/v2/payment",
+        "cryptomus" => "/v1/payment",
+        _ => "/api-gateway/make-order",
+    }
+}
+
+/// Creates through payglot; returns the provider id the merchant was given.
+fn create(stack: &Stack, from: &str, to: &str, reference: &str, base: &str) -> String {
+    let body = create_body(from, reference, "25.00", base);
+    let mut headers = sign::headers(from, &body);
+    headers.push(("X-Test-Target".into(), to.into()));
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let answer = http::post(stack.proxy, create_path(from), &h, &body);
+    assert_eq!(answer.status, 200, "{from}->{to} create: {}", answer.text());
+    let answer = answer.json();
+    let id = match from {
+        "alppay" => &answer["id"],
+        "cryptomus" => &answer["result"]["uuid"],
+        _ => &answer["response"]["orderId"],
+    };
+    id.as_str()
+        .unwrap_or_else(|| panic!("no id in {answer}"))
+        .to_owned()
+}
+
+fn pay(stack: &Stack, id: &str) -> Response {
+    let reply = http::post(
+        stack.sandbox_addr,
+        "/_sandbox/pay",
+        &[("Content-Type", "application/json")],
+        json!({ "id": id }).to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "sandbox pay: {}", reply.text());
+    reply
+}
+
+/// The id a merchant webhook is about, in its dialect.
+fn id_in(dialect: &str, body: &Value) -> Option<String> {
+    let id = match dialect {
+        "alppay" | "apollo" => &body["id"],
+        _ => &body["uuid"],
+    };
+    id.as_str().map(str::to_owned)
+}
+
+/// The paid webhook of one payment at a merchant.
+fn paid_webhook<'r>(dialect: &str, id: &str, received: &'r [Received]) -> Vec<&'r Received> {
+    received
+        .iter()
+        .filter(|r| id_in(dialect, &r.json()).as_deref() == Some(id))
+        .filter(|r| {
+            let status = r.json()["status"].as_str().unwrap_or_default().to_owned();
+            matches!(status.as_str(), "COMPLETED" | "paid" | "processed")
+        })
+        .collect()
+}
+
+fn decimal(value: &Value) -> Decimal {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not a decimal string"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{value}: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Independent signature checks
+
+fn hmac_matches(key: &str, body: &[u8], claimed: Option<&str>) -> bool {
+    claimed == Some(sign::hmac_hex(key, body).as_str())
+}
+
+/// JSON that keeps object members in the order received.
+enum Ordered {
+    Scalar(Value),
+    Array(Vec<Ordered>),
+    Object(Vec<(String, Ordered)>),
+}
+
+impl Ordered {
+    fn compact(&self) -> String {
+        match self {
+            Ordered::Scalar(value) => value.to_string(),
+            Ordered::Array(items) => {
+                let items: Vec<String> = items.iter().map(Ordered::compact).collect();
+                format!("[{}]", items.join(","))
+            }
+            Ordered::Object(members) => {
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(name, value)| format!("{}:{}", json!(name), value.compact()))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, value: bool) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(json!(value)))
+            }
+            fn visit_i64<E>(self, value: i64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(json!(value)))
+            }
+            fn visit_u64<E>(self, value: u64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(json!(value)))
+            }
+            fn visit_f64<E>(self, value: f64) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(json!(value)))
+            }
+            fn visit_str<E>(self, value: &str) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(json!(value)))
+            }
+            fn visit_unit<E>(self) -> Result<Ordered, E> {
+                Ok(Ordered::Scalar(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Ordered::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Ordered::Object(members))
+            }
+        }
+        deserializer.deserialize_any(Any)
+    }
+}
+
+/// The re-encode-and-compare verifier (PHP SDK, pyCryptomusAPI).
+fn cryptomus_reencoded_sign_matches(raw: &[u8], key: &str) -> bool {
+    let Ok(Ordered::Object(mut members)) = serde_json::from_slice(raw) else {
+        return false;
+    };
+    let Some(position) = members.iter().position(|(name, _)| name == "sign") else {
+        return false;
+    };
+    let (_, sign) = members.remove(position);
+    let Ordered::Scalar(Value::String(sign)) = sign else {
+        return false;
+    };
+    let php = Ordered::Object(members).compact().replace('/', "\\/");
+    sign::cryptomus_sign(key, php.as_bytes()) == sign
+}
+
+/// The raw-strip verifier (typed SDKs): cut `,"sign":"…"` out of the raw text.
+fn cryptomus_stripped_sign_matches(raw: &str, key: &str) -> bool {
+    let Some(start) = raw.rfind(",\"sign\":\"") else {
+        return false;
+    };
+    let sign_start = start + ",\"sign\":\"".len();
+    let Some(sign_len) = raw[sign_start..].find('"') else {
+        return false;
+    };
+    let sign = &raw[sign_start..sign_start + sign_len];
+    let rest = format!("{}{}", &raw[..start], &raw[sign_start + sign_len + 1..]);
+    sign::cryptomus_sign(key, rest.as_bytes()) == sign
+}
+
+/// The key a merchant's webhook is signed with: the merchant's own, except on same-dialect
+/// Cryptomus and Apollo routes, where the provider notifies the merchant directly and signs with
+/// the account payglot used (the merchant's when it has its own account there).
+fn signing_key(from: &str, to: &str) -> &'static str {
+    match (from, to) {
+        ("cryptomus", "cryptomus") => CRYPTOMUS_PAYGLOT.1,
+        ("apollo", "apollo") => APOLLO_PAYGLOT.1,
+        ("alppay", _) => sign::ALPPAY.1,
+        ("cryptomus", _) => sign::CRYPTOMUS.1,
+        _ => sign::APOLLO.1,
+    }
+}
+
+fn assert_signed(from: &str, to: &str, webhook: &Received) {
+    let key = signing_key(from, to);
+    match from {
+        "alppay" => assert!(
+            hmac_matches(key, &webhook.body, webhook.header("X-HMAC")),
+            "{from}<-{to}: X-HMAC does not verify: {webhook:?}"
+        ),
+        "apollo" => assert!(
+            hmac_matches(key, &webhook.body, webhook.header("x-api-signature")),
+            "{from}<-{to}: x-api-signature does not verify: {webhook:?}"
+        ),
+        _ => {
+            assert!(
+                cryptomus_reencoded_sign_matches(&webhook.body, key),
+                "{from}<-{to}: re-encoded sign fails: {}",
+                webhook.text()
+            );
+            assert!(
+                cryptomus_stripped_sign_matches(webhook.text(), key),
+                "{from}<-{to}: raw-strip sign fails: {}",
+                webhook.text()
+            );
+        }
+    }
+}
+
+/// Status and exact amounts, in the merchant's dialect.
+fn assert_paid(from: &str, to: &str, body: &Value, reference: &str) {
+    let pair = format!("{from}<-{to}");
+    let twenty_five = Decimal::new(25, 0);
+    match from {
+        "alppay" => {
+            assert_eq!(body["status"], "COMPLETED", "{pair}: {body}");
+            assert_eq!(decimal(&body["amount"]), twenty_five, "{pair}: {body}");
+            assert_eq!(
+                decimal(&body["totalReceivedAmount"]),
+                twenty_five,
+                "{pair}: {body}"
+            );
+            assert_eq!(body["invoice"], reference, "{pair}: {body}");
+        }
+        "cryptomus" => {
+            assert_eq!(body["status"], "paid", "{pair}: {body}");
+            // Apollo calls none of its statuses final (a late payment can still arrive).
+            assert_eq!(body["is_final"], to != "apollo", "{pair}: {body}");
+            assert_eq!(decimal(&body["amount"]), twenty_five, "{pair}: {body}");
+            assert_eq!(
+                decimal(&body["payment_amount"]),
+                twenty_five,
+                "{pair}: {body}"
+            );
+            assert_eq!(body["order_id"], reference, "{pair}: {body}");
+        }
+        _ => {
+            assert_eq!(body["status"], "processed", "{pair}: {body}");
+            assert_eq!(decimal(&body["amount"]), twenty_five, "{pair}: {body}");
+            assert_eq!(decimal(&body["received"]), twenty_five, "{pair}: {body}");
+        }
+    }
+}
+
+fn merchant_path(from: &str) -> &'static str {
+    match from {
+        "alppay" => "/alppay",
+        "cryptomus" => "/cryptomus",
+        _ => "/apollo-ok",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn every_pair_delivers_one_webhook_in_the_merchants_dialect() {
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "");
+    let base = receiver.url("");
+    for from in DIALECTS {
+        for to in DIALECTS {
+            let reference = reference(&format!("{from}-{to}"));
+            let id = create(&stack, from, to, &reference, &base);
+            pay(&stack, &id);
+            let received = receiver.wait_until(&format!("{from}<-{to} paid webhook"), |r| {
+                !paid_webhook(from, &id, r).is_empty()
+            });
+            let paid = paid_webhook(from, &id, &received);
+            assert_eq!(paid.len(), 1, "{from}<-{to}: {paid:#?}");
+            let webhook = paid[0];
+            assert_eq!(webhook.path, merchant_path(from), "{from}<-{to}");
+            assert_signed(from, to, webhook);
+            let body = webhook.json();
+            // An Apollo merchant's webhook names its reference as `order` when relayed.
+            if from == "apollo" && to != "apollo" {
+                assert_eq!(body["order"], reference.as_str(), "{body}");
+            }
+            assert_paid(from, to, &body, &reference);
+        }
+    }
+}
+
+#[test]
+fn a_refusing_merchant_gets_the_event_until_it_accepts_it_once() {
+    // 500 three times, then 200.
+    let receiver = Receiver::start(vec![500, 500, 500]);
+    let stack = start(&receiver, "");
+    let reference = reference("retry");
+    let id = create(&stack, "cryptomus", "apollo", &reference, &receiver.url(""));
+    pay(&stack, &id);
+    let received = receiver.wait_until("an accepted delivery", |r| {
+        r.iter().any(|w| w.answered == 200)
+    });
+    assert_eq!(received.len(), 4, "{received:#?}");
+    let accepted: Vec<&Received> = received.iter().filter(|r| r.answered == 200).collect();
+    assert_eq!(accepted.len(), 1);
+    // The same event each time: same body, same event id.
+    for r in &received {
+        assert_eq!(r.body, received[0].body);
+        assert_eq!(
+            r.header("X-Payglot-Event-Id"),
+            received[0].header("X-Payglot-Event-Id")
+        );
+    }
+    assert_signed("cryptomus", "apollo", accepted[0]);
+    // The provider saw 5xx until the merchant accepted, then 2xx.
+    let attempts = wait_for_attempts(&stack, &id, |a| a.iter().any(DeliveryAttempt::delivered));
+    let statuses: Vec<Option<u16>> = attempts.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(502), Some(502), Some(502), Some(200)],
+        "{attempts:#?}"
+    );
+}
+
+fn wait_for_attempts(
+    stack: &Stack,
+    payment: &str,
+    done: impl Fn(&[DeliveryAttempt]) -> bool,
+) -> Vec<DeliveryAttempt> {
+    let started = Instant::now();
+    loop {
+        let attempts: Vec<DeliveryAttempt> = stack
+            .sandbox
+            .deliveries()
+            .into_iter()
+            .filter(|a| a.payment_id == payment)
+            .collect();
+        if done(&attempts) {
+            return attempts;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the sandbox's deliveries for {payment} never got there: {attempts:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn forged_altered_replayed_and_unknown_webhooks_are_refused() {
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "");
+    let base = receiver.url("");
+    // Two genuine payments from an Apollo merchant at Cryptomus, the first paid.
+    let first = create(&stack, "apollo", "cryptomus", &reference("first"), &base);
+    let second = create(&stack, "apollo", "cryptomus", &reference("second"), &base);
+    pay(&stack, &first);
+    let attempts = wait_for_attempts(&stack, &first, |a| a.iter().any(DeliveryAttempt::delivered));
+    let genuine = attempts.last().expect("an attempt").clone();
+    receiver.wait_until("the genuine webhook", |r| !r.is_empty());
+    let delivered = receiver.received().len();
+    let relay_path = |url: &str| {
+        url.split_once("/webhooks/")
+            .map(|(_, token)| format!("/webhooks/{token}"))
+            .expect("a relay URL")
+    };
+    let first_path = relay_path(&genuine.url);
+    let body = String::from_utf8(genuine.body.clone()).expect("UTF-8");
+    let post = |path: &str, body: &[u8], headers: &[(&str, &str)]| {
+        http::post(stack.proxy, path, headers, body).status
+    };
+    let json = [("Content-Type", "application/json")];
+
+    // The genuine one again: already delivered, answered 2xx, not sent twice.
+    assert_eq!(post(&first_path, body.as_bytes(), &json), 200);
+    // Forged: signed with another key.
+    let unsigned = body
+        .rsplit_once(",\"sign\":")
+        .map(|(members, _)| format!("{members}}}"))
+        .expect("a signed body");
+    let forged = format!(
+        "{},\"sign\":\"{}\"}}",
+        &unsigned[..unsigned.len() - 1],
+        sign::cryptomus_sign("not the key", unsigned.replace('/', "\\/").as_bytes())
+    );
+    assert_eq!(post(&first_path, forged.as_bytes(), &json), 401);
+    // Body altered after signing.
+    let altered = body.replacen("\"payment_amount\":\"", "\"payment_amount\":\"9", 1);
+    assert_ne!(altered, body);
+    assert_eq!(post(&first_path, altered.as_bytes(), &json), 401);
+    // Unknown token.
+    assert_eq!(
+        post("/webhooks/0123456789abcdef", body.as_bytes(), &json),
+        404
+    );
+    // AlpPay account URL: unknown upstream, and a wrong X-HMAC.
+    assert_eq!(post("/webhooks/alppay/nope", b"{}", &json), 404);
+    assert_eq!(
+        post(
+            "/webhooks/alppay/alppay-sandbox",
+            br#"{"id":"x","status":"COMPLETED"}"#,
+            &[("X-HMAC", "00")]
+        ),
+        401
+    );
+    // Not JSON, and the wrong method.
+    assert_eq!(post(&first_path, b"not json", &json), 401);
+    assert_eq!(
+        http::get(stack.proxy, &first_path, &[]).status,
+        405,
+        "GET on a relay URL"
+    );
+    assert_eq!(
+        receiver.received().len(),
+        delivered,
+        "nothing more reached the merchant"
+    );
+
+    // Replayed after a change: the first payment's genuine webhook at the second's URL.
+    pay(&stack, &second);
+    let second_attempts = wait_for_attempts(&stack, &second, |a| {
+        a.iter().any(DeliveryAttempt::delivered)
+    });
+    let second_path = relay_path(&second_attempts[0].url);
+    assert_ne!(second_path, first_path);
+    let after_second = receiver
+        .wait_until("the second webhook", |r| r.len() > delivered)
+        .len();
+    assert_eq!(post(&second_path, body.as_bytes(), &json), 401);
+    assert_eq!(receiver.received().len(), after_second);
+}
+
+#[test]
+fn a_hanging_merchant_does_not_hold_up_other_deliveries() {
+    let hanging = Hanging::start();
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "  delivery_timeout_ms: 60000\n");
+    let hung = create(
+        &stack,
+        "cryptomus",
+        "apollo",
+        &reference("hung"),
+        &format!("http://{}", hanging.addr),
+    );
+    pay(&stack, &hung);
+    hanging.wait_for_connection();
+    // While that delivery hangs, another merchant's webhook goes through.
+    let id = create(
+        &stack,
+        "apollo",
+        "alppay",
+        &reference("free"),
+        &receiver.url(""),
+    );
+    pay(&stack, &id);
+    let received = receiver.wait_until("the other merchant's webhook", |r| {
+        !paid_webhook("apollo", &id, r).is_empty()
+    });
+    assert_signed(
+        "apollo",
+        "alppay",
+        paid_webhook("apollo", &id, &received)[0],
+    );
+    // The hanging delivery is still open: nothing answered it.
+    assert!(
+        !wait_for_attempts(&stack, &hung, |_| true)
+            .iter()
+            .any(DeliveryAttempt::delivered)
+    );
+}
