@@ -269,6 +269,9 @@ pub struct Capabilities {
     pub lifetime_bounds: fn(Option<&str>) -> Option<(u64, u64)>,
     /// Whether a payment can be looked up by the merchant's reference (not only by its id).
     pub lookup_by_reference: bool,
+    /// Whether each payment names its own webhook URL; otherwise the account has one, set with
+    /// the provider, and the relay matches its events by payment id.
+    pub callback_per_payment: bool,
 }
 
 /// What is fixed about a provider, as data: its names, the paths it serves, its names for

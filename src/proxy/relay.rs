@@ -146,9 +146,13 @@ impl Proxy {
             RelayPath::Account(upstream_id) => {
                 let upstream = config
                     .upstream(upstream_id)
-                    .filter(|u| u.dialect == Dialect::AlpPay)
+                    .filter(|u| !u.dialect.codec().capabilities().callback_per_payment)
                     .ok_or_else(|| {
-                        refuse(404, "unknown_payment", "no AlpPay upstream has this id")
+                        refuse(
+                            404,
+                            "unknown_payment",
+                            "no upstream with an account-level webhook has this id",
+                        )
                     })?;
                 ctx.dialect = Some(upstream.dialect);
                 count_received(upstream);
