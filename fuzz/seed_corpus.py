@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora (fuzz/corpus/<target>/) from the golden fixtures, the negative
 tables and the bundled config, in the input layouts the targets read (see fuzz/src/lib.rs).
-Files are named by their SHA-1 like libFuzzer's, so re-running adds nothing twice.
+Files are named by their SHA-1 like libFuzzer's, so re-running adds nothing twice. The
+committed corpora are these seeds plus the minimized finds of longer runs (docs/fuzzing.md).
 
     python3 fuzz/seed_corpus.py
 """
@@ -178,4 +179,4 @@ if __name__ == "__main__":
     for make in [create_request, provider_answer, signature, lookup, config, money]:
         make()
     for directory in sorted(CORPUS.iterdir()):
-        print(f"{directory.name}: {len(list(directory.iterdir()))} seeds")
+        print(f"{directory.name}: {len(list(directory.iterdir()))} files")
