@@ -41,7 +41,9 @@ else
 fi
 
 # -a: debug assertions and overflow checks on, as in the test builds: an overflow is a panic.
-fuzz_flags=(-a)
+# PAYGLOT_FUZZ_SANITIZER (default address): CI uses `none`, which builds much faster; payglot is
+# safe Rust, so a panic is what the fuzzer looks for and libFuzzer catches it without ASan.
+fuzz_flags=(-a -s "${PAYGLOT_FUZZ_SANITIZER:-address}")
 # Per input at most 10 s (else a "timeout" finding) and 2 GiB; inputs up to 16 KiB, which
 # covers the seeds (at most 8 KiB) with room to grow.
 libfuzzer_flags=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384
