@@ -361,7 +361,7 @@ extra_section: 1
             r#"routes[0].match.amount.gte: amount 10.5 is a YAML float; quote it ("10.5") so it stays exact"#,
             "routes[1].match.merchant: invalid type: integer `5`, expected a string or a list of strings",
             "routes[2].mtach: unknown field `mtach`, expected one of `name`, `match`, `to`, `split`, `failover`",
-            "extra_section: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes, store",
+            "extra_section: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes, store, webhooks",
         ]
     );
 }
@@ -957,7 +957,7 @@ routes:
     assert_eq!(
         errors(yaml),
         [
-            "x-timeouts: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes, store"
+            "x-timeouts: unknown section, expected one of server, sandbox, networks, merchants, upstreams, routes, store, webhooks"
         ]
     );
     let yaml = r#"

@@ -10,6 +10,8 @@ mod common;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -766,4 +768,93 @@ fn a_hanging_merchant_does_not_hold_up_other_deliveries() {
             .iter()
             .any(DeliveryAttempt::delivered)
     );
+}
+
+/// pyCryptomusAPI's own `process_payment_webhook` (the re-encode-and-compare verifier, in
+/// `target/sdk-venv`, made by `scripts/sdk-env.sh`) accepts what the relay sends a Cryptomus
+/// merchant, and refuses it altered.
+#[test]
+fn py_cryptomus_api_accepts_the_relayed_cryptomus_webhook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/sdk-venv/bin/python");
+    assert!(
+        python.is_file(),
+        "no SDK venv at {}: run `bash scripts/sdk-env.sh` first (scripts/test.sh does)",
+        python.display()
+    );
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "");
+    let id = create(
+        &stack,
+        "cryptomus",
+        "alppay",
+        &reference("sdk"),
+        &receiver.url(""),
+    );
+    pay(&stack, &id);
+    let received = receiver.wait_until("the Cryptomus webhook", |r| {
+        !paid_webhook("cryptomus", &id, r).is_empty()
+    });
+    let webhook = paid_webhook("cryptomus", &id, &received)[0].clone();
+    let dir = std::env::temp_dir().join(format!("payglot-webhook-sdk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let genuine = dir.join("genuine.json");
+    let altered = dir.join("altered.json");
+    std::fs::write(&genuine, &webhook.body).expect("write");
+    std::fs::write(
+        &altered,
+        webhook
+            .text()
+            .replacen("\"status\":\"paid\"", "\"status\":\"paid_over\"", 1),
+    )
+    .expect("write");
+    const SCRIPT: &str = r#"
+import sys
+from pyCryptomusAPI import process_payment_webhook, WebhookVerificationError
+try:
+    w = process_payment_webhook(open(sys.argv[1], 'rb').read(), sys.argv[2])
+    print('verified', w.status, w.payment_amount)
+except WebhookVerificationError as e:
+    print('refused', e)
+"#;
+    let run = |file: &Path| -> String {
+        let mut child = Command::new(&python)
+            .args(["-c", SCRIPT])
+            .arg(file)
+            .arg(sign::CRYPTOMUS.1)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start python");
+        let started = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > DEADLINE {
+                let _ = child.kill();
+                panic!("python did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("output");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let verdict = run(&genuine);
+    let tampered = run(&altered);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The library reads amounts as floats: "25.0".
+    let words: Vec<&str> = verdict.split_whitespace().collect();
+    assert_eq!(
+        words[..2],
+        ["verified", "paid"],
+        "{verdict}: {}",
+        webhook.text()
+    );
+    assert_eq!(
+        words[2].parse::<Decimal>().ok(),
+        Some(Decimal::new(25, 0)),
+        "{verdict}"
+    );
+    assert!(tampered.starts_with("refused"), "{tampered}");
 }

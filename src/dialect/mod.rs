@@ -491,6 +491,11 @@ pub trait Webhooks: Send + Sync {
     /// webhook whose signature verified (its scheme is not documented by the provider).
     fn webhook_fetch_back(&self) -> bool;
 
+    /// Whether the provider sends every payment's webhooks to one URL per account (set at the
+    /// provider) rather than to a URL given with each payment: the relay then takes them at
+    /// `/webhooks/<provider>/<upstream id>` and finds the payment by its id.
+    fn account_level_webhooks(&self) -> bool;
+
     /// Reads a payment webhook into the canonical payment.
     fn parse_webhook(&self, body: &[u8], networks: &NetworkTable) -> Result<Payment, ApiError>;
 
