@@ -858,3 +858,70 @@ except WebhookVerificationError as e:
     );
     assert!(tampered.starts_with("refused"), "{tampered}");
 }
+
+/// `payglot webhooks listen` (README "Try it"): prints what arrives, answers 200 to a webhook
+/// that verifies as the dialect's merchant's and 401 to one that does not, and stops after
+/// `--count` webhooks.
+#[test]
+fn webhooks_listen_verifies_what_it_receives() {
+    let mut child = Command::new(common::binary::BIN)
+        .args([
+            "webhooks",
+            "listen",
+            "--port",
+            "0",
+            "--dialect",
+            "cryptomus",
+            "--count",
+            "2",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start payglot webhooks listen");
+    let stdout = child.stdout.take().expect("stdout");
+    let _stopper = common::binary::Stopper(child);
+    let mut stdout = BufReader::new(stdout);
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("the listening line");
+    let addr: SocketAddr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.trim().trim_end_matches('/').split('/').next())
+        .and_then(|a| a.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let unsigned = r#"{"type":"payment","uuid":"u-1","order_id":"o-1","amount":"25.00","status":"paid","url":"https:\/\/shop.example\/x"}"#;
+    let sign = sign::cryptomus_sign(sign::CRYPTOMUS.1, unsigned.as_bytes());
+    let signed = format!("{},\"sign\":\"{sign}\"}}", &unsigned[..unsigned.len() - 1]);
+    let json = [("Content-Type", "application/json")];
+    assert_eq!(
+        http::post(addr, "/cb", &json, signed.as_bytes()).status,
+        200
+    );
+    let forged = signed.replace("\"paid\"", "\"paid_over\"");
+    assert_eq!(
+        http::post(addr, "/cb", &json, forged.as_bytes()).status,
+        401
+    );
+    // The rest of the output, read until the receiver exits after its two webhooks (bounded).
+    let (sender, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut printed = String::new();
+        let _ = stdout.read_to_string(&mut printed);
+        let _ = sender.send(printed);
+    });
+    let printed = output
+        .recv_timeout(DEADLINE)
+        .expect("webhooks listen stops after --count webhooks");
+    assert!(
+        printed.contains("POST /cb — signature OK (cryptomus)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("POST /cb — signature INVALID (cryptomus)"),
+        "{printed}"
+    );
+    assert!(printed.contains("\"order_id\":\"o-1\""), "{printed}");
+}
