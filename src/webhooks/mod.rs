@@ -219,7 +219,8 @@ mod tests {
             })
         );
         assert_eq!(RelayPath::parse("/webhooks/"), None);
-        assert_eq!(RelayPath::parse("/webhooks/a/b"), None);
+        assert_eq!(RelayPath::parse("/webhooks/a/b/c"), None);
+        assert_eq!(RelayPath::parse("/webhooks//b"), None);
         assert_eq!(RelayPath::parse("/v1/payment"), None);
     }
 }
