@@ -925,3 +925,42 @@ fn webhooks_listen_verifies_what_it_receives() {
     );
     assert!(printed.contains("\"order_id\":\"o-1\""), "{printed}");
 }
+
+/// An event the merchant refused is kept in the store: payglot stopped and started again on
+/// the same store delivers it on the schedule, with no provider retry to prompt it.
+#[test]
+fn an_undelivered_event_survives_a_restart() {
+    let receiver = Receiver::start(vec![500]);
+    let dir = std::env::temp_dir().join(format!("payglot-webhook-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let store = dir.join("index.redb");
+    let template = relay_config(&receiver.url("/alppay"), "")
+        .replace("{STORE}", &store.display().to_string())
+        .replace("retry_schedule_secs: [3600]", "retry_schedule_secs: [2]");
+    let no_provider_retries =
+        |settings: payglot::sandbox::SandboxSettings, _| payglot::sandbox::SandboxSettings {
+            webhook_retry: Vec::new(),
+            ..settings
+        };
+    let first = stack::start_tuned(&template, no_provider_retries);
+    let id = create(
+        &first,
+        "cryptomus",
+        "apollo",
+        &reference("restart"),
+        &receiver.url(""),
+    );
+    pay(&first, &id);
+    receiver.wait_until("the refused first attempt", |r| !r.is_empty());
+    drop(first);
+
+    let second = stack::start_tuned(&template, no_provider_retries);
+    let received = receiver.wait_until("the delivery after the restart", |r| {
+        r.iter().any(|w| w.answered == 200)
+    });
+    assert_eq!(received.len(), 2, "{received:#?}");
+    assert_eq!(received[0].body, received[1].body);
+    assert_signed("cryptomus", "apollo", &received[1]);
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
