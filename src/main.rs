@@ -490,6 +490,18 @@ fn check_command(path: &Path) -> Result<(), String> {
         loaded.routes.routes().len(),
         loaded.generation_hash
     );
+    // Providers with one webhook URL per account: where to point it (set at the provider).
+    for upstream in loaded.upstreams() {
+        if upstream.dialect.webhooks().account_level_webhooks()
+            && let Some(url) = loaded.webhooks.account_url(upstream)
+        {
+            println!(
+                "upstream {}: set the {} account's webhook URL to {url}",
+                upstream.id,
+                upstream.dialect.codec().title()
+            );
+        }
+    }
     Ok(())
 }
 

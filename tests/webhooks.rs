@@ -10,6 +10,8 @@ mod common;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -766,4 +768,199 @@ fn a_hanging_merchant_does_not_hold_up_other_deliveries() {
             .iter()
             .any(DeliveryAttempt::delivered)
     );
+}
+
+/// pyCryptomusAPI's own `process_payment_webhook` (the re-encode-and-compare verifier, in
+/// `target/sdk-venv`, made by `scripts/sdk-env.sh`) accepts what the relay sends a Cryptomus
+/// merchant, and refuses it altered.
+#[test]
+fn py_cryptomus_api_accepts_the_relayed_cryptomus_webhook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/sdk-venv/bin/python");
+    assert!(
+        python.is_file(),
+        "no SDK venv at {}: run `bash scripts/sdk-env.sh` first (scripts/test.sh does)",
+        python.display()
+    );
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "");
+    let id = create(
+        &stack,
+        "cryptomus",
+        "alppay",
+        &reference("sdk"),
+        &receiver.url(""),
+    );
+    pay(&stack, &id);
+    let received = receiver.wait_until("the Cryptomus webhook", |r| {
+        !paid_webhook("cryptomus", &id, r).is_empty()
+    });
+    let webhook = paid_webhook("cryptomus", &id, &received)[0].clone();
+    let dir = std::env::temp_dir().join(format!("payglot-webhook-sdk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let genuine = dir.join("genuine.json");
+    let altered = dir.join("altered.json");
+    std::fs::write(&genuine, &webhook.body).expect("write");
+    std::fs::write(
+        &altered,
+        webhook
+            .text()
+            .replacen("\"status\":\"paid\"", "\"status\":\"paid_over\"", 1),
+    )
+    .expect("write");
+    const SCRIPT: &str = r#"
+import sys
+from pyCryptomusAPI import process_payment_webhook, WebhookVerificationError
+try:
+    w = process_payment_webhook(open(sys.argv[1], 'rb').read(), sys.argv[2])
+    print('verified', w.status, w.payment_amount)
+except WebhookVerificationError as e:
+    print('refused', e)
+"#;
+    let run = |file: &Path| -> String {
+        let mut child = Command::new(&python)
+            .args(["-c", SCRIPT])
+            .arg(file)
+            .arg(sign::CRYPTOMUS.1)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start python");
+        let started = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > DEADLINE {
+                let _ = child.kill();
+                panic!("python did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("output");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let verdict = run(&genuine);
+    let tampered = run(&altered);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The library reads amounts as floats: "25.0".
+    let words: Vec<&str> = verdict.split_whitespace().collect();
+    assert_eq!(
+        words[..2],
+        ["verified", "paid"],
+        "{verdict}: {}",
+        webhook.text()
+    );
+    assert_eq!(
+        words[2].parse::<Decimal>().ok(),
+        Some(Decimal::new(25, 0)),
+        "{verdict}"
+    );
+    assert!(tampered.starts_with("refused"), "{tampered}");
+}
+
+/// `payglot webhooks listen` (README "Try it"): prints what arrives, answers 200 to a webhook
+/// that verifies as the dialect's merchant's and 401 to one that does not, and stops after
+/// `--count` webhooks.
+#[test]
+fn webhooks_listen_verifies_what_it_receives() {
+    let mut child = Command::new(common::binary::BIN)
+        .args([
+            "webhooks",
+            "listen",
+            "--port",
+            "0",
+            "--dialect",
+            "cryptomus",
+            "--count",
+            "2",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start payglot webhooks listen");
+    let stdout = child.stdout.take().expect("stdout");
+    let _stopper = common::binary::Stopper(child);
+    let mut stdout = BufReader::new(stdout);
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("the listening line");
+    let addr: SocketAddr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.trim().trim_end_matches('/').split('/').next())
+        .and_then(|a| a.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let unsigned = r#"{"type":"payment","uuid":"u-1","order_id":"o-1","amount":"25.00","status":"paid","url":"https:\/\/shop.example\/x"}"#;
+    let sign = sign::cryptomus_sign(sign::CRYPTOMUS.1, unsigned.as_bytes());
+    let signed = format!("{},\"sign\":\"{sign}\"}}", &unsigned[..unsigned.len() - 1]);
+    let json = [("Content-Type", "application/json")];
+    assert_eq!(
+        http::post(addr, "/cb", &json, signed.as_bytes()).status,
+        200
+    );
+    let forged = signed.replace("\"paid\"", "\"paid_over\"");
+    assert_eq!(
+        http::post(addr, "/cb", &json, forged.as_bytes()).status,
+        401
+    );
+    // The rest of the output, read until the receiver exits after its two webhooks (bounded).
+    let (sender, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut printed = String::new();
+        let _ = stdout.read_to_string(&mut printed);
+        let _ = sender.send(printed);
+    });
+    let printed = output
+        .recv_timeout(DEADLINE)
+        .expect("webhooks listen stops after --count webhooks");
+    assert!(
+        printed.contains("POST /cb — signature OK (cryptomus)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("POST /cb — signature INVALID (cryptomus)"),
+        "{printed}"
+    );
+    assert!(printed.contains("\"order_id\":\"o-1\""), "{printed}");
+}
+
+/// An event the merchant refused is kept in the store: payglot stopped and started again on
+/// the same store delivers it on the schedule, with no provider retry to prompt it.
+#[test]
+fn an_undelivered_event_survives_a_restart() {
+    let receiver = Receiver::start(vec![500]);
+    let dir = std::env::temp_dir().join(format!("payglot-webhook-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let store = dir.join("index.redb");
+    let template = relay_config(&receiver.url("/alppay"), "")
+        .replace("{STORE}", &store.display().to_string())
+        .replace("retry_schedule_secs: [3600]", "retry_schedule_secs: [2]");
+    let no_provider_retries =
+        |settings: payglot::sandbox::SandboxSettings, _| payglot::sandbox::SandboxSettings {
+            webhook_retry: Vec::new(),
+            ..settings
+        };
+    let first = stack::start_tuned(&template, no_provider_retries);
+    let id = create(
+        &first,
+        "cryptomus",
+        "apollo",
+        &reference("restart"),
+        &receiver.url(""),
+    );
+    pay(&first, &id);
+    receiver.wait_until("the refused first attempt", |r| !r.is_empty());
+    drop(first);
+
+    let second = stack::start_tuned(&template, no_provider_retries);
+    let received = receiver.wait_until("the delivery after the restart", |r| {
+        r.iter().any(|w| w.answered == 200)
+    });
+    assert_eq!(received.len(), 2, "{received:#?}");
+    assert_eq!(received[0].body, received[1].body);
+    assert_signed("cryptomus", "apollo", &received[1]);
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -175,11 +175,11 @@ impl WebhookSettings {
             .map(|base| format!("{base}/webhooks/{token}"))
     }
 
-    /// The account-level URL of an AlpPay-dialect upstream.
-    pub fn account_url(&self, upstream_id: &str) -> Option<String> {
+    /// The account-level webhook URL of an upstream whose provider has one (AlpPay).
+    pub fn account_url(&self, upstream: &Upstream) -> Option<String> {
         self.public_base_url
             .as_ref()
-            .map(|base| format!("{base}/webhooks/alppay/{upstream_id}"))
+            .map(|base| format!("{base}/webhooks/{}/{}", upstream.dialect, upstream.id))
     }
 }
 

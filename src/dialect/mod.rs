@@ -269,9 +269,6 @@ pub struct Capabilities {
     pub lifetime_bounds: fn(Option<&str>) -> Option<(u64, u64)>,
     /// Whether a payment can be looked up by the merchant's reference (not only by its id).
     pub lookup_by_reference: bool,
-    /// Whether each payment names its own webhook URL; otherwise the account has one, set with
-    /// the provider, and the relay matches its events by payment id.
-    pub callback_per_payment: bool,
 }
 
 /// What is fixed about a provider, as data: its names, the paths it serves, its names for
@@ -538,6 +535,11 @@ pub trait Webhooks: Send + Sync {
     /// Whether the relay fetches the payment back from the provider before acting, even on a
     /// webhook whose signature verified (its scheme is not documented by the provider).
     fn webhook_fetch_back(&self) -> bool;
+
+    /// Whether the provider sends every payment's webhooks to one URL per account (set at the
+    /// provider) rather than to a URL given with each payment: the relay then takes them at
+    /// `/webhooks/<provider>/<upstream id>` and finds the payment by its id.
+    fn account_level_webhooks(&self) -> bool;
 
     /// Reads a payment webhook into the canonical payment.
     fn parse_webhook(&self, body: &[u8], networks: &NetworkTable) -> Result<Payment, ApiError>;

@@ -4,8 +4,8 @@
 //! attempted at once. The provider is answered 2xx only once the merchant answered 2xx.
 //!
 //! - `POST /webhooks/<relay token>`: the per-payment callback payglot registered upstream.
-//! - `POST /webhooks/alppay/<upstream id>`: an AlpPay account's webhook URL; the payment is
-//!   found by its id.
+//! - `POST /webhooks/<provider>/<upstream id>`: the account-level webhook URL of a provider
+//!   that has one (AlpPay: `/webhooks/alppay/<upstream id>`); the payment is found by its id.
 //!
 //! Forged or unverifiable → 401, unknown token or payment → 404; nothing reaches the merchant.
 
@@ -143,15 +143,20 @@ impl Proxy {
                 );
                 (upstream, Some(record), auth)
             }
-            RelayPath::Account(upstream_id) => {
+            RelayPath::Account { provider, upstream } => {
                 let upstream = config
-                    .upstream(upstream_id)
-                    .filter(|u| !u.dialect.codec().capabilities().callback_per_payment)
+                    .upstream(upstream)
+                    .filter(|u| {
+                        u.dialect.name() == provider
+                            && u.dialect.webhooks().account_level_webhooks()
+                    })
                     .ok_or_else(|| {
                         refuse(
                             404,
                             "unknown_payment",
-                            "no upstream with an account-level webhook has this id",
+                            format!(
+                                "no {provider} upstream with account-level webhooks has this id"
+                            ),
                         )
                     })?;
                 ctx.dialect = Some(upstream.dialect);

@@ -40,19 +40,27 @@ const BATCH: usize = 32;
 pub enum RelayPath<'p> {
     /// `/webhooks/<relay token>`: one payment's per-payment callback.
     Token(&'p str),
-    /// `/webhooks/alppay/<upstream id>`: an AlpPay account's webhook URL.
-    Account(&'p str),
+    /// `/webhooks/<provider>/<upstream id>`: the account-level webhook URL of a provider that
+    /// has one (AlpPay).
+    Account {
+        provider: &'p str,
+        upstream: &'p str,
+    },
 }
 
 impl<'p> RelayPath<'p> {
     pub fn parse(path: &'p str) -> Option<RelayPath<'p>> {
         let rest = path.strip_prefix("/webhooks/")?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if let Some(upstream) = rest.strip_prefix("alppay/") {
-            return (!upstream.is_empty() && !upstream.contains('/'))
-                .then_some(RelayPath::Account(upstream));
+        match rest.split_once('/') {
+            Some((provider, upstream))
+                if !provider.is_empty() && !upstream.is_empty() && !upstream.contains('/') =>
+            {
+                Some(RelayPath::Account { provider, upstream })
+            }
+            Some(_) => None,
+            None => (!rest.is_empty()).then_some(RelayPath::Token(rest)),
         }
-        (!rest.is_empty() && !rest.contains('/')).then_some(RelayPath::Token(rest))
     }
 }
 
@@ -205,10 +213,14 @@ mod tests {
         );
         assert_eq!(
             RelayPath::parse("/webhooks/alppay/alppay-main/"),
-            Some(RelayPath::Account("alppay-main"))
+            Some(RelayPath::Account {
+                provider: "alppay",
+                upstream: "alppay-main"
+            })
         );
         assert_eq!(RelayPath::parse("/webhooks/"), None);
-        assert_eq!(RelayPath::parse("/webhooks/a/b"), None);
+        assert_eq!(RelayPath::parse("/webhooks/a/b/c"), None);
+        assert_eq!(RelayPath::parse("/webhooks//b"), None);
         assert_eq!(RelayPath::parse("/v1/payment"), None);
     }
 }

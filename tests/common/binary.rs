@@ -50,6 +50,12 @@ pub fn bundled_config_on(ports: BundledPorts) -> String {
             1,
             format!(r#"listen: "{}""#, ports.proxy),
         ),
+        // The webhook relay's public URL and the sandbox AlpPay account's webhook URL.
+        (
+            "http://127.0.0.1:8080",
+            2,
+            format!("http://{}", ports.proxy),
+        ),
         (
             r#"metrics_listen: "127.0.0.1:9464""#,
             1,

@@ -90,7 +90,6 @@ pub const INFO: ProviderInfo = ProviderInfo {
         // AlpPay picks the invoice timeout itself: there is no lifetime input [docs].
         lifetime_bounds: |_| None,
         lookup_by_reference: true,
-        callback_per_payment: false,
     },
 };
 

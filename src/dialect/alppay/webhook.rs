@@ -64,6 +64,11 @@ impl crate::dialect::Webhooks for super::AlpPay {
         false
     }
 
+    /// One webhook URL per account, set through AlpPay support.
+    fn account_level_webhooks(&self) -> bool {
+        true
+    }
+
     fn parse_webhook(&self, body: &[u8], networks: &NetworkTable) -> Result<Payment, ApiError> {
         parse(body, networks)
     }

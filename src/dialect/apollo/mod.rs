@@ -93,7 +93,6 @@ pub const INFO: ProviderInfo = ProviderInfo {
         lifetime_bounds: |chain| Some(facts::lifetime_bounds(chain)),
         // `order` looks up by Apollo's id only [docs].
         lookup_by_reference: false,
-        callback_per_payment: true,
     },
 };
 

@@ -152,6 +152,10 @@ impl crate::dialect::Webhooks for super::Apollo {
         true
     }
 
+    fn account_level_webhooks(&self) -> bool {
+        false
+    }
+
     fn parse_webhook(&self, body: &[u8], networks: &NetworkTable) -> Result<Payment, ApiError> {
         parse(body, networks)
     }

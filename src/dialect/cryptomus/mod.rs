@@ -100,7 +100,6 @@ pub const INFO: ProviderInfo = ProviderInfo {
         body_nonce: false,
         lifetime_bounds: |_| Some(facts::LIFETIME),
         lookup_by_reference: true,
-        callback_per_payment: true,
     },
 };
 

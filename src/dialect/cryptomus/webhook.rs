@@ -270,6 +270,10 @@ impl crate::dialect::Webhooks for super::Cryptomus {
         false
     }
 
+    fn account_level_webhooks(&self) -> bool {
+        false
+    }
+
     fn parse_webhook(&self, body: &[u8], networks: &NetworkTable) -> Result<Payment, ApiError> {
         parse(body, networks)
     }
