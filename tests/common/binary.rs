@@ -63,12 +63,6 @@ pub fn bundled_config_on(ports: BundledPorts) -> String {
         ),
         // The sandbox's listen and the three upstreams' base URLs.
         ("127.0.0.1:8090", 4, ports.sandbox.to_string()),
-        // The relay's public base URL and the sandbox AlpPay account's webhook URL.
-        (
-            "http://127.0.0.1:8080",
-            2,
-            format!("http://{}", ports.proxy),
-        ),
         // One index file per running child: two processes cannot open one embedded store.
         (
             "path: target/payglot-index.redb",
