@@ -65,6 +65,7 @@ pub fn context<'a>(networks: &'a NetworkTable, merchant: &'a MerchantProfile) ->
         nonce: 1_700_000_000_001,
         request_id: "fuzz-request",
         now: NOW,
+        relay_callback: None,
     }
 }
 
