@@ -41,7 +41,12 @@ fn render_everywhere(outcome: Result<Payment, ApiError>, networks: &NetworkTable
                     request,
                 };
                 let _ = codec.render_lookup_answer(&found, &context);
-                let _ = codec.render_list_answer(std::slice::from_ref(&found), 1, &context);
+                let page = payglot::dialect::ListPage {
+                    limit: 1,
+                    offset: 0,
+                    total: 1,
+                };
+                let _ = codec.render_list_answer(std::slice::from_ref(&found), &page, &context);
             }
             Err(error) => {
                 let _ = codec.render_error(error, context.request_id);
