@@ -276,27 +276,37 @@ pub fn fresh_nonce() -> u64 {
 
 /// What callback URLs go upstream: the one place that decides it.
 ///
-/// Same dialect: the body passes untouched, so the merchant's URLs go as they are and the
-/// provider's notifications reach the merchant in its own dialect. Across dialects the provider
-/// notifies payglot's webhook relay (`relay`, the payment's relay URL), which re-signs each
-/// notification in the merchant's dialect; both success and failure go there. Without a relay
-/// (no `webhooks.public_base_url`, or nowhere to notify the merchant) the URLs are withheld and
-/// noted, as the provider would notify in a dialect the merchant cannot verify.
+/// With the relay (`relay`, the payment's relay URL) the provider notifies payglot, which
+/// re-signs each notification in the merchant's dialect with the merchant's credentials.
+/// Across dialects both success and failure go there. On a same-dialect route only the
+/// callbacks the merchant sent are pointed there (its one callback when it sent none and relies
+/// on `webhook_url`), so the provider is asked for the same notifications. Without the relay a
+/// same-dialect route keeps the merchant's URLs (its credentials are the account's: see
+/// [`relay_callback`]); across dialects they are withheld and noted, as the provider would
+/// notify in a dialect the merchant cannot verify.
 pub fn upstream_callbacks(
     request: &CreatePayment,
     from: Dialect,
     to: Dialect,
     relay: Option<&str>,
 ) -> (Callbacks, Option<Note>) {
-    if from == to {
-        return (request.callbacks.clone(), None);
-    }
     if let Some(relay) = relay {
-        let relayed = Callbacks {
-            success: Some(relay.to_owned()),
-            failure: Some(relay.to_owned()),
+        let sent = &request.callbacks;
+        let relayed = if from == to {
+            Callbacks {
+                success: (sent.success.is_some() || sent.is_empty()).then(|| relay.to_owned()),
+                failure: sent.failure.as_ref().map(|_| relay.to_owned()),
+            }
+        } else {
+            Callbacks {
+                success: Some(relay.to_owned()),
+                failure: Some(relay.to_owned()),
+            }
         };
         return (relayed, None);
+    }
+    if from == to {
+        return (request.callbacks.clone(), None);
     }
     if request.callbacks.is_empty() {
         return (Callbacks::default(), None);
@@ -313,25 +323,45 @@ pub fn upstream_callbacks(
     (Callbacks::default(), Some(note))
 }
 
-/// The relay URL to register upstream for a create, or `None` when the relay does not apply:
-/// same dialect (the provider's own webhook already reads right), the relay off, or the
-/// merchant with nowhere to be notified (no callback in its request, no `webhook_url`).
+/// The relay URL to register at `upstream` for a create, or `None` when the relay does not
+/// apply: the relay off, the merchant with nowhere to be notified (no callback in its request,
+/// no `webhook_url`), or a same-dialect route on the merchant's own account there (same key id
+/// and secret), whose provider notifications already verify with the merchant's credentials.
+/// Any other same-dialect route is relayed: its provider signs with an account the merchant
+/// does not hold.
 pub fn relay_callback(
     settings: &WebhookSettings,
     merchant: &Merchant,
     request: &CreatePayment,
-    to: Dialect,
+    upstream: &Upstream,
     relay_token: &str,
 ) -> Option<String> {
     let notified = !request.callbacks.is_empty() || merchant.webhook_url.is_some();
-    if merchant.dialect == to || !notified {
+    let verifies_as_sent = merchant.dialect == upstream.dialect
+        && merchant.credentials == *merchant.credentials_for(upstream);
+    if verifies_as_sent || !notified {
         return None;
     }
     settings.relay_url(relay_token)
 }
 
+/// A same-dialect answer passes through; where the provider echoes the callbacks, the relay URL
+/// sent in place of the merchant's is put back to the merchant's own (`null` where it sent
+/// none).
+pub fn restore_callbacks(
+    dialect: Dialect,
+    body: &[u8],
+    relay: &str,
+    request: &CreatePayment,
+) -> Vec<u8> {
+    let fields = dialect.codec().callback_fields(&request.callbacks);
+    crate::dialect::encoding::replace_string_members(body, relay, &fields)
+        .unwrap_or_else(|| body.to_vec())
+}
+
 /// Step 5: writes the upstream request. Same dialect: the merchant's raw body goes as it is and only
-/// the signature changes; otherwise it is rendered from the canonical request.
+/// the signature changes (and, when relayed, its callback URLs); otherwise it is rendered from
+/// the canonical request.
 pub fn plan_upstream(
     from: Dialect,
     to: Dialect,
@@ -342,7 +372,14 @@ pub fn plan_upstream(
 ) -> Result<Plan, ApiError> {
     let target = to.codec();
     let (body, notes) = if from == to {
-        (raw_body.to_vec(), Vec::new())
+        let body = match context.relay_callback {
+            Some(relay) => {
+                let (callbacks, _) = upstream_callbacks(request, from, to, Some(relay));
+                target.with_callbacks(raw_body, &callbacks)?
+            }
+            None => raw_body.to_vec(),
+        };
+        (body, Vec::new())
     } else {
         let (callbacks, callback_note) =
             upstream_callbacks(request, from, to, context.relay_callback);

@@ -481,6 +481,49 @@ pub trait Codec: Send + Sync {
         Ok(value.to_string().into_bytes())
     }
 
+    /// The merchant's own body with its callback URLs set to `callbacks`' (the relay's, for a
+    /// same-dialect route), every other member kept in place and as sent. A dialect without
+    /// per-payment callback fields (AlpPay: one URL per account) keeps the body as it is.
+    fn with_callbacks(
+        &self,
+        raw_body: &[u8],
+        callbacks: &crate::model::Callbacks,
+    ) -> Result<Vec<u8>, ApiError> {
+        let set: Vec<(&str, &str)> = self
+            .callback_fields(callbacks)
+            .into_iter()
+            .filter_map(|(name, url)| Some((name, url?)))
+            .collect();
+        if set.is_empty() {
+            return Ok(raw_body.to_vec());
+        }
+        encoding::set_string_members(raw_body, &set).map_err(|e| {
+            ApiError::new(
+                crate::error::ErrorKind::MalformedBody,
+                format!("the body is not a JSON object: {e}"),
+            )
+        })
+    }
+
+    /// This dialect's per-payment callback fields, each with its URL in `callbacks`.
+    fn callback_fields<'c>(
+        &self,
+        callbacks: &'c crate::model::Callbacks,
+    ) -> Vec<(&'static str, Option<&'c str>)> {
+        [
+            (Field::Callback, &callbacks.success),
+            (Field::FailureCallback, &callbacks.failure),
+        ]
+        .into_iter()
+        .filter_map(|(field, url)| {
+            self.fields()
+                .iter()
+                .find(|(canonical, _)| *canonical == field)
+                .map(|(_, wire)| (*wire, url.as_deref()))
+        })
+        .collect()
+    }
+
     /// The request's replay token, for dialects that sign one into the body; `Ok(None)` for
     /// dialects without one.
     fn request_nonce(&self, _body: &[u8]) -> Result<Option<String>, ApiError> {

@@ -359,17 +359,19 @@ impl Proxy {
         let request_id = ctx.request_id.as_str();
         // The relay token is drawn before planning: the callback sent upstream carries it.
         let relay_token = new_relay_token();
-        let relays: Vec<(Dialect, Option<String>)> = Dialect::ALL
-            .into_iter()
-            .map(|to| {
+        let relays: Vec<(&str, Option<String>)> = selection
+            .upstreams
+            .iter()
+            .filter_map(|id| config.upstream(id))
+            .map(|upstream| {
                 let relay = translate::relay_callback(
                     &config.webhooks,
                     admitted.merchant,
                     &admitted.request,
-                    to,
+                    upstream,
                     &relay_token,
                 );
-                (to, relay)
+                (upstream.id.as_str(), relay)
             })
             .collect();
         let tried = &mut ctx.upstream;
@@ -379,7 +381,7 @@ impl Proxy {
                 *tried = Some(upstream.id.clone());
                 let relay = relays
                     .iter()
-                    .find(|(to, _)| *to == upstream.dialect)
+                    .find(|(id, _)| *id == upstream.id)
                     .and_then(|(_, relay)| relay.as_deref());
                 let (plan, context) = admitted
                     .plan_for(
@@ -420,6 +422,12 @@ impl Proxy {
             && sent.upstream.dialect == dialect
         {
             answer.body = translate::restore_reference(&answer.body, sent_ref, original);
+        }
+        if let Some(relay) = context.relay_callback
+            && sent.upstream.dialect == dialect
+        {
+            answer.body =
+                translate::restore_callbacks(dialect, &answer.body, relay, &admitted.request);
         }
         ctx.outcome = match &answer.outcome {
             Ok(_) => Outcome::Ok,
