@@ -73,8 +73,11 @@ impl Received {
 
 type Inbox = Arc<(Mutex<Vec<Received>>, Condvar)>;
 
+/// In a [`Receiver`] script: read the request, record it, and never answer it.
+const HOLD: u16 = 0;
+
 /// A loopback HTTP/1.1 listener that records every request and answers the scripted statuses
-/// in turn, then 200.
+/// in turn ([`HOLD`]: not at all), then 200.
 struct Receiver {
     addr: SocketAddr,
     inbox: Inbox,
@@ -93,13 +96,18 @@ impl Receiver {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 let mut answers = script.into_iter();
+                // Held connections stay open until the receiver stops.
+                let mut held = Vec::new();
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
                     let Ok(stream) = stream else { continue };
                     let status = answers.next().unwrap_or(200);
-                    if let Some(received) = serve_one(stream, status) {
+                    if let Some((received, stream)) = serve_one(stream, status) {
+                        if status == HOLD {
+                            held.push(stream);
+                        }
                         let (requests, arrived) = &*inbox;
                         requests.lock().expect("inbox").push(received);
                         arrived.notify_all();
@@ -146,7 +154,7 @@ impl Drop for Receiver {
     }
 }
 
-fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
+fn serve_one(mut stream: TcpStream, status: u16) -> Option<(Received, TcpStream)> {
     stream.set_read_timeout(Some(DEADLINE)).ok()?;
     stream.set_write_timeout(Some(DEADLINE)).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -171,15 +179,18 @@ fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let answer =
-        format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    stream.write_all(answer.as_bytes()).ok()?;
-    Some(Received {
+    if status != HOLD {
+        let answer =
+            format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        stream.write_all(answer.as_bytes()).ok()?;
+    }
+    let received = Received {
         path,
         headers,
         body,
         answered: status,
-    })
+    };
+    Some((received, stream))
 }
 
 /// A listener that accepts connections and never answers, holding them until dropped.
@@ -1042,4 +1053,150 @@ fn an_undelivered_event_survives_a_restart() {
     assert_signed("cryptomus", "apollo", &received[1]);
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real binary killed with SIGKILL while it delivers a webhook (the merchant holds the
+/// delivery open), then started again on the same store: the event is delivered and accepted
+/// once. The provider does not retry here (the sandbox runs in this process with no retries), so
+/// only payglot's durable outbox can bring it.
+#[test]
+fn payglot_killed_mid_delivery_still_delivers_after_a_restart() {
+    let receiver = Receiver::start(vec![HOLD]);
+    let mut settings = stack::sandbox_settings();
+    settings.webhook_retry = Vec::new();
+    let sandbox = payglot::sandbox::Sandbox::new(settings);
+    let sandbox_listener = payglot::serve::bind_loopback().expect("bind");
+    let sandbox_addr = sandbox_listener.local_addr().expect("addr");
+    let running = payglot::serve::spawn_on(
+        "kill-mid-delivery-sandbox",
+        payglot::serve::quick_stop_conf(),
+        vec![Box::new(sandbox.service(&sandbox_addr.to_string()))],
+        vec![sandbox_listener],
+    )
+    .expect("sandbox");
+
+    let dir = common::binary::temp_dir("kill-mid-delivery");
+    // The child binds these itself; they were free a moment ago.
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+    };
+    let (proxy, metrics) = (free(), free());
+    let config = dir.join("payglot.yaml");
+    // A short delivery timeout: the killed attempt's lease (timeout + 5 s) is what the restarted
+    // payglot waits out before taking the event again.
+    let yaml = relay_config(&receiver.url("/alppay"), "  delivery_timeout_ms: 2000\n")
+        .replace(
+            "retry_schedule_secs: [3600]",
+            "retry_schedule_secs: [1, 1, 1]",
+        )
+        .replace("{PROXY}", &proxy.to_string())
+        .replace("{METRICS}", &metrics.to_string())
+        .replace("{SANDBOX}", &sandbox_addr.to_string())
+        .replace("{STORE}", &dir.join("index.redb").display().to_string());
+    std::fs::write(&config, yaml).expect("config");
+    let start = || {
+        let child = Command::new(common::binary::BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("PAYGLOT_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start payglot");
+        assert!(
+            payglot::serve::wait_until_listening(proxy, Duration::from_secs(30)),
+            "payglot did not listen on {proxy}"
+        );
+        common::binary::Stopper(child)
+    };
+
+    let child = start();
+    let answer = create_answer(
+        proxy,
+        "cryptomus",
+        "apollo",
+        &reference("killed"),
+        &receiver.url(""),
+    );
+    let id = id_of("cryptomus", &answer);
+    let paid = http::post(
+        sandbox_addr,
+        "/_sandbox/pay",
+        &[("Content-Type", "application/json")],
+        json!({ "id": id }).to_string().as_bytes(),
+    );
+    assert_eq!(paid.status, 200, "sandbox pay: {}", paid.text());
+    // The merchant has the whole request and is not answering: the delivery is in flight.
+    receiver.wait_until("the held first delivery", |r| !r.is_empty());
+    let killed = Command::new("kill")
+        .args(["-9", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    drop(child);
+    let before = receiver.received();
+    assert_eq!(before.len(), 1, "{before:#?}");
+    assert_eq!(before[0].answered, HOLD);
+
+    let restarted = start();
+    let received = receiver.wait_until("the delivery after the restart", |r| {
+        r.iter().any(|w| w.answered == 200)
+    });
+    // Stopped only once the outcome is in the store: a stop between the merchant's 2xx and its
+    // record would send the event again (at least once), which is not what is shown here.
+    let started = Instant::now();
+    while !delivered_recorded(metrics) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the delivery was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(restarted);
+    let accepted: Vec<&Received> = received.iter().filter(|r| r.answered == 200).collect();
+    assert_eq!(accepted.len(), 1, "{received:#?}");
+    // The same event: same body, same event id.
+    assert_eq!(accepted[0].body, received[0].body);
+    assert_eq!(
+        accepted[0].header("X-Payglot-Event-Id"),
+        received[0].header("X-Payglot-Event-Id")
+    );
+    assert!(
+        !paid_webhook("cryptomus", &id, &received).is_empty(),
+        "{received:#?}"
+    );
+    assert_signed("cryptomus", "apollo", accepted[0]);
+    // The store holds it as delivered, so nobody sends it again.
+    let listed = Command::new(common::binary::BIN)
+        .args(["webhooks", "list", "--config"])
+        .arg(&config)
+        .output()
+        .expect("payglot webhooks list");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let event = accepted[0]
+        .header("X-Payglot-Event-Id")
+        .expect("an event id");
+    let line = listed
+        .lines()
+        .find(|line| line.starts_with(event))
+        .unwrap_or_else(|| panic!("{event} not listed: {listed}"));
+    assert!(line.contains(" delivered "), "{line}");
+    running.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the payglot whose metrics listen on `metrics` has recorded a delivered event.
+fn delivered_recorded(metrics: SocketAddr) -> bool {
+    let Ok(reply) = http::request(metrics, "GET", "/metrics", &[], b"") else {
+        return false;
+    };
+    reply.text().lines().any(|line| {
+        line.starts_with("payglot_store_operations_total{")
+            && line.contains("op=\"mark_delivered\"")
+            && line.contains("outcome=\"ok\"")
+            && !line.ends_with(" 0")
+    })
 }
