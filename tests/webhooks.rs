@@ -678,6 +678,61 @@ fn same_dialect_on_the_merchants_own_account_passes_the_callback_through() {
     }
 }
 
+/// `is_final` in a Cryptomus merchant's webhook follows the lookup rule: what the provider says,
+/// so a payment held at Apollo (which calls none of its statuses final) is never final, even
+/// expired; the same payment's `payment/info` says the same. Elsewhere an expired invoice is
+/// final.
+#[test]
+fn is_final_in_webhooks_follows_the_lookup_rule() {
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "");
+    let base = receiver.url("");
+    for to in DIALECTS {
+        let id = create(
+            &stack,
+            "cryptomus",
+            to,
+            &reference(&format!("final-{to}")),
+            &base,
+        );
+        let expired = http::post(
+            stack.sandbox_addr,
+            "/_sandbox/expire",
+            &[("Content-Type", "application/json")],
+            json!({ "id": id }).to_string().as_bytes(),
+        );
+        assert_eq!(expired.status, 200, "sandbox expire: {}", expired.text());
+        let received = receiver.wait_until(&format!("cryptomus<-{to} expired webhook"), |r| {
+            r.iter()
+                .any(|w| id_in("cryptomus", &w.json()).as_deref() == Some(id.as_str()))
+        });
+        let webhook = received
+            .iter()
+            .find(|w| id_in("cryptomus", &w.json()).as_deref() == Some(id.as_str()))
+            .expect("the webhook");
+        assert_signed("cryptomus", to, webhook);
+        let body = webhook.json();
+        let info_body = json!({ "uuid": id }).to_string().into_bytes();
+        let headers = sign::headers("cryptomus", &info_body);
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let info = http::post(stack.proxy, "/v1/payment/info", &h, &info_body);
+        assert_eq!(info.status, 200, "cryptomus<-{to} info: {}", info.text());
+        let info = info.json();
+        assert_eq!(
+            body["status"], info["result"]["status"],
+            "cryptomus<-{to}: {body} / {info}"
+        );
+        assert_eq!(body["is_final"], to != "apollo", "cryptomus<-{to}: {body}");
+        assert_eq!(
+            info["result"]["is_final"], body["is_final"],
+            "cryptomus<-{to}: {info}"
+        );
+    }
+}
+
 #[test]
 fn a_refusing_merchant_gets_the_event_until_it_accepts_it_once() {
     // 500 three times, then 200.
