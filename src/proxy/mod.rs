@@ -546,9 +546,36 @@ impl Proxy {
         codec.parse_lookup_response(sent.reply.status, &sent.reply.body, &config.networks)
     }
 
+    /// A lookup or list call, counted by dialect, upstream and outcome.
+    async fn lookup(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        dialect: Dialect,
+        headers: &http::HeaderMap,
+        call: &Call<'_>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let answer = self
+            .answer_lookup(ctx, config, dialect, headers, call)
+            .await;
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(e) => e.kind.label(),
+        };
+        METRICS
+            .lookups
+            .with_label_values(&[
+                dialect.name(),
+                ctx.upstream.as_deref().unwrap_or(""),
+                outcome,
+            ])
+            .inc();
+        answer
+    }
+
     /// A lookup or list call: answered from the index and the payment's provider, in the
     /// caller's dialect, whichever provider holds the payment.
-    async fn lookup(
+    async fn answer_lookup(
         &self,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
