@@ -335,7 +335,7 @@ fn create_answer(proxy: SocketAddr, from: &str, to: &str, reference: &str, base:
 
 /// Sends the create `body` through the proxy at `proxy`; returns the merchant's answer.
 fn create_with(proxy: SocketAddr, from: &str, to: &str, body: &[u8]) -> Value {
-    let mut headers = sign::headers(from, &body);
+    let mut headers = sign::headers(from, body);
     headers.push(("X-Test-Target".into(), to.into()));
     let h: Vec<(&str, &str)> = headers
         .iter()
