@@ -492,3 +492,125 @@ pub fn answer(
 pub fn error_answer(dialect: Dialect, error: &ApiError, request_id: &str) -> (u16, Vec<u8>) {
     dialect.codec().render_error(error, request_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    /// One Cryptomus merchant, a Cryptomus upstream on payglot's account, and one on the
+    /// merchant's own account (its key id and secret), relay on.
+    const CONFIG: &str = r#"
+server: { listen: "127.0.0.1:1", metrics_listen: "127.0.0.1:2" }
+merchants:
+  - id: shop
+    dialect: cryptomus
+    credentials: { key_id: "0b1e7000-0000-4000-8000-000000000001", secret: shop_key }
+    upstream_credentials:
+      own: { key_id: "0b1e7000-0000-4000-8000-000000000001", secret: shop_key }
+upstreams:
+  - id: shared
+    dialect: cryptomus
+    base_url: "http://127.0.0.1:3/v1"
+    credentials: { key_id: "0b1e7000-0000-4000-8000-0000000000aa", secret: payglot_key }
+  - id: own
+    dialect: cryptomus
+    base_url: "http://127.0.0.1:3/v1"
+    credentials: { key_id: "0b1e7000-0000-4000-8000-0000000000aa", secret: payglot_key }
+  - id: apollo
+    dialect: apollo
+    base_url: "http://127.0.0.1:3/api-gateway"
+    credentials: { key_id: pk, secret: sk }
+routes:
+  - name: all
+    to: shared
+webhooks: { public_base_url: "https://pay.example" }
+"#;
+
+    fn request(callback: Option<&str>) -> CreatePayment {
+        let body = match callback {
+            Some(url) => format!(
+                r#"{{"amount":"1","currency":"USDT","order_id":"o-1","url_callback":"{url}"}}"#
+            ),
+            None => r#"{"amount":"1","currency":"USDT","order_id":"o-1"}"#.to_owned(),
+        };
+        Dialect::Cryptomus
+            .codec()
+            .parse_create(body.as_bytes(), &NetworkTable::default())
+            .expect("a valid request")
+    }
+
+    #[test]
+    fn the_relay_applies_unless_the_merchant_holds_the_same_dialect_account() {
+        let config = load_str(CONFIG, &|_| None).expect("valid config");
+        let merchant = config.merchant_by_id("shop").expect("merchant");
+        let upstream = |id| config.upstream(id).expect("upstream");
+        let with_callback = request(Some("https://shop.example/cb"));
+        let relay = |id, request: &CreatePayment| {
+            relay_callback(&config.webhooks, merchant, request, upstream(id), "t")
+        };
+        let relayed = Some("https://pay.example/webhooks/t".to_owned());
+        assert_eq!(relay("shared", &with_callback), relayed);
+        assert_eq!(relay("apollo", &with_callback), relayed);
+        assert_eq!(relay("own", &with_callback), None);
+        // Nowhere to notify the merchant: nothing to relay.
+        assert_eq!(relay("shared", &request(None)), None);
+    }
+
+    #[test]
+    fn same_dialect_bodies_change_only_their_callbacks() {
+        let networks = NetworkTable::default();
+        let profile = MerchantProfile::default();
+        let raw = br#"{"order_id":"o-1","url_callback":"https:\/\/shop.example\/cb","amount":"1.50","currency":"USDT","x":[1,{"b":2,"a":1}]}"#;
+        let request = request(Some("https://shop.example/cb"));
+        let credentials = Credentials::new("k", "s");
+        let plan = |relay| {
+            let context = relayed_context(
+                &networks,
+                &profile,
+                Dialect::Cryptomus,
+                "r",
+                OffsetDateTime::UNIX_EPOCH,
+                relay,
+            );
+            plan_upstream(
+                Dialect::Cryptomus,
+                Dialect::Cryptomus,
+                raw,
+                &request,
+                &credentials,
+                &context,
+            )
+            .expect("a plan")
+            .upstream
+            .body
+        };
+        assert_eq!(
+            String::from_utf8(plan(Some("https://pay.example/webhooks/t"))).unwrap(),
+            r#"{"order_id":"o-1","url_callback":"https://pay.example/webhooks/t","amount":"1.50","currency":"USDT","x":[1,{"b":2,"a":1}]}"#
+        );
+        assert_eq!(plan(None), raw.to_vec());
+    }
+
+    #[test]
+    fn same_dialect_relays_only_the_callbacks_the_merchant_sent() {
+        let mut request = request(None);
+        let relay = Some("R");
+        let (callbacks, _) = upstream_callbacks(&request, Dialect::Apollo, Dialect::Apollo, relay);
+        // None sent (the merchant relies on webhook_url): its one callback.
+        assert_eq!(callbacks.success.as_deref(), Some("R"));
+        assert_eq!(callbacks.failure, None);
+        request.callbacks.failure = Some("https://shop.example/err".to_owned());
+        let (callbacks, _) = upstream_callbacks(&request, Dialect::Apollo, Dialect::Apollo, relay);
+        assert_eq!(
+            (callbacks.success, callbacks.failure.as_deref()),
+            (None, Some("R"))
+        );
+        let (callbacks, _) =
+            upstream_callbacks(&request, Dialect::Apollo, Dialect::Cryptomus, relay);
+        assert_eq!(
+            (callbacks.success.as_deref(), callbacks.failure.as_deref()),
+            (Some("R"), Some("R"))
+        );
+    }
+}
