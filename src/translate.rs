@@ -593,6 +593,32 @@ webhooks: { public_base_url: "https://pay.example" }
     }
 
     #[test]
+    fn a_shared_account_reference_changes_only_the_reference() {
+        let networks = NetworkTable::default();
+        let profile = MerchantProfile::default();
+        let context = render_context(
+            &networks,
+            &profile,
+            Dialect::Cryptomus,
+            "r",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        let raw = br#"{"order_id":"o-1","amount":1.50,"currency":"USDT"}"#;
+        let tagged = CreatePayment {
+            order_ref: Some("m1234-o-1".to_owned()),
+            ..request(None)
+        };
+        let body = Dialect::Cryptomus
+            .codec()
+            .with_reference(raw, &tagged, &context)
+            .expect("a body");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"order_id":"m1234-o-1","amount":1.50,"currency":"USDT"}"#
+        );
+    }
+
+    #[test]
     fn same_dialect_relays_only_the_callbacks_the_merchant_sent() {
         let mut request = request(None);
         let relay = Some("R");
