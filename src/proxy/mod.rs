@@ -359,17 +359,19 @@ impl Proxy {
         let request_id = ctx.request_id.as_str();
         // The relay token is drawn before planning: the callback sent upstream carries it.
         let relay_token = new_relay_token();
-        let relays: Vec<(Dialect, Option<String>)> = Dialect::ALL
-            .into_iter()
-            .map(|to| {
+        let relays: Vec<(&str, Option<String>)> = selection
+            .upstreams
+            .iter()
+            .filter_map(|id| config.upstream(id))
+            .map(|upstream| {
                 let relay = translate::relay_callback(
                     &config.webhooks,
                     admitted.merchant,
                     &admitted.request,
-                    to,
+                    upstream,
                     &relay_token,
                 );
-                (to, relay)
+                (upstream.id.as_str(), relay)
             })
             .collect();
         let tried = &mut ctx.upstream;
@@ -379,7 +381,7 @@ impl Proxy {
                 *tried = Some(upstream.id.clone());
                 let relay = relays
                     .iter()
-                    .find(|(to, _)| *to == upstream.dialect)
+                    .find(|(id, _)| *id == upstream.id)
                     .and_then(|(_, relay)| relay.as_deref());
                 let (plan, context) = admitted
                     .plan_for(
@@ -420,6 +422,12 @@ impl Proxy {
             && sent.upstream.dialect == dialect
         {
             answer.body = translate::restore_reference(&answer.body, sent_ref, original);
+        }
+        if let Some(relay) = context.relay_callback
+            && sent.upstream.dialect == dialect
+        {
+            answer.body =
+                translate::restore_callbacks(dialect, &answer.body, relay, &admitted.request);
         }
         ctx.outcome = match &answer.outcome {
             Ok(_) => Outcome::Ok,
@@ -538,9 +546,36 @@ impl Proxy {
         codec.parse_lookup_response(sent.reply.status, &sent.reply.body, &config.networks)
     }
 
+    /// A lookup or list call, counted by dialect, upstream and outcome.
+    async fn lookup(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        dialect: Dialect,
+        headers: &http::HeaderMap,
+        call: &Call<'_>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let answer = self
+            .answer_lookup(ctx, config, dialect, headers, call)
+            .await;
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(e) => e.kind.label(),
+        };
+        METRICS
+            .lookups
+            .with_label_values(&[
+                dialect.name(),
+                ctx.upstream.as_deref().unwrap_or(""),
+                outcome,
+            ])
+            .inc();
+        answer
+    }
+
     /// A lookup or list call: answered from the index and the payment's provider, in the
     /// caller's dialect, whichever provider holds the payment.
-    async fn lookup(
+    async fn answer_lookup(
         &self,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
