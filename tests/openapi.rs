@@ -4,12 +4,21 @@
 //! signer writes; and real errors rendered by each dialect validate against the envelope the
 //! document gives for their status.
 //!
+//! The last test runs schemathesis with the document against `payglot run` on the bundled
+//! config (its sandbox in-process): a bounded run, every request signed as a demo merchant by
+//! `tests/schemathesis/hooks.py`, checking that no answer is a 5xx other than the documented
+//! upstream ones and that every answer is in its dialect's envelope. It needs schemathesis in
+//! `target/sdk-venv`: `bash scripts/schemathesis.sh --install-only` (`scripts/test.sh` runs it).
+//!
 //! The validator covers only the JSON Schema subset the document uses for answers (types,
 //! `nullable`, `required`, `properties`, `additionalProperties`, `items`, `enum`, `minimum`,
 //! `maxItems`, `allOf`/`anyOf`/`oneOf`, local `$ref`): a schema crate would be a heavy
 //! dependency for that.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 use payglot::dialect::{Call, Dialect, Inbound};
@@ -19,6 +28,10 @@ use payglot::network::NetworkTable;
 use payglot::secret::Credentials;
 use payglot::webhooks::RelayPath;
 use serde_json::Value;
+
+mod common;
+
+use common::binary::{run_bundled, temp_dir};
 
 const DOC: &str = include_str!("../docs/openapi/payglot.yaml");
 const METHODS: [&str; 8] = [
@@ -469,4 +482,122 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------- the live run
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A setting of the live run from the environment (`scripts/schemathesis.sh` passes them).
+fn setting(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// Waits for `child` up to `limit`; kills it (by PID) and returns `None` on time-out.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn schemathesis_finds_every_answer_in_its_envelope_and_no_undocumented_5xx() {
+    let schemathesis = Path::new(ROOT).join("target/sdk-venv/bin/schemathesis");
+    assert!(
+        schemathesis.is_file(),
+        "no schemathesis at {}: run `bash scripts/schemathesis.sh --install-only` first \
+         (scripts/test.sh does)",
+        schemathesis.display()
+    );
+    // Small by default (about 20 s on two cores); scripts/schemathesis.sh runs longer ones.
+    let examples = setting("PAYGLOT_SCHEMATHESIS_EXAMPLES", 20);
+    let seed = setting("PAYGLOT_SCHEMATHESIS_SEED", 1);
+    let limit = Duration::from_secs(setting("PAYGLOT_SCHEMATHESIS_SECONDS", 180));
+
+    let dir = temp_dir("schemathesis");
+    let proxy_log = dir.join("payglot.log");
+    let running = run_bundled(&dir, || {
+        let log = std::fs::File::create(&proxy_log).expect("log file");
+        (log.try_clone().expect("log").into(), log.into())
+    });
+    let (proxy, metrics) = (running.ports.proxy, running.ports.metrics);
+    let mut payglot = running.child;
+
+    // The admin section, live: each path answers on the metrics listener, as text.
+    for path in payglot::admin::PATHS {
+        let answer = common::http::get(metrics, path, &[]);
+        assert_eq!(answer.status, 200, "GET {path} on the metrics listener");
+        assert!(
+            answer
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/plain")),
+            "GET {path}: {:?}",
+            answer.header("content-type")
+        );
+    }
+
+    let out_path = dir.join("schemathesis.out");
+    let out = std::fs::File::create(&out_path).expect("output file");
+    let mut run = Command::new(&schemathesis)
+        .arg("run")
+        .arg(Path::new(ROOT).join("docs/openapi/payglot.yaml"))
+        .args(["--url", &format!("http://{proxy}")])
+        // The admin endpoints are on the other listener (checked above).
+        .args(["--exclude-tag", "Admin"])
+        .args(["--max-examples", &examples.to_string()])
+        .args(["--seed", &seed.to_string()])
+        .args(["--workers", "2", "--request-timeout", "20"])
+        .args([
+            "--checks",
+            "payglot_server_errors,payglot_reached,status_code_conformance,\
+             content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--generation-database", "none", "--no-color"])
+        .current_dir(&dir)
+        .env("PYTHONPATH", Path::new(ROOT).join("tests/schemathesis"))
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("output"))
+        .stderr(out)
+        .spawn()
+        .expect("start schemathesis");
+    let status = wait_bounded(&mut run, limit);
+    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+    print!("{output}");
+
+    // Stop the proxy (kill by PID) before judging, so it never outlives the test.
+    drop(payglot);
+    let proxy_output = std::fs::read_to_string(&proxy_log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "schemathesis did not finish within {limit:?}:\n{output}\npayglot log:\n{proxy_output}"
+        )
+    });
+    assert!(
+        status.success(),
+        "schemathesis found failures ({status}):\n{output}\npayglot log:\n{proxy_output}"
+    );
+    assert!(
+        output.contains(" passed") && !output.contains("0 generated"),
+        "schemathesis ran no test case:\n{output}"
+    );
 }
