@@ -349,6 +349,64 @@ fn every_dialects_errors_validate_against_its_documented_envelope() {
     }
 }
 
+/// Every answer of the golden fixtures across dialects (what `tests/golden.rs` proves the code
+/// writes: created payments, translated provider errors, refusals) against the document's
+/// schema for the merchant dialect's create call and that status. Same-dialect routes pass the
+/// provider's own answer through, so their fixtures are not payglot's shapes.
+#[test]
+fn golden_answers_validate_against_the_documented_create_answers() {
+    let doc = doc();
+    let root = Path::new(ROOT).join("tests/fixtures");
+    let mut checked = 0;
+    for pair in std::fs::read_dir(&root).expect("fixtures") {
+        let pair = pair.expect("entry").path();
+        let name = pair
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let Some((from, to)) = name.split_once("-to-") else {
+            continue;
+        };
+        if from == to {
+            continue;
+        }
+        let dialect: Dialect = from.parse().expect("a dialect");
+        let create = dialect
+            .codec()
+            .inbound()
+            .iter()
+            .find(|i| i.operation == payglot::dialect::Operation::CreatePayment)
+            .expect("a create path");
+        let op = operation(&doc, create.method, create.path);
+        for case in std::fs::read_dir(&pair).expect("cases") {
+            let case = case.expect("entry").path();
+            for file in ["answer.json", "read_error.json", "plan_error.json"] {
+                let Ok(text) = std::fs::read_to_string(case.join(file)) else {
+                    continue;
+                };
+                let fixture: Value = serde_json::from_str(&text).expect("fixture JSON");
+                let status = fixture["status"].as_u64().expect("status");
+                let body = match (&fixture["body"], fixture["body_raw"].as_str()) {
+                    (Value::Null, Some(raw)) => serde_json::from_str(raw).expect("JSON body_raw"),
+                    (body, _) => body.clone(),
+                };
+                let label = format!("{}/{file}: {status}", case.display());
+                let response = op["responses"]
+                    .get(status.to_string())
+                    .unwrap_or_else(|| panic!("{label}, a status the document does not list"));
+                let schema = &resolve(&doc, response)["content"]["application/json"]["schema"];
+                if let Err(problem) = validate(&doc, schema, &body, "$") {
+                    panic!("{label}: {problem}\nbody: {body}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    // Six cross-dialect pairs, several cases each.
+    assert!(checked >= 24, "only {checked} golden answers found");
+}
+
 /// The validator must refuse what the envelopes forbid, or the test above proves nothing.
 #[test]
 fn the_validator_refuses_bodies_outside_the_envelopes() {
