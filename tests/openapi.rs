@@ -624,7 +624,7 @@ fn schemathesis_finds_every_answer_in_its_envelope_and_no_undocumented_5xx() {
         .args([
             "--checks",
             "payglot_server_errors,payglot_reached,status_code_conformance,\
-             content_type_conformance,response_schema_conformance",
+             content_type_conformance,response_schema_conformance,unsupported_method",
         ])
         .args(["--generation-database", "none", "--no-color"])
         .current_dir(&dir)
