@@ -2,7 +2,7 @@
 
 - Signs every generated request as a demo merchant of its dialect would, over the exact bytes
   sent (the demo credentials of the bundled config), so fuzzed bodies pass the signature check
-  and reach parsing, routing and translation. Apollo bodies get a fresh nonce.
+  and reach parsing, routing and translation. A usable Apollo nonce is made fresh.
 - `payglot_server_errors`: no 5xx but the documented upstream ones (502, 503, 504), each in
   the caller's dialect envelope (response_schema_conformance checks the envelope's shape).
 - `payglot_reached`, after the run: every create operation was answered 2xx at least once, so
@@ -40,6 +40,16 @@ def dialect_of(path):
     return None
 
 
+def usable_nonce(value):
+    """A nonce payglot takes: replaced by a fresh one of its type, so no request is a replay.
+    Any other (null, empty, an object…) is sent as generated, to reach the nonce checks."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip() != "" and len(value) <= 255
+
+
 def body_bytes(case, dialect):
     """The bytes to send for the case's body, or None when schemathesis should serialize it."""
     body = case.body
@@ -50,8 +60,9 @@ def body_bytes(case, dialect):
         return body
     if isinstance(body, Binary):
         return body.data
-    if dialect == "apollo" and isinstance(body, dict) and "nonce" in body:
-        body = dict(body, nonce=next(_NONCES))
+    if dialect == "apollo" and isinstance(body, dict) and usable_nonce(body.get("nonce")):
+        fresh = next(_NONCES)
+        body = dict(body, nonce=fresh if isinstance(body["nonce"], int) else str(fresh))
     try:
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError):
