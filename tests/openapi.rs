@@ -626,6 +626,9 @@ fn schemathesis_finds_every_answer_in_its_envelope_and_no_undocumented_5xx() {
             "payglot_server_errors,payglot_reached,status_code_conformance,\
              content_type_conformance,response_schema_conformance,unsupported_method",
         ])
+        // Hypothesis' health checks time the data generation itself, which a loaded machine
+        // slows; they say nothing of payglot.
+        .args(["--suppress-health-check", "all"])
         .args(["--generation-database", "none", "--no-color"])
         .current_dir(&dir)
         .env("PYTHONPATH", Path::new(ROOT).join("tests/schemathesis"))
