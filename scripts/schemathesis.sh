@@ -7,7 +7,7 @@
 #
 #   bash scripts/schemathesis.sh [--install-only] [EXAMPLES [SEED]]
 #
-# EXAMPLES: test cases per operation and phase (default 200; the test command runs 20);
+# EXAMPLES: schemathesis --max-examples, per operation (default 200; the test command runs 20);
 # SEED: schemathesis' seed (default: a fresh one, printed). PAYGLOT_SCHEMATHESIS_SECONDS bounds
 # the run (default 900).
 set -euo pipefail
