@@ -1,8 +1,9 @@
 //! `docs/openapi/payglot.yaml` against the code: every inbound endpoint of every registered
 //! provider is described and nothing else is (bar the webhook relay and the admin endpoints,
 //! checked against their own parsers); each operation asks for the headers the dialect's own
-//! signer writes; and real errors rendered by each dialect validate against the envelope the
-//! document gives for their status.
+//! signer writes; real errors rendered by each dialect validate against the envelope the
+//! document gives for their status; and so do the golden fixtures' answers across dialects
+//! (created payments and refusals as the code writes them).
 //!
 //! The last test runs schemathesis with the document against `payglot run` on the bundled
 //! config (its sandbox in-process): a bounded run, every request signed as a demo merchant by
