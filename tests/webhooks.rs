@@ -849,10 +849,12 @@ fn forged_altered_replayed_and_unknown_webhooks_are_refused() {
     );
     // Not JSON, and the wrong method.
     assert_eq!(post(&first_path, b"not json", &json), 401);
+    let answer = http::get(stack.proxy, &first_path, &[]);
+    assert_eq!(answer.status, 405, "GET on a relay URL");
     assert_eq!(
-        http::get(stack.proxy, &first_path, &[]).status,
-        405,
-        "GET on a relay URL"
+        answer.header("allow"),
+        Some("POST"),
+        "RFC 9110: a 405 names what is served"
     );
     assert_eq!(
         receiver.received().len(),

@@ -32,7 +32,7 @@ use crate::store::{Claim, PaymentRecord, Store, new_relay_token};
 use crate::translate;
 
 use client::UpstreamClient;
-use endpoint::{Endpoint, dialect_hint, endpoint_for};
+use endpoint::{Endpoint, allowed_methods, dialect_hint, endpoint_for};
 use index::{Index, NewRecord, exclusive_upstreams, recorded_request, unavailable};
 
 pub struct Proxy {
@@ -75,6 +75,8 @@ pub struct RequestCtx {
     outcome: Outcome,
     status: u16,
     upstream_time: Duration,
+    /// The methods served at the path, for the `Allow` header of a 405 answer.
+    allow: Option<String>,
 }
 
 impl Proxy {
@@ -118,10 +120,12 @@ impl Proxy {
         let dialect = endpoint.dialect;
         ctx.dialect = Some(dialect);
         if !method.eq_ignore_ascii_case(endpoint.method) {
+            let allowed = allowed_methods(&path).join(", ");
             let error = ApiError::new(
                 ErrorKind::MethodNotAllowed,
-                format!("only {} is served here", endpoint.method),
+                format!("only {allowed} is served here"),
             );
+            ctx.allow = Some(allowed);
             session.set_keepalive(None);
             return self.fail(ctx, dialect, error);
         }
@@ -1026,6 +1030,7 @@ impl ProxyHttp for Proxy {
             outcome: Outcome::Unknown,
             status: 0,
             upstream_time: Duration::ZERO,
+            allow: None,
         }
     }
 
@@ -1046,10 +1051,13 @@ impl ProxyHttp for Proxy {
                 Err(_) => self.deadline_passed(session, ctx, deadline),
             };
         ctx.status = status;
-        let mut header = ResponseHeader::build(status, Some(4))?;
+        let mut header = ResponseHeader::build(status, Some(5))?;
         header.insert_header("Content-Type", "application/json")?;
         header.insert_header("Content-Length", body.len().to_string())?;
         header.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if let Some(allow) = ctx.allow.as_deref().filter(|_| status == 405) {
+            header.insert_header("Allow", allow)?;
+        }
         session
             .write_response_header(Box::new(header), false)
             .await?;
