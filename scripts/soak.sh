@@ -11,7 +11,7 @@
 # over all pairs (each pair gets an equal share); SOAK_CONNECTIONS [4] per pair; SOAK_RELOAD_SECS
 # [5] between config rewrites; SOAK_FLAP_SECS [10]: the flapping sandbox is stopped, then
 # started again, each after this long; SOAK_SAMPLE_SECS [2] between RSS / FD samples;
-# SOAK_WARMUP_SECS [30] of samples left out of the trend. Everything started here is stopped
+# SOAK_WARMUP_SECS [90] of samples left out of the trend. Everything started here is stopped
 # on exit, by PID; the logs are kept when the run fails (or with SOAK_KEEP_LOGS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ CONNECTIONS=${SOAK_CONNECTIONS:-4}
 RELOAD_EVERY=${SOAK_RELOAD_SECS:-5}
 FLAP_EVERY=${SOAK_FLAP_SECS:-10}
 SAMPLE_EVERY=${SOAK_SAMPLE_SECS:-2}
-WARMUP=${SOAK_WARMUP_SECS:-30}
+WARMUP=${SOAK_WARMUP_SECS:-90}
 DIALECTS=(alppay cryptomus apollo)
 
 log() { printf '[soak] %s\n' "$*" >&2; }
