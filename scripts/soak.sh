@@ -289,12 +289,13 @@ while [ $((SECONDS - started)) -lt "$DURATION" ]; do
   fi
   if [ "$now" -ge "$next_reload" ]; then
     generation=$((generation + 1))
+    written=$EPOCHREALTIME
     write_config "$generation"
     hash=$(config_hash)
     if took=$(wait_applied "$hash"); then
-      echo "$now $generation $hash applied $took" >>"$WORK/reloads.txt"
+      echo "$now $generation $hash applied $took $written" >>"$WORK/reloads.txt"
     else
-      echo "$now $generation $hash missed -" >>"$WORK/reloads.txt"
+      echo "$now $generation $hash missed - $written" >>"$WORK/reloads.txt"
     fi
     next_reload=$((next_reload + RELOAD_EVERY))
   fi
@@ -326,7 +327,7 @@ mkdir -p target/soak
 cp "$WORK/samples.txt" target/soak/last-samples.txt
 verdict=0
 python3 - "$WORK" "$DURATION" "$RATE" "$WARMUP" "$RELOAD_EVERY" "$FLAP_EVERY" <<'PY' | tee target/soak/last.md || verdict=$?
-import json, pathlib, re, sys
+import datetime, json, pathlib, re, sys
 
 work = pathlib.Path(sys.argv[1])
 duration, rate, warmup = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
@@ -395,6 +396,14 @@ if reload_metric != len(reloads):
 refused = total("payglot_config_reloads_total", result="refused")
 flaps = (work / "flaps.txt").read_text().splitlines()
 log_text = (work / "payglot.log").read_text(errors="replace")
+# When payglot logged each config as reloaded, by hash.
+reloaded_at = {}
+for line in log_text.splitlines():
+    if '"config reloaded"' in line:
+        entry = json.loads(line)
+        stamp = datetime.datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00"))
+        reloaded_at[entry["fields"]["config"]] = stamp.timestamp()
+apply_ms = sorted(round((reloaded_at[r[2]] - float(r[5])) * 1000) for r in applied if r[2] in reloaded_at)
 panics = log_text.count("panicked")
 if panics:
     problems.append(f"{panics} panics in payglot's log")
@@ -437,8 +446,11 @@ print(f"| upstream failures (connect / broken / timeout) | "
       f"{total('payglot_upstream_failures_total', reason='timeout'):.0f} |")
 print(f"| flaps (stops + starts) | {len(flaps)} |")
 print(f"| config rewrites / applied (payglot's counter) / refused | {len(reloads)} / {reload_metric:.0f} / {refused:.0f} |")
+if apply_ms:
+    print(f"| rewrite to payglot's log line (config reloaded), median / max | "
+          f"{apply_ms[len(apply_ms) // 2]} / {apply_ms[-1]} ms |")
 if took:
-    print(f"| time to apply a rewrite, median / max | {took[len(took) // 2]} / {took[-1]} ms |")
+    print(f"| rewrite to the new hash seen on /metrics, median / max | {took[len(took) // 2]} / {took[-1]} ms |")
 print(f"| split by the alternating weights (alppay-stable / -2) | "
       f"{total('payglot_requests_total', upstream='alppay-stable'):.0f} / "
       f"{total('payglot_requests_total', upstream='alppay-stable-2'):.0f} |")
