@@ -289,8 +289,8 @@ while [ $((SECONDS - started)) -lt "$DURATION" ]; do
   fi
   if [ "$now" -ge "$next_reload" ]; then
     generation=$((generation + 1))
-    written=$EPOCHREALTIME
     write_config "$generation"
+    written=$EPOCHREALTIME   # the rename that publishes it has just happened
     hash=$(config_hash)
     if took=$(wait_applied "$hash"); then
       echo "$now $generation $hash applied $took $written" >>"$WORK/reloads.txt"
