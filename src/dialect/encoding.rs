@@ -131,13 +131,14 @@ pub fn text_field(
 }
 
 /// The value of a JSON string, or the text of a JSON number that `number_ok` accepts; never
-/// converted through `f64`. Anything else is refused with `expected`.
+/// converted through `f64`. Anything else is refused with `expected`. The loose scalars read
+/// their raw text borrowed from the body (bodies are parsed from slices), not boxed.
 fn string_or_number<'de, D: Deserializer<'de>>(
     d: D,
     number_ok: fn(&str) -> bool,
     expected: &'static str,
 ) -> Result<String, D::Error> {
-    let raw = Box::<RawValue>::deserialize(d)?;
+    let raw = <&RawValue>::deserialize(d)?;
     let text = raw.get();
     if text.starts_with('"') {
         serde_json::from_str(text).map_err(D::Error::custom)
@@ -179,7 +180,7 @@ pub struct LooseU64(pub u64);
 
 impl<'de> Deserialize<'de> for LooseU64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
+        let raw = <&RawValue>::deserialize(d)?;
         let text = raw.get();
         let digits = text
             .strip_prefix('"')
@@ -198,7 +199,7 @@ pub struct LooseBool(pub bool);
 
 impl<'de> Deserialize<'de> for LooseBool {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
+        let raw = <&RawValue>::deserialize(d)?;
         match raw.get() {
             "true" | "\"true\"" | "1" | "\"1\"" => Ok(LooseBool(true)),
             "false" | "\"false\"" | "0" | "\"0\"" => Ok(LooseBool(false)),

@@ -2,20 +2,23 @@
 //! for requests and over PHP's `json_encode` of the body for webhooks (dialect reference §2a,
 //! §2c). Constant-time comparisons.
 
-use md5::{Digest as _, Md5};
+use std::cell::Cell;
 use std::io::Write as _;
+
+use md5::{Digest as _, Md5};
 use subtle::ConstantTimeEq;
 
 use crate::signature::decode_hex;
 
 /// Cryptomus `sign`: lowercase hex of md5(base64(body) ‖ key), standard base64 with padding.
 pub fn cryptomus_sign(key: &[u8], body: &[u8]) -> String {
-    hex::encode(cryptomus_digest(key, body))
+    let state = remembered_state(body).unwrap_or_else(|| body_state(body));
+    hex::encode(with_key(state, key))
 }
 
-/// The md5 behind a Cryptomus `sign`, with the base64 text streamed into the hash rather than
-/// built as a string.
-fn cryptomus_digest(key: &[u8], body: &[u8]) -> [u8; 16] {
+/// md5 over base64(body): the part of a `sign` that depends on the body alone. The base64 text
+/// is streamed into the hash rather than built as a string.
+fn body_state(body: &[u8]) -> Md5 {
     let mut md5 = Md5::new();
     {
         let mut encoder =
@@ -24,8 +27,51 @@ fn cryptomus_digest(key: &[u8], body: &[u8]) -> [u8; 16] {
         let _ = encoder.write_all(body);
         let _ = encoder.finish();
     }
-    md5.update(key);
-    md5.finalize().into()
+    md5
+}
+
+fn with_key(mut state: Md5, key: &[u8]) -> [u8; 16] {
+    state.update(key);
+    state.finalize().into()
+}
+
+/// Bodies longer than this are not remembered (the copy would outweigh the saving).
+const REMEMBERED_MAX: usize = 16 * 1024;
+
+thread_local! {
+    /// The body last verified on this thread, with [`body_state`] over it. A Cryptomus →
+    /// Cryptomus pass-through signs the very bytes it has just verified, under another key;
+    /// since the key comes last in the hash, the state before it serves both and the body is
+    /// hashed once. Bodies are compared in full, so a stale entry is only a miss.
+    static LAST_VERIFIED: Cell<Option<(Vec<u8>, Md5)>> = const { Cell::new(None) };
+}
+
+fn remember(body: &[u8], state: &Md5) {
+    if body.len() > REMEMBERED_MAX {
+        return;
+    }
+    let _ = LAST_VERIFIED.try_with(|last| {
+        // Reuse the previous entry's buffer.
+        let mut bytes = last.take().map(|(bytes, _)| bytes).unwrap_or_default();
+        bytes.clear();
+        bytes.extend_from_slice(body);
+        last.set(Some((bytes, state.clone())));
+    });
+}
+
+fn remembered_state(body: &[u8]) -> Option<Md5> {
+    LAST_VERIFIED
+        .try_with(|last| {
+            let entry = last.take();
+            let state = match &entry {
+                Some((bytes, state)) if bytes.as_slice() == body => Some(state.clone()),
+                _ => None,
+            };
+            last.set(entry);
+            state
+        })
+        .ok()
+        .flatten()
 }
 
 /// Checks a Cryptomus `sign` over the raw body. An empty parameter set is signed by some SDKs
@@ -35,13 +81,14 @@ pub fn verify_cryptomus_sign(key: &[u8], body: &[u8], signature_hex: &str) -> bo
     let Some(claimed) = decode_hex(signature_hex, 16) else {
         return false;
     };
-    let matches =
-        |candidate: &[u8]| bool::from(cryptomus_digest(key, candidate).ct_eq(&claimed[..]));
-    if matches(body) {
+    let matches = |state: Md5| bool::from(with_key(state, key).ct_eq(&claimed[..]));
+    let state = body_state(body);
+    remember(body, &state);
+    if matches(state) {
         return true;
     }
     let trimmed = body.trim_ascii();
-    (trimmed.is_empty() || trimmed == b"{}" || trimmed == b"[]") && matches(b"")
+    (trimmed.is_empty() || trimmed == b"{}" || trimmed == b"[]") && matches(body_state(b""))
 }
 
 /// Turns compact `serde_json` output into what PHP's `json_encode($v, JSON_UNESCAPED_UNICODE)`
@@ -129,6 +176,50 @@ mod tests {
             php.as_bytes(),
             "8da0d89a363f69cf6d91bc063dd7b973"
         ));
+    }
+
+    #[test]
+    fn a_just_verified_body_signs_as_any_other() {
+        let plain = r#"{"amount":"15","currency":"USDT","order_id":"test-1","network":"tron","url_callback":"https://example.com/cb"}"#;
+        let php = plain.replace('/', "\\/");
+        let independent = |key: &str, body: &str| {
+            let text = base64::engine::general_purpose::STANDARD.encode(body) + key;
+            hex::encode(Md5::digest(text.as_bytes()))
+        };
+        assert!(verify_cryptomus_sign(
+            CM_KEY,
+            plain.as_bytes(),
+            "9cbff636373a497d250e2b47e0819f4c"
+        ));
+        // The state remembered from the verify serves the same bytes under any key...
+        assert_eq!(
+            cryptomus_sign(CM_KEY, plain.as_bytes()),
+            "9cbff636373a497d250e2b47e0819f4c"
+        );
+        assert_eq!(
+            cryptomus_sign(b"upstream_key", plain.as_bytes()),
+            independent("upstream_key", plain)
+        );
+        // ...and never other bytes, even of the same length or a prefix.
+        assert_eq!(
+            cryptomus_sign(CM_KEY, php.as_bytes()),
+            "8da0d89a363f69cf6d91bc063dd7b973"
+        );
+        let same_length = plain.replace("tron", "bsc1");
+        assert_eq!(
+            cryptomus_sign(CM_KEY, same_length.as_bytes()),
+            independent("test_payment_key_123", &same_length)
+        );
+        assert_eq!(
+            cryptomus_sign(CM_KEY, &plain.as_bytes()[..10]),
+            independent("test_payment_key_123", &plain[..10])
+        );
+        // A failed verify is still a correct state for its bytes.
+        assert!(!verify_cryptomus_sign(b"wrong", php.as_bytes(), "8da0d89a363f69cf6d91bc063dd7b973"));
+        assert_eq!(
+            cryptomus_sign(CM_KEY, php.as_bytes()),
+            "8da0d89a363f69cf6d91bc063dd7b973"
+        );
     }
 
     #[test]
