@@ -618,6 +618,23 @@ fn an_html_error_page_on_a_same_dialect_route_is_wrapped_in_the_callers_envelope
     assert!(!reply.text().contains("<html>"));
 }
 
+/// A same-dialect 2xx answer that is no payment records nothing; the create's claim on its
+/// reference must be released, or a retry waits and is refused as "in progress" until the
+/// claim goes stale (and the claim stays in memory).
+#[test]
+fn a_same_dialect_answer_that_is_no_payment_releases_its_reference() {
+    let bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}".to_vec();
+    let fake = FakeProvider::start(2, move |_| Act::Answer(bytes.clone()));
+    let stack = stack::start(&config_with_fake(fake.addr, "alppay", "", ""));
+    let body = alppay_body(next());
+    for attempt in 1..=2 {
+        let reply = post_alppay(stack.proxy, &body, "fake");
+        assert_eq!(reply.status, 200, "attempt {attempt}: {}", reply.text());
+        assert_eq!(reply.text(), r#"{"ok":true}"#, "attempt {attempt}");
+    }
+    assert_eq!(fake.served(), 2, "the retry reached the provider");
+}
+
 #[test]
 fn readyz_probes_the_bound_listener_not_a_reloaded_address() {
     let stack = stack::start(&stack::base_config("", ""));

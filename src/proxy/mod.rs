@@ -262,20 +262,24 @@ impl Proxy {
         // concurrent duplicates make one upstream call. No reference (AlpPay allows that): no
         // deduplication.
         let Some(reference) = admitted.request.order_ref.clone() else {
-            return self.create_upstream(ctx, config, &admitted, headers).await;
+            return self
+                .create_upstream(ctx, config, &admitted, headers)
+                .await
+                .map(Created::answer);
         };
         let merchant_id = admitted.merchant.id.clone();
         if let Some(record) = self.claim(store, &merchant_id, &reference).await? {
             return self.answer_existing(ctx, config, &admitted, &record).await;
         }
         let result = self.create_upstream(ctx, config, &admitted, headers).await;
-        if !matches!(&result, Ok((200..=299, _))) || ctx.outcome != Outcome::Ok {
-            // Nothing was recorded: release the claim so a retry goes ahead at once.
+        if !result.as_ref().is_ok_and(|created| created.recorded) {
+            // Nothing was recorded (a refusal, or an answer that is no payment): release the
+            // claim so a retry goes ahead at once and the claim is not held until it goes stale.
             if let Err(e) = store.abandon_create(&merchant_id, &reference).await {
                 tracing::warn!(request_id = %ctx.request_id, error = %e, "claim not released");
             }
         }
-        result
+        result.map(Created::answer)
     }
 
     /// Claims `reference` for a create: `None` when this request is to create the payment,
@@ -356,7 +360,7 @@ impl Proxy {
         config: &LoadedConfig,
         admitted: &translate::Admitted<'_>,
         headers: &http::HeaderMap,
-    ) -> Result<(u16, Vec<u8>), ApiError> {
+    ) -> Result<Created, ApiError> {
         let dialect = admitted.dialect;
         let selection = admitted.route(config, headers, &ctx.request_id)?;
         ctx.route = Some(selection.route.clone());
@@ -458,6 +462,7 @@ impl Proxy {
                 .ok(),
             Err(_) => None,
         };
+        let recorded = payment.is_some();
         if let Some(payment) = payment {
             let record = NewRecord {
                 merchant: admitted.merchant,
@@ -476,7 +481,11 @@ impl Proxy {
                 unavailable(e)
             })?;
         }
-        Ok((answer.status, answer.body))
+        Ok(Created {
+            status: answer.status,
+            body: answer.body,
+            recorded,
+        })
     }
 
     /// The payment as its provider reports it now, by the id the index recorded.
@@ -839,6 +848,19 @@ const CONCURRENT_CREATE_WAIT: Duration = Duration::from_secs(10);
 
 /// The merchant's view of a payment it did not create through payglot (or whose record was
 /// lost): what the provider says, under the reference it was looked up by.
+/// A create's answer, and whether its payment is now in the index.
+struct Created {
+    status: u16,
+    body: Vec<u8>,
+    recorded: bool,
+}
+
+impl Created {
+    fn answer(self) -> (u16, Vec<u8>) {
+        (self.status, self.body)
+    }
+}
+
 fn request_from(payment: &Payment, key: &LookupKey) -> Result<CreatePayment, ApiError> {
     let reference = match key {
         LookupKey::Reference(r) => Some(r.clone()),
