@@ -8,15 +8,26 @@
 //! With `--rate 0` every connection sends its next request as soon as the last one is answered
 //! (closed loop, maximum throughput).
 //!
+//! With `--unique`, every `{seq}` in the body becomes a number no other request of the run
+//! carries (a fresh order reference, an Apollo nonce), and `--sign-config FILE --merchant ID`
+//! signs each body as that merchant of that payglot config (payglot's own signer, as
+//! `payglot sign`): the soak (scripts/soak.sh) creates a new payment with every request.
+//!
 //! Prints one line of `key=value` pairs (latencies in microseconds), e.g.
-//! `LOADGEN requests=50000 errors=0 non2xx=0 missed=0 duration_s=10.000 rps=5000.0 p50_us=180 …`
+//! `LOADGEN requests=50000 errors=0 non2xx=0 missed=0 duration_s=10.000 rps=5000.0 p50_us=180 …
+//! statuses=200:50000`; `--non2xx-log FILE` appends each non-2xx answer's status and body.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use payglot::dialect::Dialect;
+use payglot::secret::Credentials;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -45,6 +56,18 @@ struct Args {
     /// Requests per second over all connections; 0 sends as fast as the server answers.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Replace every `{seq}` in the body with a number unique to each request of the run.
+    #[arg(long)]
+    unique: bool,
+    /// Sign each body as `--merchant` of this payglot config would.
+    #[arg(long, requires = "merchant")]
+    sign_config: Option<PathBuf>,
+    /// The merchant id in `--sign-config`.
+    #[arg(long, requires = "sign_config")]
+    merchant: Option<String>,
+    /// Append one line per non-2xx answer: its status, a tab, its body (newlines escaped).
+    #[arg(long)]
+    non2xx_log: Option<PathBuf>,
 }
 
 /// How early a scheduled send may go: tokio's timer has a 1 ms resolution.
@@ -52,16 +75,60 @@ const SLACK: Duration = Duration::from_millis(1);
 /// A request not answered within this counts as an error and its connection is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest part of a non-2xx body logged.
+const LOGGED_BODY_BYTES: usize = 512;
+
 #[derive(Default)]
 struct Tally {
     latencies_ns: Vec<u64>,
     errors: u64,
     non_2xx: u64,
+    statuses: BTreeMap<u16, u64>,
+}
+
+/// What is sent: the same bytes every time (the benchmark), or a body made and signed afresh
+/// for each request.
+enum Requests {
+    Fixed(Vec<u8>),
+    Varying {
+        /// Request line and headers, without `Content-Length`, signature headers and the blank
+        /// line.
+        head: String,
+        body: String,
+        /// The first `{seq}` value; request `n` gets `first + n`.
+        first: u64,
+        signer: Option<(Dialect, Credentials)>,
+    },
+}
+
+impl Requests {
+    /// The bytes of the run's request number `n`.
+    fn build(&self, n: u64) -> Cow<'_, [u8]> {
+        let (head, body, first, signer) = match self {
+            Requests::Fixed(request) => return Cow::Borrowed(request),
+            Requests::Varying {
+                head,
+                body,
+                first,
+                signer,
+            } => (head, body, first, signer),
+        };
+        let body = body.replace("{seq}", &(first + n).to_string());
+        let mut request = head.clone();
+        if let Some((dialect, credentials)) = signer {
+            for (name, value) in dialect.codec().sign(body.as_bytes(), credentials) {
+                request.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        Cow::Owned(request.into_bytes())
+    }
 }
 
 struct Plan {
     addr: String,
-    request: Vec<u8>,
+    requests: Requests,
+    non_2xx_log: Option<Mutex<std::fs::File>>,
     start: Instant,
     end: Instant,
     /// Requests per second; `None` for closed loop.
@@ -100,14 +167,52 @@ fn run(args: &Args) -> Result<String, String> {
     {
         headers.push("Content-Type: application/json".to_owned());
     }
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\n");
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\n");
     for h in &headers {
-        request.push_str(h);
-        request.push_str("\r\n");
+        head.push_str(h);
+        head.push_str("\r\n");
     }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut request = request.into_bytes();
-    request.extend_from_slice(&body);
+    let signer = match (&args.sign_config, &args.merchant) {
+        (Some(config), Some(id)) => {
+            let loaded = payglot::config::load_file(config)
+                .map_err(|e| format!("{}: {e}", config.display()))?;
+            let merchant = loaded
+                .merchant_by_id(id)
+                .ok_or_else(|| format!("{}: no merchant {id}", config.display()))?;
+            Some((merchant.dialect, merchant.credentials.clone()))
+        }
+        _ => None,
+    };
+    let requests = if args.unique || signer.is_some() {
+        let body = String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
+        // Unique across runs too: microseconds since the epoch at the start.
+        let first = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_micros() as u64;
+        Requests::Varying {
+            head,
+            body,
+            first,
+            signer,
+        }
+    } else {
+        let mut request = head;
+        request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut request = request.into_bytes();
+        request.extend_from_slice(&body);
+        Requests::Fixed(request)
+    };
+    let non_2xx_log = match &args.non2xx_log {
+        Some(path) => Some(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -119,7 +224,8 @@ fn run(args: &Args) -> Result<String, String> {
         let start = Instant::now() + Duration::from_millis(50);
         let plan = Arc::new(Plan {
             addr,
-            request,
+            requests,
+            non_2xx_log,
             start,
             end: start + duration,
             rate,
@@ -134,6 +240,9 @@ fn run(args: &Args) -> Result<String, String> {
                 total.latencies_ns.extend(t.latencies_ns);
                 total.errors += t.errors;
                 total.non_2xx += t.non_2xx;
+                for (status, count) in t.statuses {
+                    *total.statuses.entry(status).or_default() += count;
+                }
             }
         }
         total
@@ -149,9 +258,9 @@ async fn connection(plan: Arc<Plan>) -> Tally {
     sleep_until(plan.start).await;
     loop {
         let now = Instant::now();
+        let i = plan.next.fetch_add(1, Ordering::Relaxed);
         let intended = match plan.rate {
             Some(rate) => {
-                let i = plan.next.fetch_add(1, Ordering::Relaxed);
                 let at = plan.start + Duration::from_secs_f64(i as f64 / rate);
                 if at >= plan.end || now >= plan.end {
                     break;
@@ -173,15 +282,20 @@ async fn connection(plan: Arc<Plan>) -> Tally {
             }
         }
         let Some(s) = stream.as_mut() else { continue };
+        let request = plan.requests.build(i);
         let sent = Instant::now();
-        match timeout(REQUEST_TIMEOUT, exchange(s, &plan.request, &mut buffer)).await {
-            Ok(Ok((status, keep_alive))) => {
+        match timeout(REQUEST_TIMEOUT, exchange(s, &request, &mut buffer)).await {
+            Ok(Ok((status, keep_alive, body_start))) => {
                 let done = Instant::now();
                 tally
                     .latencies_ns
                     .push((done - intended.min(sent)).as_nanos() as u64);
+                *tally.statuses.entry(status).or_default() += 1;
                 if !(200..300).contains(&status) {
                     tally.non_2xx += 1;
+                    if let Some(log) = &plan.non_2xx_log {
+                        log_answer(log, status, &buffer[body_start..]);
+                    }
                 }
                 if !keep_alive {
                     stream = None;
@@ -205,13 +319,25 @@ async fn connect(addr: &str) -> Option<TcpStream> {
     Some(stream)
 }
 
-/// Sends one request and reads one whole response; returns its status and whether the
-/// connection may be reused.
+/// One line for a non-2xx answer: status, tab, body (at most [`LOGGED_BODY_BYTES`]).
+fn log_answer(log: &Mutex<std::fs::File>, status: u16, body: &[u8]) {
+    let shown = &body[..body.len().min(LOGGED_BODY_BYTES)];
+    let text = String::from_utf8_lossy(shown)
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r");
+    if let Ok(mut file) = log.lock() {
+        let _ = writeln!(file, "{status}\t{text}");
+    }
+}
+
+/// Sends one request and reads one whole response; returns its status, whether the
+/// connection may be reused, and where in `buffer` its body starts.
 async fn exchange(
     stream: &mut TcpStream,
     request: &[u8],
     buffer: &mut Vec<u8>,
-) -> std::io::Result<(u16, bool)> {
+) -> std::io::Result<(u16, bool, usize)> {
     stream.write_all(request).await?;
     buffer.clear();
     loop {
@@ -234,8 +360,9 @@ fn invalid(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned())
 }
 
-/// A complete response in `buf`: `Some((status, keep_alive))`; `None` when more bytes are needed.
-fn parse_response(buf: &[u8]) -> std::io::Result<Option<(u16, bool)>> {
+/// A complete response in `buf`: `Some((status, keep_alive, body_start))`; `None` when more
+/// bytes are needed.
+fn parse_response(buf: &[u8]) -> std::io::Result<Option<(u16, bool, usize)>> {
     let Some(head_end) = find(buf, b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -273,7 +400,7 @@ fn parse_response(buf: &[u8]) -> std::io::Result<Option<(u16, bool)>> {
     } else {
         body.len() >= length.unwrap_or(0)
     };
-    Ok(complete.then_some((status, keep_alive)))
+    Ok(complete.then_some((status, keep_alive, head_end + 4)))
 }
 
 /// Whether a chunked body is complete (last chunk and the empty trailer line seen).
@@ -336,9 +463,14 @@ fn report(args: &Args, duration: Duration, mut tally: Tally) -> String {
         n as u64
     };
     let missed = scheduled.saturating_sub(n as u64 + tally.errors);
+    let statuses: Vec<String> = tally
+        .statuses
+        .iter()
+        .map(|(status, count)| format!("{status}:{count}"))
+        .collect();
     format!(
         "LOADGEN requests={n} errors={} non2xx={} missed={missed} duration_s={secs:.3} rps={:.1} \
-         target_rps={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={}",
+         target_rps={:.1} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} statuses={}",
         tally.errors,
         tally.non_2xx,
         n as f64 / secs,
@@ -348,6 +480,7 @@ fn report(args: &Args, duration: Duration, mut tally: Tally) -> String {
         pct(99.0),
         pct(99.9),
         tally.latencies_ns.last().copied().unwrap_or(0) / 1_000,
+        statuses.join(","),
     )
 }
 

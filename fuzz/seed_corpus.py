@@ -6,8 +6,10 @@ committed corpora are these seeds plus the minimized finds of longer runs (docs/
 
     python3 fuzz/seed_corpus.py
 """
+import base64
 import copy
 import hashlib
+import hmac
 import json
 import pathlib
 import re
@@ -22,6 +24,9 @@ DIALECTS = ["alppay", "cryptomus", "apollo"]
 SEPARATOR = b"\x00"
 # Seeds above this are left out: the fuzzer grows inputs itself, and the repo stays small.
 MAX_SEED_BYTES = 8192
+# payglot's account at the provider in the webhook target (fuzz/src/lib.rs WEBHOOK_*).
+WEBHOOK_KEY_ID = b"fuzz-webhook-key"
+WEBHOOK_SECRET = b"fuzz-webhook-secret"
 
 
 def selector(dialect):
@@ -139,6 +144,71 @@ def signature():
         write("signature", selector(case["dialect"]) + SEPARATOR.join(p.encode() for p in parts))
 
 
+def webhook_input(provider, key, signature, body):
+    return selector(provider) + SEPARATOR.join([key, signature, body])
+
+
+def hmac_hex(body):
+    return hmac.new(WEBHOOK_SECRET, body, hashlib.sha256).hexdigest().encode()
+
+
+def php_json(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")
+
+
+def cryptomus_signed(payload):
+    """The payload as Cryptomus sends it: PHP-encoded, `sign` appended as the last member."""
+    encoded = php_json(payload).encode()
+    sign = hashlib.md5(base64.b64encode(encoded) + WEBHOOK_SECRET).hexdigest()
+    return encoded[:-1] + b',"sign":"' + sign.encode() + b'"}'
+
+
+def webhook():
+    # The provider answers of the golden fixtures, in each provider's webhook form: AlpPay's
+    # payment object (X-HMAC), Cryptomus' invoice with `type` and `sign` in the body, Apollo's
+    # order (x-api-public-key, x-api-signature); each signed, unsigned and with a wrong signature.
+    for _, target, case in pair_dirs():
+        answer = case / "upstream_response.json"
+        if not answer.exists():
+            continue
+        parsed = json.loads(answer.read_text(encoding="utf-8"))
+        body = parsed.get("body")
+        if not isinstance(body, dict) or not 200 <= int(parsed.get("status", 200)) < 300:
+            continue
+        if target == "alppay":
+            raw = compact(body)
+            signed = hmac_hex(raw)
+        elif target == "cryptomus" and isinstance(body.get("result"), dict):
+            payload = {"type": "payment", **body["result"]}
+            raw = cryptomus_signed(payload)
+            signed = b""
+            write("webhook", webhook_input(target, b"", b"", compact(payload)))
+        elif target == "apollo" and isinstance(body.get("response"), dict):
+            raw = compact(body["response"])
+            signed = hmac_hex(raw)
+        else:
+            continue
+        write("webhook", webhook_input(target, WEBHOOK_KEY_ID, signed, raw))
+        write("webhook", webhook_input(target, b"", b"", raw))
+        write("webhook", webhook_input(target, WEBHOOK_KEY_ID, b"0" * 64, raw))
+    # The providers' documented vectors (signed with their own keys: they reach the parse).
+    alppay = b'{"id":"285d8dce-7663-4580-ba7f-8afb2f2d3292","amount":"1000.00","totalReceivedAmount":"20.00","status":"OPEN","invoice":"INV-001"}'
+    write("webhook", webhook_input("alppay", b"ak", b"d31522a427afaa40131e6765bcd86f1a80cbc773d26718a61d17729b5b76a131", alppay))
+    cryptomus = (
+        '{"type":"payment","uuid":"62f88b36-a9d5-4fa6-aa26-e040c3dbf26d","order_id":"97a75bf8eda5cca41ba9d2e104840fcd",'
+        '"amount":"3.00000000","payment_amount":"3.00000000","payment_amount_usd":"0.23","merchant_amount":"2.94000000",'
+        '"commission":"0.06000000","is_final":true,"status":"paid","from":"THgEWubVc8tPKXLJ4VZ5zbiiAK7AgqSeGH",'
+        '"wallet_address_uuid":null,"network":"tron","currency":"TRX","payer_currency":"TRX","additional_data":"\u0422\u0435\u0441\u0442 \\/ x",'
+        '"convert":{"to_currency":"USDT","commission":null,"rate":"0.07700000","amount":"0.22638000"},'
+        '"txid":"6f0d9c8374db57cac0d806251473de754f361c83a03cd805f74aa9da3193486b","sign":"daa9f937f2e778bd98b4e91afb0cced2"}'
+    )
+    write("webhook", webhook_input("cryptomus", b"", b"", cryptomus.encode()))
+    payout = {"type": "payout", "uuid": "u-1", "order_id": "o-1", "amount": "1", "status": "paid"}
+    write("webhook", webhook_input("cryptomus", b"", b"", cryptomus_signed(payout)))
+    for provider in DIALECTS:
+        write("webhook", webhook_input(provider, WEBHOOK_KEY_ID, b"", b'{"id":"x","status":"COMPLETED"}'))
+
+
 def lookup():
     # Operation selector bytes: 0 lookup, 1 list (see fuzz_targets/lookup.rs).
     shapes = [
@@ -176,7 +246,7 @@ def money():
 
 
 if __name__ == "__main__":
-    for make in [create_request, provider_answer, signature, lookup, config, money]:
+    for make in [create_request, provider_answer, signature, webhook, lookup, config, money]:
         make()
     for directory in sorted(CORPUS.iterdir()):
         print(f"{directory.name}: {len(list(directory.iterdir()))} files")

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build-deps.sh
 bash scripts/sdk-env.sh
+# schemathesis for the bounded live run of tests/openapi.rs (about 20 s).
+bash scripts/schemathesis.sh --install-only
 log=$(mktemp)
 pg_dir=""
 cleanup() {

@@ -13,6 +13,15 @@ use pingora::protocols::http::ServerSession;
 
 use crate::config::LoadedConfig;
 
+/// Prometheus text.
+pub const METRICS_PATH: &str = "/metrics";
+/// The process answers.
+pub const HEALTH_PATH: &str = "/healthz";
+/// A config is loaded and the proxy listener accepts.
+pub const READY_PATH: &str = "/readyz";
+/// Every path the metrics listener serves (`GET`).
+pub const PATHS: [&str; 3] = [METRICS_PATH, HEALTH_PATH, READY_PATH];
+
 pub struct Admin {
     config: Arc<ArcSwap<LoadedConfig>>,
     /// The proxy listener's address as bound at start. A reload may change `server.listen`
@@ -47,9 +56,9 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_owned();
         match path.as_str() {
-            "/metrics" => reply(200, "text/plain; version=0.0.4", crate::metrics::render()),
-            "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
-            "/readyz" => {
+            METRICS_PATH => reply(200, "text/plain; version=0.0.4", crate::metrics::render()),
+            HEALTH_PATH => reply(200, "text/plain", b"ok\n".to_vec()),
+            READY_PATH => {
                 // The connect check blocks briefly; keep it off the async workers.
                 let listen = self.proxy_listen;
                 let ready = tokio::task::spawn_blocking(move || Self::proxy_listening(listen))

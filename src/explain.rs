@@ -75,7 +75,7 @@ pub fn explain(
         &config.webhooks,
         admitted.merchant,
         &admitted.request,
-        upstream.dialect,
+        upstream,
         "<relay-token>",
     );
     let (plan, _) = admitted

@@ -1,6 +1,7 @@
 //! Prometheus metrics. Registered once, in the `prometheus` default registry that pingora's own
 //! exporter also uses, so nothing is split across registries. Every name is listed in
-//! [`METRIC_NAMES`], which the dashboard test checks the Grafana panels against.
+//! [`METRIC_NAMES`], which the tests check against `/metrics`, the Grafana panels and the table
+//! in `docs/metrics.md`.
 
 use std::sync::LazyLock;
 
@@ -34,11 +35,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "payglot_webhook_deliveries_total",
     "payglot_webhook_outbox_depth",
     "payglot_webhook_delivery_seconds",
-];
-
-/// The payment store's metrics. Not in [`METRIC_NAMES`] yet: their series exist once a store
-/// is opened ([`Metrics::prime_store`]), which the proxy does not do yet.
-pub const STORE_METRIC_NAMES: &[&str] = &[
+    "payglot_lookups_total",
+    // The payment store's: their series exist once the store is opened
+    // ([`Metrics::prime_store`]).
     "payglot_store_operations_total",
     "payglot_store_operation_seconds",
     "payglot_store_errors_total",
@@ -89,6 +88,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Provider answers with a status word payglot does not know, by provider dialect.
     pub unknown_statuses: IntCounterVec,
+    /// Lookup and list calls, by the caller's dialect, the upstream last asked and outcome.
+    pub lookups: IntCounterVec,
     /// Payment store operations by op, backend (`embedded`, `postgres`) and outcome (`ok`,
     /// `unavailable`, `conflict`, `internal`).
     pub store_operations: IntCounterVec,
@@ -202,6 +203,12 @@ impl Metrics {
                 "Provider answers whose status word payglot does not know (answered as an upstream error)",
                 &["provider"],
             ),
+            lookups: counter(
+                "payglot_lookups_total",
+                "Lookup and list calls by the caller's dialect, the upstream asked last (empty when \
+                 none was) and outcome",
+                &["dialect", "upstream", "outcome"],
+            ),
             config_reloads: counter(
                 "payglot_config_reloads_total",
                 "Config reloads by result",
@@ -314,6 +321,12 @@ impl Metrics {
             }
         }
         for upstream in upstreams {
+            for dialect in crate::dialect::Dialect::ALL {
+                for outcome in ["ok", "not_found"] {
+                    self.lookups
+                        .with_label_values(&[dialect.name(), upstream, outcome]);
+                }
+            }
             self.breaker_open.with_label_values(&[upstream]);
             for reason in ["connect", "timeout", "broken", "too_large"] {
                 self.upstream_failures

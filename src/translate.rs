@@ -276,27 +276,37 @@ pub fn fresh_nonce() -> u64 {
 
 /// What callback URLs go upstream: the one place that decides it.
 ///
-/// Same dialect: the body passes untouched, so the merchant's URLs go as they are and the
-/// provider's notifications reach the merchant in its own dialect. Across dialects the provider
-/// notifies payglot's webhook relay (`relay`, the payment's relay URL), which re-signs each
-/// notification in the merchant's dialect; both success and failure go there. Without a relay
-/// (no `webhooks.public_base_url`, or nowhere to notify the merchant) the URLs are withheld and
-/// noted, as the provider would notify in a dialect the merchant cannot verify.
+/// With the relay (`relay`, the payment's relay URL) the provider notifies payglot, which
+/// re-signs each notification in the merchant's dialect with the merchant's credentials.
+/// Across dialects both success and failure go there. On a same-dialect route only the
+/// callbacks the merchant sent are pointed there (its one callback when it sent none and relies
+/// on `webhook_url`), so the provider is asked for the same notifications. Without the relay a
+/// same-dialect route keeps the merchant's URLs (its credentials are the account's: see
+/// [`relay_callback`]); across dialects they are withheld and noted, as the provider would
+/// notify in a dialect the merchant cannot verify.
 pub fn upstream_callbacks(
     request: &CreatePayment,
     from: Dialect,
     to: Dialect,
     relay: Option<&str>,
 ) -> (Callbacks, Option<Note>) {
-    if from == to {
-        return (request.callbacks.clone(), None);
-    }
     if let Some(relay) = relay {
-        let relayed = Callbacks {
-            success: Some(relay.to_owned()),
-            failure: Some(relay.to_owned()),
+        let sent = &request.callbacks;
+        let relayed = if from == to {
+            Callbacks {
+                success: (sent.success.is_some() || sent.is_empty()).then(|| relay.to_owned()),
+                failure: sent.failure.as_ref().map(|_| relay.to_owned()),
+            }
+        } else {
+            Callbacks {
+                success: Some(relay.to_owned()),
+                failure: Some(relay.to_owned()),
+            }
         };
         return (relayed, None);
+    }
+    if from == to {
+        return (request.callbacks.clone(), None);
     }
     if request.callbacks.is_empty() {
         return (Callbacks::default(), None);
@@ -313,25 +323,45 @@ pub fn upstream_callbacks(
     (Callbacks::default(), Some(note))
 }
 
-/// The relay URL to register upstream for a create, or `None` when the relay does not apply:
-/// same dialect (the provider's own webhook already reads right), the relay off, or the
-/// merchant with nowhere to be notified (no callback in its request, no `webhook_url`).
+/// The relay URL to register at `upstream` for a create, or `None` when the relay does not
+/// apply: the relay off, the merchant with nowhere to be notified (no callback in its request,
+/// no `webhook_url`), or a same-dialect route on the merchant's own account there (same key id
+/// and secret), whose provider notifications already verify with the merchant's credentials.
+/// Any other same-dialect route is relayed: its provider signs with an account the merchant
+/// does not hold.
 pub fn relay_callback(
     settings: &WebhookSettings,
     merchant: &Merchant,
     request: &CreatePayment,
-    to: Dialect,
+    upstream: &Upstream,
     relay_token: &str,
 ) -> Option<String> {
     let notified = !request.callbacks.is_empty() || merchant.webhook_url.is_some();
-    if merchant.dialect == to || !notified {
+    let verifies_as_sent = merchant.dialect == upstream.dialect
+        && merchant.credentials == *merchant.credentials_for(upstream);
+    if verifies_as_sent || !notified {
         return None;
     }
     settings.relay_url(relay_token)
 }
 
+/// A same-dialect answer passes through; where the provider echoes the callbacks, the relay URL
+/// sent in place of the merchant's is put back to the merchant's own (`null` where it sent
+/// none).
+pub fn restore_callbacks(
+    dialect: Dialect,
+    body: &[u8],
+    relay: &str,
+    request: &CreatePayment,
+) -> Vec<u8> {
+    let fields = dialect.codec().callback_fields(&request.callbacks);
+    crate::dialect::encoding::replace_string_members(body, relay, &fields)
+        .unwrap_or_else(|| body.to_vec())
+}
+
 /// Step 5: writes the upstream request. Same dialect: the merchant's raw body goes as it is and only
-/// the signature changes; otherwise it is rendered from the canonical request.
+/// the signature changes (and, when relayed, its callback URLs); otherwise it is rendered from
+/// the canonical request.
 pub fn plan_upstream(
     from: Dialect,
     to: Dialect,
@@ -342,7 +372,14 @@ pub fn plan_upstream(
 ) -> Result<Plan, ApiError> {
     let target = to.codec();
     let (body, notes) = if from == to {
-        (raw_body.to_vec(), Vec::new())
+        let body = match context.relay_callback {
+            Some(relay) => {
+                let (callbacks, _) = upstream_callbacks(request, from, to, Some(relay));
+                target.with_callbacks(raw_body, &callbacks)?
+            }
+            None => raw_body.to_vec(),
+        };
+        (body, Vec::new())
     } else {
         let (callbacks, callback_note) =
             upstream_callbacks(request, from, to, context.relay_callback);
@@ -454,4 +491,152 @@ pub fn answer(
 /// Renders an error in the caller's dialect.
 pub fn error_answer(dialect: Dialect, error: &ApiError, request_id: &str) -> (u16, Vec<u8>) {
     dialect.codec().render_error(error, request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    /// One Cryptomus merchant, a Cryptomus upstream on payglot's account, and one on the
+    /// merchant's own account (its key id and secret), relay on.
+    const CONFIG: &str = r#"
+server: { listen: "127.0.0.1:1", metrics_listen: "127.0.0.1:2" }
+merchants:
+  - id: shop
+    dialect: cryptomus
+    credentials: { key_id: "0b1e7000-0000-4000-8000-000000000001", secret: shop_key }
+    upstream_credentials:
+      own: { key_id: "0b1e7000-0000-4000-8000-000000000001", secret: shop_key }
+upstreams:
+  - id: shared
+    dialect: cryptomus
+    base_url: "http://127.0.0.1:3/v1"
+    credentials: { key_id: "0b1e7000-0000-4000-8000-0000000000aa", secret: payglot_key }
+  - id: own
+    dialect: cryptomus
+    base_url: "http://127.0.0.1:3/v1"
+    credentials: { key_id: "0b1e7000-0000-4000-8000-0000000000aa", secret: payglot_key }
+  - id: apollo
+    dialect: apollo
+    base_url: "http://127.0.0.1:3/api-gateway"
+    credentials: { key_id: pk, secret: sk }
+routes:
+  - name: all
+    to: shared
+webhooks: { public_base_url: "https://pay.example" }
+"#;
+
+    fn request(callback: Option<&str>) -> CreatePayment {
+        let body = match callback {
+            Some(url) => format!(
+                r#"{{"amount":"1","currency":"USDT","order_id":"o-1","url_callback":"{url}"}}"#
+            ),
+            None => r#"{"amount":"1","currency":"USDT","order_id":"o-1"}"#.to_owned(),
+        };
+        Dialect::Cryptomus
+            .codec()
+            .parse_create(body.as_bytes(), &NetworkTable::default())
+            .expect("a valid request")
+    }
+
+    #[test]
+    fn the_relay_applies_unless_the_merchant_holds_the_same_dialect_account() {
+        let config = load_str(CONFIG, &|_| None).expect("valid config");
+        let merchant = config.merchant_by_id("shop").expect("merchant");
+        let upstream = |id| config.upstream(id).expect("upstream");
+        let with_callback = request(Some("https://shop.example/cb"));
+        let relay = |id, request: &CreatePayment| {
+            relay_callback(&config.webhooks, merchant, request, upstream(id), "t")
+        };
+        let relayed = Some("https://pay.example/webhooks/t".to_owned());
+        assert_eq!(relay("shared", &with_callback), relayed);
+        assert_eq!(relay("apollo", &with_callback), relayed);
+        assert_eq!(relay("own", &with_callback), None);
+        // Nowhere to notify the merchant: nothing to relay.
+        assert_eq!(relay("shared", &request(None)), None);
+    }
+
+    #[test]
+    fn same_dialect_bodies_change_only_their_callbacks() {
+        let networks = NetworkTable::default();
+        let profile = MerchantProfile::default();
+        let raw = br#"{"order_id":"o-1","url_callback":"https:\/\/shop.example\/cb","amount":"1.50","currency":"USDT","x":[1,{"b":2,"a":1}]}"#;
+        let request = request(Some("https://shop.example/cb"));
+        let credentials = Credentials::new("k", "s");
+        let plan = |relay| {
+            let context = relayed_context(
+                &networks,
+                &profile,
+                Dialect::Cryptomus,
+                "r",
+                OffsetDateTime::UNIX_EPOCH,
+                relay,
+            );
+            plan_upstream(
+                Dialect::Cryptomus,
+                Dialect::Cryptomus,
+                raw,
+                &request,
+                &credentials,
+                &context,
+            )
+            .expect("a plan")
+            .upstream
+            .body
+        };
+        assert_eq!(
+            String::from_utf8(plan(Some("https://pay.example/webhooks/t"))).unwrap(),
+            r#"{"order_id":"o-1","url_callback":"https://pay.example/webhooks/t","amount":"1.50","currency":"USDT","x":[1,{"b":2,"a":1}]}"#
+        );
+        assert_eq!(plan(None), raw.to_vec());
+    }
+
+    #[test]
+    fn a_shared_account_reference_changes_only_the_reference() {
+        let networks = NetworkTable::default();
+        let profile = MerchantProfile::default();
+        let context = render_context(
+            &networks,
+            &profile,
+            Dialect::Cryptomus,
+            "r",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        let raw = br#"{"order_id":"o-1","amount":1.50,"currency":"USDT"}"#;
+        let tagged = CreatePayment {
+            order_ref: Some("m1234-o-1".to_owned()),
+            ..request(None)
+        };
+        let body = Dialect::Cryptomus
+            .codec()
+            .with_reference(raw, &tagged, &context)
+            .expect("a body");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"order_id":"m1234-o-1","amount":1.50,"currency":"USDT"}"#
+        );
+    }
+
+    #[test]
+    fn same_dialect_relays_only_the_callbacks_the_merchant_sent() {
+        let mut request = request(None);
+        let relay = Some("R");
+        let (callbacks, _) = upstream_callbacks(&request, Dialect::Apollo, Dialect::Apollo, relay);
+        // None sent (the merchant relies on webhook_url): its one callback.
+        assert_eq!(callbacks.success.as_deref(), Some("R"));
+        assert_eq!(callbacks.failure, None);
+        request.callbacks.failure = Some("https://shop.example/err".to_owned());
+        let (callbacks, _) = upstream_callbacks(&request, Dialect::Apollo, Dialect::Apollo, relay);
+        assert_eq!(
+            (callbacks.success, callbacks.failure.as_deref()),
+            (None, Some("R"))
+        );
+        let (callbacks, _) =
+            upstream_callbacks(&request, Dialect::Apollo, Dialect::Cryptomus, relay);
+        assert_eq!(
+            (callbacks.success.as_deref(), callbacks.failure.as_deref()),
+            (Some("R"), Some("R"))
+        );
+    }
 }

@@ -26,8 +26,11 @@ fn reference(tag: &str) -> String {
     )
 }
 
+/// Unique across runs too: a reused database (`PAYGLOT_TEST_POSTGRES_URL`) remembers the nonces
+/// of earlier runs for the replay window.
 fn nonce() -> u64 {
-    1_700_000_000_000 + NEXT.fetch_add(1, Ordering::Relaxed) * 7919
+    let micros = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000) as u64;
+    micros * 1_000 + NEXT.fetch_add(1, Ordering::Relaxed) % 1_000
 }
 
 fn create_body(dialect: &str, reference: &str, amount: &str) -> Vec<u8> {

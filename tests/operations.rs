@@ -351,6 +351,149 @@ fn the_dashboard_queries_only_exported_metrics() {
     for name in payglot::metrics::METRIC_NAMES {
         assert!(exported.contains(name), "{name} is not exported");
     }
+    // Each documented metric's labels are the ones its series carry.
+    let shown = exported_labels(&text);
+    for (name, labels) in documented_metrics() {
+        let seen = shown
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} has no series on /metrics"));
+        assert_eq!(
+            seen, &labels,
+            "docs/metrics.md gives {name} other labels than /metrics shows"
+        );
+    }
+}
+
+/// The table in `docs/metrics.md`: each metric's name and label names.
+fn documented_metrics() -> BTreeMap<String, BTreeSet<String>> {
+    let doc = include_str!("../docs/metrics.md");
+    let mut metrics = BTreeMap::new();
+    for row in doc.lines().filter(|l| l.starts_with("| `payglot_")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let name = cells[1].trim_matches('`').to_owned();
+        let labels: BTreeSet<String> = cells[3]
+            .split(',')
+            .map(|l| l.trim().trim_matches('`'))
+            .filter(|l| !l.is_empty() && *l != "—")
+            .map(str::to_owned)
+            .collect();
+        assert!(
+            metrics.insert(name.clone(), labels).is_none(),
+            "{name} is documented twice"
+        );
+    }
+    metrics
+}
+
+/// The label names of each metric's series in a `/metrics` text (a histogram's `le` aside).
+fn exported_labels(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut labels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("payglot_")) {
+        let series = line.split(' ').next().unwrap_or_default();
+        let (name, names) = match series.split_once('{') {
+            Some((name, rest)) => (
+                name,
+                rest.trim_end_matches('}')
+                    .split("\",")
+                    .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.to_owned()))
+                    .filter(|k| k != "le")
+                    .collect(),
+            ),
+            None => (series, BTreeSet::new()),
+        };
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+            .unwrap_or(name);
+        labels.entry(base.to_owned()).or_insert(names);
+    }
+    labels
+}
+
+/// Issue 10's metrics move with what happens: a lookup served from Apollo counts under the
+/// caller's dialect, the upstream and `ok`; one of an unknown id under `not_found`; the index
+/// operations behind them are counted and timed. Counters are shared by every stack in this
+/// process, so each is read before and after.
+#[test]
+fn lookups_and_index_operations_are_counted() {
+    let stack = stack::start(&stack::base_config("", ""));
+    let n = next();
+    let answer = send_cryptomus(&stack, &cryptomus_body(n), &[("X-Test-Target", "apollo")]);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let uuid = answer.json()["result"]["uuid"]
+        .as_str()
+        .expect("a uuid")
+        .to_owned();
+    let info = |body: String| {
+        let body = body.into_bytes();
+        let signed = sign::headers("cryptomus", &body);
+        let headers: Vec<(&str, &str)> = signed
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http::post(stack.proxy, "/v1/payment/info", &headers, &body).status
+    };
+    let found = [
+        ("dialect", "cryptomus"),
+        ("upstream", "apollo-sandbox"),
+        ("outcome", "ok"),
+    ];
+    let missing = [("dialect", "cryptomus"), ("outcome", "not_found")];
+    let by_id = [("op", "get_by_provider_id"), ("backend", "embedded")];
+    let before = (
+        metric(&stack, "payglot_lookups_total", &found),
+        metric(&stack, "payglot_lookups_total", &missing),
+        metric(&stack, "payglot_store_operations_total", &by_id),
+        metric(&stack, "payglot_store_operation_seconds_count", &by_id),
+    );
+    assert_eq!(info(format!(r#"{{"uuid":"{uuid}"}}"#)), 200);
+    assert_eq!(
+        info(r#"{"uuid":"00000000-0000-4000-8000-00000000dead"}"#.to_owned()),
+        404
+    );
+    let after = (
+        metric(&stack, "payglot_lookups_total", &found),
+        metric(&stack, "payglot_lookups_total", &missing),
+        metric(&stack, "payglot_store_operations_total", &by_id),
+        metric(&stack, "payglot_store_operation_seconds_count", &by_id),
+    );
+    assert!(
+        after.0 > before.0,
+        "found lookup not counted: {before:?} {after:?}"
+    );
+    assert!(
+        after.1 > before.1,
+        "missing lookup not counted: {before:?} {after:?}"
+    );
+    assert!(
+        after.2 >= before.2 + 2.0,
+        "index reads not counted: {before:?} {after:?}"
+    );
+    assert!(
+        after.3 >= before.3 + 2.0,
+        "index reads not timed: {before:?} {after:?}"
+    );
+}
+
+/// Every metric payglot exports is in the table of `docs/metrics.md`, and the table names no
+/// other.
+#[test]
+fn every_metric_is_documented() {
+    let documented: BTreeSet<String> = documented_metrics().into_keys().collect();
+    let exported: BTreeSet<String> = payglot::metrics::METRIC_NAMES
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    assert_eq!(
+        exported.len(),
+        payglot::metrics::METRIC_NAMES.len(),
+        "METRIC_NAMES lists a metric twice"
+    );
+    assert_eq!(
+        documented, exported,
+        "docs/metrics.md and METRIC_NAMES differ"
+    );
 }
 
 #[test]

@@ -558,6 +558,14 @@ fn wrong_method_and_unknown_paths() {
     let stack = stack::start(&stack::base_config("", ""));
     let answer = http::get(stack.proxy, "/v1/payment", &[]);
     assert_error_envelope("cryptomus", &answer, 405, "method_not_allowed");
+    // RFC 9110: a 405 names the methods that are served there.
+    assert_eq!(answer.header("allow"), Some("POST"));
+    let answer = http::request(stack.proxy, "DELETE", "/v2/payment/", &[], b"").expect("DELETE");
+    assert_error_envelope("alppay", &answer, 405, "method_not_allowed");
+    assert_eq!(answer.header("allow"), Some("GET, POST"));
+    let answer = http::post(stack.proxy, "/v2/payment/some-id", &[], b"{}");
+    assert_error_envelope("alppay", &answer, 405, "method_not_allowed");
+    assert_eq!(answer.header("allow"), Some("GET"));
     let answer = http::post(stack.proxy, "/api-gateway/no-such-thing", &[], b"{}");
     assert_error_envelope("apollo", &answer, 404, "not_found");
     let answer = http::get(stack.proxy, "/", &[]);

@@ -3,13 +3,12 @@
 //! sockets.
 //!
 //! Each test starts its own sandbox and, where webhooks matter, a tiny HTTP receiver on a port
-//! the OS picked. Signatures are checked with code written here (hmac/md-5 directly; an
-//! order-keeping JSON re-encoder for Cryptomus), never with the sandbox's own. Waits are on the
+//! the OS picked. Signatures are checked with the tests' own code (`common::sign`: hmac/md-5
+//! directly; an order-keeping JSON re-encoder for Cryptomus), never with the sandbox's own. Waits are on the
 //! event itself (a request reaching the receiver, an attempt in the journal), with a deadline.
 
 mod common;
 
-use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,18 +16,15 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
-use md5::{Digest, Md5};
 use payglot::sandbox::webhook::DeliveryAttempt;
 use payglot::sandbox::{Provider, Sandbox, SandboxSettings, demo};
 use payglot::serve::{self, Running};
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use common::http::{self, Response};
+use common::sign::{
+    cryptomus_reencoded_sign_matches, cryptomus_sign, cryptomus_stripped_sign_matches, hmac_hex,
+};
 
 /// How long any awaited event may take.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -118,7 +114,7 @@ impl Harness {
 
     fn cryptomus(&self, endpoint: &str, body: &Value) -> Value {
         let body = to_bytes(body);
-        let sign = md5_sign(demo::CRYPTOMUS_PAYMENT_KEY, &body);
+        let sign = cryptomus_sign(demo::CRYPTOMUS_PAYMENT_KEY, &body);
         let headers = [
             ("merchant", demo::CRYPTOMUS_MERCHANT),
             ("sign", sign.as_str()),
@@ -334,123 +330,6 @@ fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
 
 // ---------------------------------------------------------------------------------------------
 // Independent signature checks
-
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn md5_sign(key: &str, signed: &[u8]) -> String {
-    hex::encode(Md5::digest(
-        format!("{}{key}", BASE64.encode(signed)).as_bytes(),
-    ))
-}
-
-/// JSON that keeps object members in the order received, at every depth (serde_json's own
-/// map sorts them in this build).
-enum Ordered {
-    Scalar(Value),
-    Array(Vec<Ordered>),
-    Object(Vec<(String, Ordered)>),
-}
-
-impl Ordered {
-    /// Compact JSON as PHP's `json_encode(…, JSON_UNESCAPED_UNICODE)` writes it, before its
-    /// `/` escaping: serde_json's compact form of each scalar, members in order.
-    fn compact(&self) -> String {
-        match self {
-            Ordered::Scalar(value) => value.to_string(),
-            Ordered::Array(items) => {
-                let items: Vec<String> = items.iter().map(Ordered::compact).collect();
-                format!("[{}]", items.join(","))
-            }
-            Ordered::Object(members) => {
-                let members: Vec<String> = members
-                    .iter()
-                    .map(|(name, value)| format!("{}:{}", json!(name), value.compact()))
-                    .collect();
-                format!("{{{}}}", members.join(","))
-            }
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Ordered {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Any;
-        impl<'de> Visitor<'de> for Any {
-            type Value = Ordered;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("JSON")
-            }
-            fn visit_bool<E>(self, value: bool) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_i64<E>(self, value: i64) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_u64<E>(self, value: u64) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_f64<E>(self, value: f64) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_str<E>(self, value: &str) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_unit<E>(self) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(Value::Null))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Ordered::Array(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
-                let mut members = Vec::new();
-                while let Some(member) = map.next_entry()? {
-                    members.push(member);
-                }
-                Ok(Ordered::Object(members))
-            }
-        }
-        deserializer.deserialize_any(Any)
-    }
-}
-
-/// The re-encode-and-compare verifier (the PHP SDK, pyCryptomusAPI): parse keeping member
-/// order, drop `sign`, encode compact with raw non-ASCII and `/` as `\/`, md5 with the key.
-fn cryptomus_reencoded_sign_matches(raw: &[u8], key: &str) -> bool {
-    let Ok(Ordered::Object(mut members)) = serde_json::from_slice(raw) else {
-        return false;
-    };
-    let Some(position) = members.iter().position(|(name, _)| name == "sign") else {
-        return false;
-    };
-    let (_, sign) = members.remove(position);
-    let Ordered::Scalar(Value::String(sign)) = sign else {
-        return false;
-    };
-    let php = Ordered::Object(members).compact().replace('/', "\\/");
-    md5_sign(key, php.as_bytes()) == sign
-}
-
-/// The raw-strip verifier (typed SDKs): cut `,"sign":"…"` out of the raw text, md5 the rest.
-fn cryptomus_stripped_sign_matches(raw: &str, key: &str) -> bool {
-    let Some(start) = raw.rfind(",\"sign\":\"") else {
-        return false;
-    };
-    let sign_start = start + ",\"sign\":\"".len();
-    let Some(sign_len) = raw[sign_start..].find('"') else {
-        return false;
-    };
-    let sign = &raw[sign_start..sign_start + sign_len];
-    let rest = format!("{}{}", &raw[..start], &raw[sign_start + sign_len + 1..]);
-    md5_sign(key, rest.as_bytes()) == sign
-}
 
 fn assert_cryptomus_signed(webhook: &Received) {
     assert!(

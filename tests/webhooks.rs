@@ -1,8 +1,9 @@
 //! The webhook relay end to end, over loopback: merchants create through payglot, the sandbox
-//! pays, the provider's webhook reaches payglot's relay (or, on same-dialect routes, the
-//! merchant directly), and a merchant receiver written here gets one webhook in its own
-//! dialect. Signatures are checked with code written here (hmac/md-5 directly, an
-//! order-keeping JSON re-encoder and a raw-strip verifier for Cryptomus), never payglot's.
+//! pays, the provider's webhook reaches payglot's relay (or, on a same-dialect route on the
+//! merchant's own account, the merchant directly), and a merchant receiver written here gets
+//! one webhook in its own dialect. Signatures are checked with the tests' own code
+//! (`common::sign`: hmac/md-5 directly, an order-keeping JSON re-encoder and a raw-strip
+//! verifier for Cryptomus), never payglot's.
 //! Waits are on the event itself, with a deadline.
 
 mod common;
@@ -19,11 +20,10 @@ use std::time::{Duration, Instant};
 
 use payglot::sandbox::webhook::DeliveryAttempt;
 use rust_decimal::Decimal;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
 use common::http::{self, Response};
-use common::sign;
+use common::sign::{self, cryptomus_reencoded_sign_matches, cryptomus_stripped_sign_matches};
 use common::stack::{self, APOLLO_PAYGLOT, CRYPTOMUS_PAYGLOT, Stack};
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -73,8 +73,11 @@ impl Received {
 
 type Inbox = Arc<(Mutex<Vec<Received>>, Condvar)>;
 
+/// In a [`Receiver`] script: read the request, record it, and never answer it.
+const HOLD: u16 = 0;
+
 /// A loopback HTTP/1.1 listener that records every request and answers the scripted statuses
-/// in turn, then 200.
+/// in turn ([`HOLD`]: not at all), then 200.
 struct Receiver {
     addr: SocketAddr,
     inbox: Inbox,
@@ -93,13 +96,18 @@ impl Receiver {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 let mut answers = script.into_iter();
+                // Held connections stay open until the receiver stops.
+                let mut held = Vec::new();
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
                     let Ok(stream) = stream else { continue };
                     let status = answers.next().unwrap_or(200);
-                    if let Some(received) = serve_one(stream, status) {
+                    if let Some((received, stream)) = serve_one(stream, status) {
+                        if status == HOLD {
+                            held.push(stream);
+                        }
                         let (requests, arrived) = &*inbox;
                         requests.lock().expect("inbox").push(received);
                         arrived.notify_all();
@@ -146,7 +154,7 @@ impl Drop for Receiver {
     }
 }
 
-fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
+fn serve_one(mut stream: TcpStream, status: u16) -> Option<(Received, TcpStream)> {
     stream.set_read_timeout(Some(DEADLINE)).ok()?;
     stream.set_write_timeout(Some(DEADLINE)).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -171,15 +179,18 @@ fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let answer =
-        format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    stream.write_all(answer.as_bytes()).ok()?;
-    Some(Received {
+    if status != HOLD {
+        let answer =
+            format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        stream.write_all(answer.as_bytes()).ok()?;
+    }
+    let received = Received {
         path,
         headers,
         body,
         answered: status,
-    })
+    };
+    Some((received, stream))
 }
 
 /// A listener that accepts connections and never answers, holding them until dropped.
@@ -309,16 +320,34 @@ fn create_path(dialect: &str) -> &'static str {
 
 /// Creates through payglot; returns the provider id the merchant was given.
 fn create(stack: &Stack, from: &str, to: &str, reference: &str, base: &str) -> String {
-    let body = create_body(from, reference, "25.00", base);
-    let mut headers = sign::headers(from, &body);
+    id_of(from, &create_answer(stack.proxy, from, to, reference, base))
+}
+
+/// Creates through the proxy at `proxy`; returns the merchant's answer.
+fn create_answer(proxy: SocketAddr, from: &str, to: &str, reference: &str, base: &str) -> Value {
+    create_with(
+        proxy,
+        from,
+        to,
+        &create_body(from, reference, "25.00", base),
+    )
+}
+
+/// Sends the create `body` through the proxy at `proxy`; returns the merchant's answer.
+fn create_with(proxy: SocketAddr, from: &str, to: &str, body: &[u8]) -> Value {
+    let mut headers = sign::headers(from, body);
     headers.push(("X-Test-Target".into(), to.into()));
     let h: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let answer = http::post(stack.proxy, create_path(from), &h, &body);
+    let answer = http::post(proxy, create_path(from), &h, body);
     assert_eq!(answer.status, 200, "{from}->{to} create: {}", answer.text());
-    let answer = answer.json();
+    answer.json()
+}
+
+/// The provider id in a create answer of the merchant's dialect.
+fn id_of(from: &str, answer: &Value) -> String {
     let id = match from {
         "alppay" => &answer["id"],
         "cryptomus" => &answer["result"]["uuid"],
@@ -376,122 +405,19 @@ fn hmac_matches(key: &str, body: &[u8], claimed: Option<&str>) -> bool {
     claimed == Some(sign::hmac_hex(key, body).as_str())
 }
 
-/// JSON that keeps object members in the order received.
-enum Ordered {
-    Scalar(Value),
-    Array(Vec<Ordered>),
-    Object(Vec<(String, Ordered)>),
-}
-
-impl Ordered {
-    fn compact(&self) -> String {
-        match self {
-            Ordered::Scalar(value) => value.to_string(),
-            Ordered::Array(items) => {
-                let items: Vec<String> = items.iter().map(Ordered::compact).collect();
-                format!("[{}]", items.join(","))
-            }
-            Ordered::Object(members) => {
-                let members: Vec<String> = members
-                    .iter()
-                    .map(|(name, value)| format!("{}:{}", json!(name), value.compact()))
-                    .collect();
-                format!("{{{}}}", members.join(","))
-            }
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Ordered {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Any;
-        impl<'de> Visitor<'de> for Any {
-            type Value = Ordered;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("JSON")
-            }
-            fn visit_bool<E>(self, value: bool) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_i64<E>(self, value: i64) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_u64<E>(self, value: u64) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_f64<E>(self, value: f64) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_str<E>(self, value: &str) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(json!(value)))
-            }
-            fn visit_unit<E>(self) -> Result<Ordered, E> {
-                Ok(Ordered::Scalar(Value::Null))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Ordered::Array(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
-                let mut members = Vec::new();
-                while let Some(member) = map.next_entry()? {
-                    members.push(member);
-                }
-                Ok(Ordered::Object(members))
-            }
-        }
-        deserializer.deserialize_any(Any)
-    }
-}
-
-/// The re-encode-and-compare verifier (PHP SDK, pyCryptomusAPI).
-fn cryptomus_reencoded_sign_matches(raw: &[u8], key: &str) -> bool {
-    let Ok(Ordered::Object(mut members)) = serde_json::from_slice(raw) else {
-        return false;
-    };
-    let Some(position) = members.iter().position(|(name, _)| name == "sign") else {
-        return false;
-    };
-    let (_, sign) = members.remove(position);
-    let Ordered::Scalar(Value::String(sign)) = sign else {
-        return false;
-    };
-    let php = Ordered::Object(members).compact().replace('/', "\\/");
-    sign::cryptomus_sign(key, php.as_bytes()) == sign
-}
-
-/// The raw-strip verifier (typed SDKs): cut `,"sign":"…"` out of the raw text.
-fn cryptomus_stripped_sign_matches(raw: &str, key: &str) -> bool {
-    let Some(start) = raw.rfind(",\"sign\":\"") else {
-        return false;
-    };
-    let sign_start = start + ",\"sign\":\"".len();
-    let Some(sign_len) = raw[sign_start..].find('"') else {
-        return false;
-    };
-    let sign = &raw[sign_start..sign_start + sign_len];
-    let rest = format!("{}{}", &raw[..start], &raw[sign_start + sign_len + 1..]);
-    sign::cryptomus_sign(key, rest.as_bytes()) == sign
-}
-
-/// The key a merchant's webhook is signed with: the merchant's own, except on same-dialect
-/// Cryptomus and Apollo routes, where the provider notifies the merchant directly and signs with
-/// the account payglot used (the merchant's when it has its own account there).
-fn signing_key(from: &str, to: &str) -> &'static str {
-    match (from, to) {
-        ("cryptomus", "cryptomus") => CRYPTOMUS_PAYGLOT.1,
-        ("apollo", "apollo") => APOLLO_PAYGLOT.1,
-        ("alppay", _) => sign::ALPPAY.1,
-        ("cryptomus", _) => sign::CRYPTOMUS.1,
+/// The key a merchant's webhook is signed with: always the merchant's own. On a same-dialect
+/// route the provider signs with payglot's account there, which the merchant does not hold, so
+/// the relay re-signs it.
+fn signing_key(from: &str) -> &'static str {
+    match from {
+        "alppay" => sign::ALPPAY.1,
+        "cryptomus" => sign::CRYPTOMUS.1,
         _ => sign::APOLLO.1,
     }
 }
 
 fn assert_signed(from: &str, to: &str, webhook: &Received) {
-    let key = signing_key(from, to);
+    let key = signing_key(from);
     match from {
         "alppay" => assert!(
             hmac_matches(key, &webhook.body, webhook.header("X-HMAC")),
@@ -587,6 +513,223 @@ fn every_pair_delivers_one_webhook_in_the_merchants_dialect() {
             }
             assert_paid(from, to, &body, &reference);
         }
+    }
+}
+
+/// payglot's own account at the provider of `dialect`: what a same-dialect route signs with
+/// upstream, and what that provider signs its notifications with.
+fn payglot_key(dialect: &str) -> &'static str {
+    match dialect {
+        "alppay" => stack::ALPPAY_PAYGLOT.1,
+        "cryptomus" => CRYPTOMUS_PAYGLOT.1,
+        _ => APOLLO_PAYGLOT.1,
+    }
+}
+
+/// A same-dialect route on payglot's account (the merchant's credentials differ from the
+/// upstream's): the provider notifies the relay, and the merchant gets the notification
+/// re-signed with its own key, which its verifier holds, not with payglot's. A provider that
+/// echoes the callbacks in the create answer shows the merchant its own URLs.
+#[test]
+fn same_dialect_webhooks_are_relayed_and_signed_with_the_merchants_key() {
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "");
+    let base = receiver.url("");
+    for dialect in DIALECTS {
+        let reference = reference(&format!("same-{dialect}"));
+        let sent = create_body(dialect, &reference, "25.00", &base);
+        let answer = create_with(stack.proxy, dialect, dialect, &sent);
+        if dialect == "apollo" {
+            assert_eq!(
+                answer["response"]["successWebhook"],
+                format!("{base}/apollo-ok"),
+                "{answer}"
+            );
+            assert_eq!(
+                answer["response"]["errorWebhook"],
+                format!("{base}/apollo-err"),
+                "{answer}"
+            );
+        }
+        let id = id_of(dialect, &answer);
+        pay(&stack, &id);
+        let attempts = wait_for_attempts(&stack, &id, |a| a.iter().any(DeliveryAttempt::delivered));
+        let relay = format!("http://{}/webhooks/", stack.proxy);
+        assert!(
+            attempts.iter().all(|a| a.url.starts_with(&relay)),
+            "{dialect}: the provider notified the merchant directly: {attempts:#?}"
+        );
+        // Upstream went the merchant's body with only its callback URLs changed, members in
+        // the order sent (AlpPay has none in its body: unchanged).
+        let upstream = stack
+            .sandbox
+            .journal()
+            .into_iter()
+            .find(|seen| String::from_utf8_lossy(&seen.body).contains(&reference))
+            .expect("the create reached the sandbox");
+        let merchant_urls = [
+            format!("{base}/cryptomus"),
+            format!("{base}/apollo-ok"),
+            format!("{base}/apollo-err"),
+        ];
+        let expected = merchant_urls
+            .iter()
+            .fold(String::from_utf8(sent).expect("UTF-8"), |body, url| {
+                body.replace(&format!("\"{url}\""), &format!("\"{}\"", attempts[0].url))
+            });
+        assert_eq!(
+            String::from_utf8_lossy(&upstream.body),
+            expected,
+            "{dialect}"
+        );
+        let received = receiver.wait_until(&format!("{dialect}<-{dialect} paid webhook"), |r| {
+            !paid_webhook(dialect, &id, r).is_empty()
+        });
+        let paid = paid_webhook(dialect, &id, &received);
+        assert_eq!(paid.len(), 1, "{dialect}: {paid:#?}");
+        let webhook = paid[0];
+        assert_eq!(webhook.path, merchant_path(dialect));
+        assert_signed(dialect, dialect, webhook);
+        let provider_signed = match dialect {
+            "cryptomus" => cryptomus_reencoded_sign_matches(&webhook.body, payglot_key(dialect)),
+            "alppay" => hmac_matches(
+                payglot_key(dialect),
+                &webhook.body,
+                webhook.header("X-HMAC"),
+            ),
+            _ => hmac_matches(
+                payglot_key(dialect),
+                &webhook.body,
+                webhook.header("x-api-signature"),
+            ),
+        };
+        assert!(!provider_signed, "{dialect}: signed with payglot's key");
+        assert_paid(dialect, dialect, &webhook.json(), &reference);
+    }
+}
+
+/// A same-dialect route on the merchant's own account (`upstream_credentials` naming the
+/// merchant's own key id and secret): the provider's notification already verifies for the
+/// merchant, so the merchant's callback URL goes upstream as sent and the provider notifies the
+/// merchant directly. (AlpPay has one account-level URL, always the relay's.)
+#[test]
+fn same_dialect_on_the_merchants_own_account_passes_the_callback_through() {
+    let receiver = Receiver::start(Vec::new());
+    let own_account = |dialect: &str, key: (&str, &str), first_other: &str| {
+        (
+            format!("      {first_other}"),
+            format!(
+                "      {dialect}-sandbox: {{ key_id: \"{}\", secret: {} }}\n      {first_other}",
+                key.0, key.1
+            ),
+        )
+    };
+    let mut config = relay_config(&receiver.url("/alppay"), "");
+    for (from, to) in [
+        own_account(
+            "cryptomus",
+            sign::CRYPTOMUS,
+            "alppay-sandbox: { key_id: \"ak_shop_cryptomus\"",
+        ),
+        own_account(
+            "apollo",
+            sign::APOLLO,
+            "alppay-sandbox: { key_id: \"ak_shop_apollo\"",
+        ),
+    ] {
+        assert_eq!(config.matches(&from).count(), 1, "{from}");
+        config = config.replace(&from, &to);
+    }
+    let stack = stack::start_tuned(&config, |mut settings, _| {
+        let name = "the merchant's own account";
+        settings
+            .cryptomus
+            .push(payglot::sandbox::SandboxAccount::new(
+                sign::CRYPTOMUS.0,
+                sign::CRYPTOMUS.1,
+                name,
+            ));
+        settings.apollo.push(payglot::sandbox::SandboxAccount::new(
+            sign::APOLLO.0,
+            sign::APOLLO.1,
+            name,
+        ));
+        settings
+    });
+    let base = receiver.url("");
+    for dialect in ["cryptomus", "apollo"] {
+        let reference = reference(&format!("own-{dialect}"));
+        let id = create(&stack, dialect, dialect, &reference, &base);
+        pay(&stack, &id);
+        let attempts = wait_for_attempts(&stack, &id, |a| a.iter().any(DeliveryAttempt::delivered));
+        let delivered: Vec<&DeliveryAttempt> = attempts.iter().filter(|a| a.delivered()).collect();
+        assert_eq!(
+            delivered[0].url,
+            receiver.url(merchant_path(dialect)),
+            "{dialect}: {attempts:#?}"
+        );
+        let received = receiver.wait_until(&format!("{dialect} direct webhook"), |r| {
+            !paid_webhook(dialect, &id, r).is_empty()
+        });
+        let webhook = paid_webhook(dialect, &id, &received)[0];
+        // What the provider sent is what arrived, and it verifies with the merchant's key.
+        assert_eq!(webhook.body, delivered[0].body, "{dialect}");
+        assert_signed(dialect, dialect, webhook);
+    }
+}
+
+/// `is_final` in a Cryptomus merchant's webhook follows the lookup rule: what the provider says,
+/// so a payment held at Apollo (which calls none of its statuses final) is never final, even
+/// expired; the same payment's `payment/info` says the same. Elsewhere an expired invoice is
+/// final.
+#[test]
+fn is_final_in_webhooks_follows_the_lookup_rule() {
+    let receiver = Receiver::start(Vec::new());
+    let stack = start(&receiver, "");
+    let base = receiver.url("");
+    for to in DIALECTS {
+        let id = create(
+            &stack,
+            "cryptomus",
+            to,
+            &reference(&format!("final-{to}")),
+            &base,
+        );
+        let expired = http::post(
+            stack.sandbox_addr,
+            "/_sandbox/expire",
+            &[("Content-Type", "application/json")],
+            json!({ "id": id }).to_string().as_bytes(),
+        );
+        assert_eq!(expired.status, 200, "sandbox expire: {}", expired.text());
+        let received = receiver.wait_until(&format!("cryptomus<-{to} expired webhook"), |r| {
+            r.iter()
+                .any(|w| id_in("cryptomus", &w.json()).as_deref() == Some(id.as_str()))
+        });
+        let webhook = received
+            .iter()
+            .find(|w| id_in("cryptomus", &w.json()).as_deref() == Some(id.as_str()))
+            .expect("the webhook");
+        assert_signed("cryptomus", to, webhook);
+        let body = webhook.json();
+        let info_body = json!({ "uuid": id }).to_string().into_bytes();
+        let headers = sign::headers("cryptomus", &info_body);
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let info = http::post(stack.proxy, "/v1/payment/info", &h, &info_body);
+        assert_eq!(info.status, 200, "cryptomus<-{to} info: {}", info.text());
+        let info = info.json();
+        assert_eq!(
+            body["status"], info["result"]["status"],
+            "cryptomus<-{to}: {body} / {info}"
+        );
+        assert_eq!(body["is_final"], to != "apollo", "cryptomus<-{to}: {body}");
+        assert_eq!(
+            info["result"]["is_final"], body["is_final"],
+            "cryptomus<-{to}: {info}"
+        );
     }
 }
 
@@ -706,10 +849,12 @@ fn forged_altered_replayed_and_unknown_webhooks_are_refused() {
     );
     // Not JSON, and the wrong method.
     assert_eq!(post(&first_path, b"not json", &json), 401);
+    let answer = http::get(stack.proxy, &first_path, &[]);
+    assert_eq!(answer.status, 405, "GET on a relay URL");
     assert_eq!(
-        http::get(stack.proxy, &first_path, &[]).status,
-        405,
-        "GET on a relay URL"
+        answer.header("allow"),
+        Some("POST"),
+        "RFC 9110: a 405 names what is served"
     );
     assert_eq!(
         receiver.received().len(),
@@ -934,7 +1079,9 @@ fn an_undelivered_event_survives_a_restart() {
     let dir = std::env::temp_dir().join(format!("payglot-webhook-restart-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let store = dir.join("index.redb");
-    let template = relay_config(&receiver.url("/alppay"), "")
+    // A stop before the failure is recorded leaves the event leased for the delivery timeout
+    // plus a margin: short, so the restarted payglot takes it within the deadline.
+    let template = relay_config(&receiver.url("/alppay"), "  delivery_timeout_ms: 1000\n")
         .replace("{STORE}", &store.display().to_string())
         .replace("retry_schedule_secs: [3600]", "retry_schedule_secs: [2]");
     let no_provider_retries =
@@ -963,4 +1110,150 @@ fn an_undelivered_event_survives_a_restart() {
     assert_signed("cryptomus", "apollo", &received[1]);
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real binary killed with SIGKILL while it delivers a webhook (the merchant holds the
+/// delivery open), then started again on the same store: the event is delivered and accepted
+/// once. The provider does not retry here (the sandbox runs in this process with no retries), so
+/// only payglot's durable outbox can bring it.
+#[test]
+fn payglot_killed_mid_delivery_still_delivers_after_a_restart() {
+    let receiver = Receiver::start(vec![HOLD]);
+    let mut settings = stack::sandbox_settings();
+    settings.webhook_retry = Vec::new();
+    let sandbox = payglot::sandbox::Sandbox::new(settings);
+    let sandbox_listener = payglot::serve::bind_loopback().expect("bind");
+    let sandbox_addr = sandbox_listener.local_addr().expect("addr");
+    let running = payglot::serve::spawn_on(
+        "kill-mid-delivery-sandbox",
+        payglot::serve::quick_stop_conf(),
+        vec![Box::new(sandbox.service(&sandbox_addr.to_string()))],
+        vec![sandbox_listener],
+    )
+    .expect("sandbox");
+
+    let dir = common::binary::temp_dir("kill-mid-delivery");
+    // The child binds these itself; they were free a moment ago.
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+    };
+    let (proxy, metrics) = (free(), free());
+    let config = dir.join("payglot.yaml");
+    // A short delivery timeout: the killed attempt's lease (timeout + 5 s) is what the restarted
+    // payglot waits out before taking the event again.
+    let yaml = relay_config(&receiver.url("/alppay"), "  delivery_timeout_ms: 2000\n")
+        .replace(
+            "retry_schedule_secs: [3600]",
+            "retry_schedule_secs: [1, 1, 1]",
+        )
+        .replace("{PROXY}", &proxy.to_string())
+        .replace("{METRICS}", &metrics.to_string())
+        .replace("{SANDBOX}", &sandbox_addr.to_string())
+        .replace("{STORE}", &dir.join("index.redb").display().to_string());
+    std::fs::write(&config, yaml).expect("config");
+    let start = || {
+        let child = Command::new(common::binary::BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("PAYGLOT_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start payglot");
+        assert!(
+            payglot::serve::wait_until_listening(proxy, Duration::from_secs(30)),
+            "payglot did not listen on {proxy}"
+        );
+        common::binary::Stopper(child)
+    };
+
+    let child = start();
+    let answer = create_answer(
+        proxy,
+        "cryptomus",
+        "apollo",
+        &reference("killed"),
+        &receiver.url(""),
+    );
+    let id = id_of("cryptomus", &answer);
+    let paid = http::post(
+        sandbox_addr,
+        "/_sandbox/pay",
+        &[("Content-Type", "application/json")],
+        json!({ "id": id }).to_string().as_bytes(),
+    );
+    assert_eq!(paid.status, 200, "sandbox pay: {}", paid.text());
+    // The merchant has the whole request and is not answering: the delivery is in flight.
+    receiver.wait_until("the held first delivery", |r| !r.is_empty());
+    let killed = Command::new("kill")
+        .args(["-9", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    drop(child);
+    let before = receiver.received();
+    assert_eq!(before.len(), 1, "{before:#?}");
+    assert_eq!(before[0].answered, HOLD);
+
+    let restarted = start();
+    let received = receiver.wait_until("the delivery after the restart", |r| {
+        r.iter().any(|w| w.answered == 200)
+    });
+    // Stopped only once the outcome is in the store: a stop between the merchant's 2xx and its
+    // record would send the event again (at least once), which is not what is shown here.
+    let started = Instant::now();
+    while !delivered_recorded(metrics) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the delivery was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(restarted);
+    let accepted: Vec<&Received> = received.iter().filter(|r| r.answered == 200).collect();
+    assert_eq!(accepted.len(), 1, "{received:#?}");
+    // The same event: same body, same event id.
+    assert_eq!(accepted[0].body, received[0].body);
+    assert_eq!(
+        accepted[0].header("X-Payglot-Event-Id"),
+        received[0].header("X-Payglot-Event-Id")
+    );
+    assert!(
+        !paid_webhook("cryptomus", &id, &received).is_empty(),
+        "{received:#?}"
+    );
+    assert_signed("cryptomus", "apollo", accepted[0]);
+    // The store holds it as delivered, so nobody sends it again.
+    let listed = Command::new(common::binary::BIN)
+        .args(["webhooks", "list", "--config"])
+        .arg(&config)
+        .output()
+        .expect("payglot webhooks list");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let event = accepted[0]
+        .header("X-Payglot-Event-Id")
+        .expect("an event id");
+    let line = listed
+        .lines()
+        .find(|line| line.starts_with(event))
+        .unwrap_or_else(|| panic!("{event} not listed: {listed}"));
+    assert!(line.contains(" delivered "), "{line}");
+    running.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the payglot whose metrics listen on `metrics` has recorded a delivered event.
+fn delivered_recorded(metrics: SocketAddr) -> bool {
+    let Ok(reply) = http::request(metrics, "GET", "/metrics", &[], b"") else {
+        return false;
+    };
+    reply.text().lines().any(|line| {
+        line.starts_with("payglot_store_operations_total{")
+            && line.contains("op=\"mark_delivered\"")
+            && line.contains("outcome=\"ok\"")
+            && !line.ends_with(" 0")
+    })
 }

@@ -55,6 +55,11 @@ pub fn merchant() -> MerchantProfile {
     }
 }
 
+/// payglot's account at the provider in the `webhook` target; `fuzz/seed_corpus.py` signs the
+/// seeds with it, so they reach the verified path.
+pub const WEBHOOK_KEY_ID: &str = "fuzz-webhook-key";
+pub const WEBHOOK_SECRET: &str = "fuzz-webhook-secret";
+
 /// A fixed clock: the fuzzer must see the same behaviour for the same input.
 pub const NOW: OffsetDateTime = datetime!(2025-06-09 13:18:29 UTC);
 

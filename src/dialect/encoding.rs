@@ -277,13 +277,149 @@ pub fn format_offset(t: OffsetDateTime) -> String {
 
 /// Serialises a wire struct compactly. Wire structs hold only strings, numbers and options,
 /// so this cannot fail; an empty body would be refused by the upstream rather than hidden.
-pub fn to_compact_json<T: serde::Serialize>(value: &T) -> String {
+pub fn to_compact_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A JSON object's members in the order sent, each value's exact text kept.
+struct Members(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> serde::de::Visitor<'de> for InOrder {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
+}
+
+impl Members {
+    fn write(members: impl Iterator<Item = (String, String)>) -> String {
+        let members: Vec<String> = members
+            .map(|(name, value)| format!("{}:{value}", to_compact_json(&name)))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+}
+
+/// `raw`, a JSON object, with the string members in `set` given those values: in place where
+/// present, appended where not. Every other member keeps its place and its exact text.
+pub fn set_string_members(raw: &[u8], set: &[(&str, &str)]) -> Result<Vec<u8>, serde_json::Error> {
+    let Members(members) = serde_json::from_slice(raw)?;
+    let mut out: Vec<(String, String)> = members
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match set.iter().find(|(wanted, _)| *wanted == name) {
+                Some((_, new)) => to_compact_json(new),
+                None => value.get().to_owned(),
+            };
+            (name, value)
+        })
+        .collect();
+    for (name, value) in set {
+        if !out.iter().any(|(present, _)| present == name) {
+            out.push(((*name).to_owned(), to_compact_json(value)));
+        }
+    }
+    Ok(Members::write(out.into_iter()).into_bytes())
+}
+
+/// `raw` with every member (at any depth) that is named in `restore` and holds the string
+/// `from` given the value named there instead (`None`: `null`). Everything else keeps its order
+/// and exact text. `None` when `raw` is not JSON.
+pub fn replace_string_members(
+    raw: &[u8],
+    from: &str,
+    restore: &[(&str, Option<&str>)],
+) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(raw).ok()?;
+    serde_json::from_str::<&RawValue>(text).ok()?;
+    Some(replace_in(text, from, restore).into_bytes())
+}
+
+fn replace_in(value: &str, from: &str, restore: &[(&str, Option<&str>)]) -> String {
+    let trimmed = value.trim();
+    match trimmed.as_bytes().first() {
+        Some(b'{') => match serde_json::from_str::<Members>(trimmed) {
+            Ok(Members(members)) => Members::write(members.into_iter().map(|(name, value)| {
+                let replaced = restore
+                    .iter()
+                    .find(|(wanted, _)| *wanted == name)
+                    .filter(|_| {
+                        serde_json::from_str::<String>(value.get()).is_ok_and(|v| v == from)
+                    })
+                    .map(|(_, to)| to.map_or_else(|| "null".to_owned(), to_compact_json));
+                let value = replaced.unwrap_or_else(|| replace_in(value.get(), from, restore));
+                (name, value)
+            })),
+            Err(_) => trimmed.to_owned(),
+        },
+        Some(b'[') => match serde_json::from_str::<Vec<Box<RawValue>>>(trimmed) {
+            Ok(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|item| replace_in(item.get(), from, restore))
+                    .collect();
+                format!("[{}]", items.join(","))
+            }
+            Err(_) => trimmed.to_owned(),
+        },
+        _ => trimmed.to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_members_are_set_in_place_order_and_text_kept() {
+        let raw =
+            br#"{"amount": 15.10, "url_callback":"https:\/\/shop.example\/cb", "order_id":"o-1"}"#;
+        let out = set_string_members(raw, &[("url_callback", "https://relay.example/webhooks/t")])
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"amount":15.10,"url_callback":"https://relay.example/webhooks/t","order_id":"o-1"}"#
+        );
+        let out = set_string_members(br#"{"b":1,"a":2}"#, &[("url_callback", "u")]).unwrap();
+        assert_eq!(out, br#"{"b":1,"a":2,"url_callback":"u"}"#);
+        assert!(set_string_members(b"[1]", &[("a", "b")]).is_err());
+        assert!(set_string_members(b"{\"a\":", &[("a", "b")]).is_err());
+    }
+
+    #[test]
+    fn string_members_are_restored_at_any_depth_only_where_they_hold_the_value() {
+        let raw = br#"{"success":true,"response":{"successWebhook":"R","errorWebhook":"R","returnUrl":"R","n":1.50,"list":[{"successWebhook":"R"}]}}"#;
+        let out = replace_string_members(
+            raw,
+            "R",
+            &[
+                ("successWebhook", Some("https://shop/ok")),
+                ("errorWebhook", None),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"success":true,"response":{"successWebhook":"https://shop/ok","errorWebhook":null,"returnUrl":"R","n":1.50,"list":[{"successWebhook":"https://shop/ok"}]}}"#
+        );
+        assert_eq!(replace_string_members(b"not json", "R", &[]), None);
+    }
 
     #[test]
     fn decimal_text_keeps_number_lexemes() {

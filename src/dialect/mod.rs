@@ -458,7 +458,8 @@ pub trait Codec: Send + Sync {
 
     /// The merchant's own body with its order reference replaced by `request`'s (for a
     /// same-dialect route to an account other merchants share). By default only that one
-    /// top-level field changes; a dialect whose provider checks field order re-renders.
+    /// top-level field changes, every other member kept in place and as sent (numbers too); a
+    /// dialect whose provider checks field order re-renders.
     fn with_reference(
         &self,
         raw_body: &[u8],
@@ -466,19 +467,59 @@ pub trait Codec: Send + Sync {
         context: &RenderContext<'_>,
     ) -> Result<Vec<u8>, ApiError> {
         let _ = context;
-        let mut value: serde_json::Value = serde_json::from_slice(raw_body).map_err(|e| {
+        let Some(reference) = &request.order_ref else {
+            return Ok(raw_body.to_vec());
+        };
+        encoding::set_string_members(raw_body, &[(self.field_name(Field::OrderRef), reference)])
+            .map_err(|e| {
+                ApiError::new(
+                    crate::error::ErrorKind::MalformedBody,
+                    format!("the body is not a JSON object: {e}"),
+                )
+            })
+    }
+
+    /// The merchant's own body with its callback URLs set to `callbacks`' (the relay's, for a
+    /// same-dialect route), every other member kept in place and as sent. A dialect without
+    /// per-payment callback fields (AlpPay: one URL per account) keeps the body as it is.
+    fn with_callbacks(
+        &self,
+        raw_body: &[u8],
+        callbacks: &crate::model::Callbacks,
+    ) -> Result<Vec<u8>, ApiError> {
+        let set: Vec<(&str, &str)> = self
+            .callback_fields(callbacks)
+            .into_iter()
+            .filter_map(|(name, url)| Some((name, url?)))
+            .collect();
+        if set.is_empty() {
+            return Ok(raw_body.to_vec());
+        }
+        encoding::set_string_members(raw_body, &set).map_err(|e| {
             ApiError::new(
                 crate::error::ErrorKind::MalformedBody,
-                format!("the body is not valid JSON: {e}"),
+                format!("the body is not a JSON object: {e}"),
             )
-        })?;
-        if let (Some(object), Some(reference)) = (value.as_object_mut(), &request.order_ref) {
-            object.insert(
-                self.field_name(Field::OrderRef).to_owned(),
-                serde_json::Value::from(reference.as_str()),
-            );
-        }
-        Ok(value.to_string().into_bytes())
+        })
+    }
+
+    /// This dialect's per-payment callback fields, each with its URL in `callbacks`.
+    fn callback_fields<'c>(
+        &self,
+        callbacks: &'c crate::model::Callbacks,
+    ) -> Vec<(&'static str, Option<&'c str>)> {
+        [
+            (Field::Callback, &callbacks.success),
+            (Field::FailureCallback, &callbacks.failure),
+        ]
+        .into_iter()
+        .filter_map(|(field, url)| {
+            self.fields()
+                .iter()
+                .find(|(canonical, _)| *canonical == field)
+                .map(|(_, wire)| (*wire, url.as_deref()))
+        })
+        .collect()
     }
 
     /// The request's replay token, for dialects that sign one into the body; `Ok(None)` for

@@ -19,9 +19,31 @@ pub struct Endpoint<'p> {
 /// Apollo PHP SDK sends one). When the path is served only with another method, that endpoint
 /// is returned, so the wrong method can be refused in its dialect.
 pub fn endpoint_for<'p>(method: &str, path: &'p str) -> Option<Endpoint<'p>> {
+    let mut matching = served_at(path);
+    let first = matching.next()?;
+    if first.method.eq_ignore_ascii_case(method) {
+        return Some(first);
+    }
+    Some(
+        matching
+            .find(|e| e.method.eq_ignore_ascii_case(method))
+            .unwrap_or(first),
+    )
+}
+
+/// The methods served at a path, for the `Allow` header of a 405 (RFC 9110 requires one).
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = served_at(path).map(|e| e.method).collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+/// Every endpoint served at a path, whatever its method, in registry order.
+fn served_at(path: &str) -> impl Iterator<Item = Endpoint<'_>> {
     let path = path.split('?').next().unwrap_or(path);
     let path = path.strip_suffix('/').unwrap_or(path);
-    let mut matching = Dialect::ALL.into_iter().flat_map(|dialect| {
+    Dialect::ALL.into_iter().flat_map(move |dialect| {
         dialect.codec().inbound().iter().filter_map(move |inbound| {
             let path_id = match inbound.path.strip_suffix("/{id}") {
                 Some(prefix) => {
@@ -37,16 +59,7 @@ pub fn endpoint_for<'p>(method: &str, path: &'p str) -> Option<Endpoint<'p>> {
                 path_id,
             })
         })
-    });
-    let first = matching.next()?;
-    if first.method.eq_ignore_ascii_case(method) {
-        return Some(first);
-    }
-    Some(
-        matching
-            .find(|e| e.method.eq_ignore_ascii_case(method))
-            .unwrap_or(first),
-    )
+    })
 }
 
 /// The dialect to answer an unknown path in: by the caller's key header, else by path prefix.
@@ -111,6 +124,15 @@ mod tests {
             Some(ListPayments)
         );
         assert_eq!(op("/"), None);
+    }
+
+    #[test]
+    fn allowed_methods_name_every_method_served_at_a_path() {
+        assert_eq!(allowed_methods("/v2/payment"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/v2/payment/?x=1"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/v2/payment/8f3c2a1e"), ["GET"]);
+        assert_eq!(allowed_methods("/api-gateway/order/"), ["POST"]);
+        assert!(allowed_methods("/nowhere").is_empty());
     }
 
     #[test]

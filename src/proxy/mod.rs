@@ -34,7 +34,7 @@ use crate::store::{Claim, PaymentRecord, Store, new_relay_token};
 use crate::translate;
 
 use client::UpstreamClient;
-use endpoint::{Endpoint, dialect_hint, endpoint_for};
+use endpoint::{Endpoint, allowed_methods, dialect_hint, endpoint_for};
 use index::{Index, NewRecord, exclusive_upstreams, recorded_request, unavailable};
 
 pub struct Proxy {
@@ -77,6 +77,8 @@ pub struct RequestCtx {
     outcome: Outcome,
     status: u16,
     upstream_time: Duration,
+    /// The methods served at the path, for the `Allow` header of a 405 answer.
+    allow: Option<String>,
 }
 
 impl Proxy {
@@ -120,10 +122,12 @@ impl Proxy {
         let dialect = endpoint.dialect;
         ctx.dialect = Some(dialect);
         if !method.eq_ignore_ascii_case(endpoint.method) {
+            let allowed = allowed_methods(&path).join(", ");
             let error = ApiError::new(
                 ErrorKind::MethodNotAllowed,
-                format!("only {} is served here", endpoint.method),
+                format!("only {allowed} is served here"),
             );
+            ctx.allow = Some(allowed);
             session.set_keepalive(None);
             return self.fail(ctx, dialect, error);
         }
@@ -361,17 +365,19 @@ impl Proxy {
         let request_id = ctx.request_id.as_str();
         // The relay token is drawn before planning: the callback sent upstream carries it.
         let relay_token = new_relay_token();
-        let relays: Vec<(Dialect, Option<String>)> = Dialect::ALL
-            .into_iter()
-            .map(|to| {
+        let relays: Vec<(&str, Option<String>)> = selection
+            .upstreams
+            .iter()
+            .filter_map(|id| config.upstream(id))
+            .map(|upstream| {
                 let relay = translate::relay_callback(
                     &config.webhooks,
                     admitted.merchant,
                     &admitted.request,
-                    to,
+                    upstream,
                     &relay_token,
                 );
-                (to, relay)
+                (upstream.id.as_str(), relay)
             })
             .collect();
         let tried = &mut ctx.upstream;
@@ -381,7 +387,7 @@ impl Proxy {
                 *tried = Some(upstream.id.clone());
                 let relay = relays
                     .iter()
-                    .find(|(to, _)| *to == upstream.dialect)
+                    .find(|(id, _)| *id == upstream.id)
                     .and_then(|(_, relay)| relay.as_deref());
                 let (plan, context) = admitted
                     .plan_for(
@@ -422,6 +428,12 @@ impl Proxy {
             && sent.upstream.dialect == dialect
         {
             answer.body = translate::restore_reference(&answer.body, sent_ref, original);
+        }
+        if let Some(relay) = context.relay_callback
+            && sent.upstream.dialect == dialect
+        {
+            answer.body =
+                translate::restore_callbacks(dialect, &answer.body, relay, &admitted.request);
         }
         ctx.outcome = match &answer.outcome {
             Ok(_) => Outcome::Ok,
@@ -540,9 +552,36 @@ impl Proxy {
         codec.parse_lookup_response(sent.reply.status, &sent.reply.body, &config.networks)
     }
 
+    /// A lookup or list call, counted by dialect, upstream and outcome.
+    async fn lookup(
+        &self,
+        ctx: &mut RequestCtx,
+        config: &LoadedConfig,
+        dialect: Dialect,
+        headers: &http::HeaderMap,
+        call: &Call<'_>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let answer = self
+            .answer_lookup(ctx, config, dialect, headers, call)
+            .await;
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(e) => e.kind.label(),
+        };
+        METRICS
+            .lookups
+            .with_label_values(&[
+                dialect.name(),
+                ctx.upstream.as_deref().unwrap_or(""),
+                outcome,
+            ])
+            .inc();
+        answer
+    }
+
     /// A lookup or list call: answered from the index and the payment's provider, in the
     /// caller's dialect, whichever provider holds the payment.
-    async fn lookup(
+    async fn answer_lookup(
         &self,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
@@ -986,6 +1025,7 @@ impl RequestCtx {
             outcome: Outcome::Unknown,
             status: 0,
             upstream_time: Duration::ZERO,
+            allow: None,
         }
     }
 }
@@ -1031,10 +1071,13 @@ impl Proxy {
                 Err(_) => self.deadline_passed(session, ctx, deadline),
             };
         ctx.status = status;
-        let mut header = ResponseHeader::build(status, Some(4))?;
+        let mut header = ResponseHeader::build(status, Some(5))?;
         header.insert_header("Content-Type", "application/json")?;
         header.insert_header("Content-Length", body.len().to_string())?;
         header.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if let Some(allow) = ctx.allow.as_deref().filter(|_| status == 405) {
+            header.insert_header("Allow", allow)?;
+        }
         session.write_response_header(Box::new(header)).await?;
         session.write_response_body(Bytes::from(body), true).await?;
         Ok(())

@@ -58,6 +58,7 @@ impl Proxy {
     ) -> (u16, Vec<u8>) {
         if session.req_header().method != http::Method::POST {
             session.set_keepalive(None);
+            ctx.allow = Some("POST".to_owned());
             ctx.outcome = Outcome::Failed(ErrorKind::MethodNotAllowed);
             return (405, br#"{"error":"only POST is served here"}"#.to_vec());
         }

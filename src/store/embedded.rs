@@ -55,6 +55,12 @@ const EVENTS_DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("event
 /// (created_at µs, event id) -> (), for newest-first listing.
 const EVENTS_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("events_time");
 
+/// Memory redb may hold as its page cache (read cache and write buffer together). redb's
+/// default, 1 GiB, grows the process with the index (about 3 KB per payment) until it is
+/// full: the soak (docs/soak.md) saw +120 MiB in four minutes. Older pages are read from the
+/// file, through the OS page cache.
+pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// The most writes committed together; bounds one transaction's size and latency.
 const MAX_BATCH: usize = 512;
 /// The most expired nonces removed per write, so pruning never makes one write slow.
@@ -73,12 +79,18 @@ impl EmbeddedStore {
     /// Creates or opens the file (recovering it after a crash) and starts the writer thread,
     /// which ends when the store is dropped.
     pub fn open(path: &Path) -> StoreResult<EmbeddedStore> {
+        Self::open_with_cache(path, CACHE_BYTES)
+    }
+
+    fn open_with_cache(path: &Path, cache_bytes: usize) -> StoreResult<EmbeddedStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let db = Database::create(path)
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         // Read transactions need every table to exist.
         let txn = db.begin_write().map_err(internal)?;
@@ -895,5 +907,67 @@ impl StoreBackend for EmbeddedStore {
                 .map_err(internal)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::new_relay_token;
+
+    fn record(n: usize) -> PaymentRecord {
+        let created = OffsetDateTime::from_unix_timestamp(1_750_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        PaymentRecord {
+            merchant_id: "m".to_owned(),
+            inbound_dialect: "cryptomus".to_owned(),
+            merchant_ref: Some(format!("ref-{n}")),
+            route_id: "r".to_owned(),
+            upstream_id: "u".to_owned(),
+            upstream_dialect: "apollo".to_owned(),
+            upstream_payment_id: format!("pay-{n}"),
+            upstream_ref: format!("up-{n}"),
+            echo: format!(r#"{{"order":"{}"}}"#, "x".repeat(1000)).into_bytes(),
+            callback_success_url: Some("https://shop.example/paid".to_owned()),
+            callback_failure_url: None,
+            relay_token: new_relay_token(),
+            created_at: created,
+            updated_at: created,
+            status: "pending".to_owned(),
+        }
+    }
+
+    /// The cache is a bound, not a size the index may grow to: with an index several times
+    /// larger than it, every payment still reads back (from the file). That the bound keeps
+    /// the process's memory flat is measured by the soak (docs/soak.md); redb counts
+    /// evictions only in a build with its `cache_metrics` feature.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_index_larger_than_its_cache_still_reads_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = 256 * 1024;
+        let store =
+            EmbeddedStore::open_with_cache(&dir.path().join("index.redb"), cache).expect("open");
+        let records: Vec<PaymentRecord> = (0..1000).map(record).collect();
+        // Concurrent, so they share commits (one fsync per batch).
+        let mut writes = tokio::task::JoinSet::new();
+        let store = Arc::new(store);
+        for r in records.iter().cloned() {
+            let store = Arc::clone(&store);
+            writes.spawn(async move { store.complete_create(r).await });
+        }
+        while let Some(written) = writes.join_next().await {
+            written.expect("task").expect("written");
+        }
+        let size = std::fs::metadata(dir.path().join("index.redb"))
+            .expect("file")
+            .len();
+        assert!(
+            size > 4 * cache as u64,
+            "the index ({size} B) must outgrow the cache"
+        );
+        for r in &records {
+            let read = store.get_by_ref("m", r.merchant_ref.as_deref().unwrap_or_default());
+            assert_eq!(read.await.expect("read").as_ref(), Some(r));
+        }
     }
 }
