@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use pingora::apps::http_app::ServeHttp;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
@@ -51,14 +52,15 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
     let mut services: Services = Vec::new();
     // One index for the proxy and the webhook worker: the embedded store is one open file.
     let index = Arc::new(Index::new(shared.load().store.clone()));
-    let mut http = pingora::proxy::HttpProxy::new(
+    let guarded = Guarded::new(
         Proxy::new(shared.clone(), index.clone()),
-        Arc::new(server_conf(&shared.load())),
+        max_connections,
+        shared.clone(),
     );
-    http.handle_init_modules();
-    let guarded = Guarded::new(http, max_connections, shared.clone());
     let mut proxy = Service::new("payglot proxy".to_owned(), guarded);
-    proxy.add_tcp(&listen);
+    // No read buffer in front of the socket: pingora's default is 64 KiB per connection, most
+    // of an idle connection's memory; the HTTP session reads into its own header buffer.
+    proxy.add_listener(ListenerConfig::tcp(listen).l4_buffer(L4BufferSettings::default().read(0)));
     services.push(Box::new(proxy));
 
     let mut admin = Service::new(

@@ -401,6 +401,51 @@ fn expect_100_continue_is_answered() {
 }
 
 #[test]
+fn kept_alive_and_pipelined_requests_are_answered_in_order() {
+    let stack = stack::start(&stack::base_config("", ""));
+    let request = |n: u64| {
+        let body = create_body("alppay", n, "5");
+        let mut raw = format!(
+            "POST /v2/payment HTTP/1.1\r\nHost: x\r\nAPI-KEY: {}\r\nX-HMAC: {}\r\nX-Test-Target: apollo\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            sign::ALPPAY.0,
+            sign::hmac_hex(sign::ALPPAY.1, &body),
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&body);
+        raw
+    };
+    let stream = TcpStream::connect(stack.proxy).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    let mut expect_answer = |n: u64| {
+        let answer = http::read_one(&mut reader).expect("an answer on the same connection");
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert!(
+            answer.text().contains(&format!("\"invoice\":\"INV-{n}\"")),
+            "{}",
+            answer.text()
+        );
+    };
+    // One after another on one connection.
+    for _ in 0..2 {
+        let n = next();
+        writer.write_all(&request(n)).expect("write");
+        expect_answer(n);
+    }
+    // Three sent at once, before any answer is read: three answers, in order.
+    let numbers = [next(), next(), next()];
+    let burst: Vec<u8> = numbers.iter().flat_map(|n| request(*n)).collect();
+    writer.write_all(&burst).expect("write");
+    for n in numbers {
+        expect_answer(n);
+    }
+}
+
+#[test]
 fn unreachable_and_silent_upstreams_answer_502_and_504() {
     // A port nothing listens on, and a listener that accepts but never answers.
     let closed = {

@@ -1,9 +1,10 @@
 //! The pingora glue: read the body, run the core, call the upstream, run the core, answer. It
 //! knows no provider's field names; those live in `dialect`.
 //!
-//! Every request is answered from `request_filter`: payglot makes the upstream call itself
-//! through pingora's pooled connector, so it sees the whole upstream answer before choosing
-//! the caller's status, and knows whether a failed exchange sent anything (failover safety).
+//! payglot is pingora's HTTP server app ([`HttpServerApp`]), not a `ProxyHttp`: it makes the
+//! upstream call itself through pingora's pooled connector, so it sees the whole upstream answer
+//! before choosing the caller's status, and knows whether a failed exchange sent anything
+//! (failover safety). A connection carries none of pingora's proxy state machine.
 
 pub mod client;
 pub mod endpoint;
@@ -17,9 +18,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::http::ResponseHeader;
-use pingora::prelude::*;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
 use time::OffsetDateTime;
 
 use crate::config::{LoadedConfig, Merchant, Upstream};
@@ -93,7 +95,7 @@ impl Proxy {
 
     async fn handle(
         &self,
-        session: &mut Session,
+        session: &mut ServerSession,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
     ) -> (u16, Vec<u8>) {
@@ -801,7 +803,7 @@ impl Proxy {
     /// The answer when `server.request_timeout_ms` passed before the request was answered.
     fn deadline_passed(
         &self,
-        session: &mut Session,
+        session: &mut ServerSession,
         ctx: &mut RequestCtx,
         deadline: Duration,
     ) -> (u16, Vec<u8>) {
@@ -949,7 +951,7 @@ fn count_notes(notes: &[crate::dialect::Note], from: Dialect, to: Dialect, reque
 }
 /// Reads the whole request body up to `limit` bytes. A declared length over the limit is
 /// refused before reading; the connection is then closed, as the rest is never read.
-async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_body(session: &mut ServerSession, limit: usize) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorKind::PayloadTooLarge,
@@ -973,16 +975,12 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, ApiEr
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
     if expects_continue {
-        session
-            .as_mut()
-            .write_continue_response()
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorKind::MalformedBody,
-                    format!("could not answer Expect: {e}"),
-                )
-            })?;
+        session.write_continue_response().await.map_err(|e| {
+            ApiError::new(
+                ErrorKind::MalformedBody,
+                format!("could not answer Expect: {e}"),
+            )
+        })?;
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
     loop {
@@ -1011,7 +1009,7 @@ fn is_json(body: &[u8]) -> bool {
 }
 
 /// The caller's request id when it sent a sane one, else a fresh one.
-fn request_id(session: &Session) -> String {
+fn request_id(session: &ServerSession) -> String {
     session
         .req_header()
         .headers
@@ -1037,11 +1035,8 @@ impl Drop for InFlight {
     }
 }
 
-#[async_trait]
-impl ProxyHttp for Proxy {
-    type CTX = RequestCtx;
-
-    fn new_ctx(&self) -> RequestCtx {
+impl RequestCtx {
+    fn new() -> Self {
         RequestCtx {
             request_id: String::new(),
             started: Instant::now(),
@@ -1055,8 +1050,33 @@ impl ProxyHttp for Proxy {
             allow: None,
         }
     }
+}
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+impl Proxy {
+    /// One request on a session whose header has been read: answered, counted, logged, and the
+    /// connection handed back when it can carry another request.
+    async fn exchange(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
+        let mut ctx = RequestCtx::new();
+        let written = self.respond(&mut session, &mut ctx).await;
+        self.log(&ctx, written.as_ref().err().map(|e| &**e));
+        // An answer that did not leave whole leaves the connection in an unknown state.
+        written.ok()?;
+        let settings = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(reusable) => reusable.map(|s| ReusedHttpStream::from_reusable_stream(s, settings)),
+            Err(e) => {
+                tracing::debug!(request_id = %ctx.request_id, error = %e, "connection not reusable");
+                None
+            }
+        }
+    }
+
+    /// Handles the request and writes its whole answer.
+    async fn respond(
+        &self,
+        session: &mut ServerSession,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
         let _in_flight = InFlight::enter();
         ctx.started = Instant::now();
         ctx.request_id = request_id(session);
@@ -1080,33 +1100,13 @@ impl ProxyHttp for Proxy {
         if let Some(allow) = ctx.allow.as_deref().filter(|_| status == 405) {
             header.insert_header("Allow", allow)?;
         }
-        session
-            .write_response_header(Box::new(header), false)
-            .await?;
-        session
-            .write_response_body(Some(Bytes::from(body)), true)
-            .await?;
-        Ok(true)
+        session.write_response_header(Box::new(header)).await?;
+        session.write_response_body(Bytes::from(body), true).await?;
+        Ok(())
     }
 
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut RequestCtx,
-    ) -> Result<Box<HttpPeer>> {
-        // Never reached: request_filter answers every request.
-        Err(Error::explain(
-            ErrorType::InternalError,
-            "payglot answers from request_filter",
-        ))
-    }
-
-    async fn logging(
-        &self,
-        _session: &mut Session,
-        error: Option<&pingora::Error>,
-        ctx: &mut RequestCtx,
-    ) {
+    /// The request metric, the latency histogram and the info log line.
+    fn log(&self, ctx: &RequestCtx, error: Option<&pingora::Error>) {
         let dialect = ctx.dialect.map(Dialect::name).unwrap_or("unknown");
         let merchant = ctx.merchant.as_deref().unwrap_or("");
         let route = ctx.route.as_deref().unwrap_or("");
@@ -1135,14 +1135,46 @@ impl ProxyHttp for Proxy {
             "request"
         );
     }
+}
 
-    fn suppress_error_log(
-        &self,
-        _session: &Session,
-        _ctx: &RequestCtx,
-        _error: &pingora::Error,
-    ) -> bool {
-        // Client disconnects are logged once in `logging`; pingora's own line would repeat it.
-        true
+/// payglot as pingora's HTTP server app: one call per request on a connection; pingora runs
+/// the keep-alive loop around it. Nothing of pingora's proxy state machine is carried.
+#[async_trait]
+impl HttpServerApp for Proxy {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        // Requests a client sends before reading the answers are served in order.
+        session.set_pipelining_enabled(true);
+        // Between requests only this future is held, so what it keeps across the read is the
+        // memory of an idle connection; the request's handling is boxed below for that reason.
+        let mut stopping = shutdown.clone();
+        let read = tokio::select! {
+            biased;
+            read = session.read_request() => read,
+            // A kept-alive connection awaiting its next request is closed at shutdown.
+            _ = stopping.wait_for(|stop| *stop) => return None,
+        };
+        match read {
+            Ok(true) => {}
+            // Closed before a request: the usual end of a kept-alive connection.
+            Ok(false) => return None,
+            Err(e) => {
+                if e.etype() == &pingora::ErrorType::InvalidHTTPHeader {
+                    let _ = session.respond_error(400).await;
+                } else {
+                    tracing::debug!(error = %e, "request header not read");
+                }
+                session.shutdown().await;
+                return None;
+            }
+        }
+        if *shutdown.borrow() {
+            // No more requests on this connection once the server is stopping.
+            session.set_keepalive(None);
+        }
+        Box::pin(self.exchange(session)).await
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Forged or unverifiable → 401, unknown token or payment → 404; nothing reaches the merchant.
 
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession;
 use time::OffsetDateTime;
 
 use super::index::{recorded_request, unavailable};
@@ -51,7 +51,7 @@ impl From<ApiError> for Refusal {
 impl Proxy {
     pub(super) async fn relay(
         &self,
-        session: &mut Session,
+        session: &mut ServerSession,
         ctx: &mut RequestCtx,
         config: &LoadedConfig,
         path: RelayPath<'_>,

@@ -96,6 +96,11 @@ pub fn send_raw(addr: SocketAddr, raw: &[u8]) -> io::Result<Response> {
     exchange(addr, raw, false)
 }
 
+/// Reads one whole response from a connection the caller keeps (keep-alive, pipelining).
+pub fn read_one(reader: &mut impl BufRead) -> io::Result<Response> {
+    read_response(reader, false)
+}
+
 fn exchange(addr: SocketAddr, raw: &[u8], head_request: bool) -> io::Result<Response> {
     let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
