@@ -1,5 +1,7 @@
 //! A small HTTP/1.1 load generator for payglot's load benchmark (scripts/bench-load.sh): one
-//! thread, N keep-alive connections, the same POST over and over.
+//! thread, N keep-alive connections, the same POST over and over, or (`--requests FILE`) the
+//! requests of a file in turn: one per line, `Name: value` headers then the body, tab-separated
+//! (bench/make-requests.py writes them; `--method GET` sends no body).
 //!
 //! With `--rate R` it sends at a constant R requests/s and measures each latency from the
 //! *intended* send time, as wrk2 does, so a stall that delays the requests queued behind it is
@@ -28,8 +30,14 @@ struct Args {
     #[arg(long)]
     url: String,
     /// The request body, sent as it is.
-    #[arg(long)]
-    body: PathBuf,
+    #[arg(long, required_unless_present = "requests")]
+    body: Option<PathBuf>,
+    /// Requests sent in turn instead of one body: a line each, headers and body tab-separated.
+    #[arg(long, conflicts_with = "body")]
+    requests: Option<PathBuf>,
+    /// `POST` or `GET` (no body).
+    #[arg(long, default_value = "POST")]
+    method: String,
     /// A file of `Name: value` lines to send as headers (e.g. from `payglot sign`).
     #[arg(long)]
     headers: Option<PathBuf>,
@@ -61,7 +69,9 @@ struct Tally {
 
 struct Plan {
     addr: String,
-    request: Vec<u8>,
+    /// Sent in turn, wrapping at the end.
+    requests: Vec<Vec<u8>>,
+    sent: AtomicU64,
     start: Instant,
     end: Instant,
     /// Requests per second; `None` for closed loop.
@@ -82,7 +92,6 @@ fn main() {
 
 fn run(args: &Args) -> Result<String, String> {
     let (addr, host, path) = split_url(&args.url)?;
-    let body = std::fs::read(&args.body).map_err(|e| format!("{}: {e}", args.body.display()))?;
     let mut headers: Vec<String> = Vec::new();
     if let Some(file) = &args.headers {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -94,20 +103,57 @@ fn run(args: &Args) -> Result<String, String> {
         );
     }
     headers.extend(args.header.iter().cloned());
-    if !headers
-        .iter()
-        .any(|h| h.to_ascii_lowercase().starts_with("content-type:"))
-    {
-        headers.push("Content-Type: application/json".to_owned());
-    }
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\n");
-    for h in &headers {
-        request.push_str(h);
+    let with_body = args.method != "GET";
+    let format = |line_headers: &[&str], body: &[u8]| {
+        let mut request = format!("{} {path} HTTP/1.1\r\nHost: {host}\r\n", args.method);
+        let all = headers
+            .iter()
+            .map(String::as_str)
+            .chain(line_headers.iter().copied());
+        let mut typed = false;
+        for h in all {
+            typed |= h.to_ascii_lowercase().starts_with("content-type:");
+            request.push_str(h);
+            request.push_str("\r\n");
+        }
+        if with_body {
+            if !typed {
+                request.push_str("Content-Type: application/json\r\n");
+            }
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
         request.push_str("\r\n");
+        let mut request = request.into_bytes();
+        if with_body {
+            request.extend_from_slice(body);
+        }
+        request
+    };
+    let requests: Vec<Vec<u8>> = match (&args.requests, &args.body) {
+        (Some(file), _) => {
+            let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            text.split(|&b| b == b'\n')
+                .filter(|line| !line.is_empty())
+                .map(|line| {
+                    let mut fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+                    let body = fields.pop().unwrap_or_default();
+                    let line_headers: Vec<&str> = fields
+                        .iter()
+                        .filter_map(|h| std::str::from_utf8(h).ok())
+                        .collect();
+                    format(&line_headers, body)
+                })
+                .collect()
+        }
+        (None, Some(file)) => {
+            let body = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            vec![format(&[], &body)]
+        }
+        (None, None) => return Err("give --body or --requests".to_owned()),
+    };
+    if requests.is_empty() {
+        return Err("no requests to send".to_owned());
     }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut request = request.into_bytes();
-    request.extend_from_slice(&body);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -119,7 +165,8 @@ fn run(args: &Args) -> Result<String, String> {
         let start = Instant::now() + Duration::from_millis(50);
         let plan = Arc::new(Plan {
             addr,
-            request,
+            requests,
+            sent: AtomicU64::new(0),
             start,
             end: start + duration,
             rate,
@@ -173,8 +220,10 @@ async fn connection(plan: Arc<Plan>) -> Tally {
             }
         }
         let Some(s) = stream.as_mut() else { continue };
+        let turn = plan.sent.fetch_add(1, Ordering::Relaxed) as usize;
+        let request = &plan.requests[turn % plan.requests.len()];
         let sent = Instant::now();
-        match timeout(REQUEST_TIMEOUT, exchange(s, &plan.request, &mut buffer)).await {
+        match timeout(REQUEST_TIMEOUT, exchange(s, request, &mut buffer)).await {
             Ok(Ok((status, keep_alive))) => {
                 let done = Instant::now();
                 tally
