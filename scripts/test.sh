@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build-deps.sh
 bash scripts/sdk-env.sh
+# nginx + njs for the benchmark peer's test (seconds when missing, nothing when present).
+bash scripts/ensure-nginx.sh
 log=$(mktemp)
 pg_dir=""
 cleanup() {
