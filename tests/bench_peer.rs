@@ -166,9 +166,10 @@ fn nginx_with_njs() -> Result<(PathBuf, PathBuf), String> {
     Ok((nginx, modules))
 }
 
-/// nginx + njs as one process (no master/worker split, so stopping it is one kill by PID),
-/// listening on a socket this test bound and handed over (nginx takes inherited listeners
-/// named in its `NGINX` environment variable, as in a binary upgrade).
+/// nginx + njs (a master and one worker, as the benchmark runs it), listening on a socket this
+/// test bound and handed over: nginx takes inherited listeners named in its `NGINX` environment
+/// variable, as in a binary upgrade. (A single-process nginx, `master_process off`, crashes on
+/// an inherited listener.) Stopped by the master's PID, its worker by PID too if it lingers.
 struct Peer {
     child: Child,
     addr: SocketAddr,
@@ -204,8 +205,7 @@ impl Peer {
             .replace(
                 "@NJS@",
                 &Path::new(ROOT).join("bench/njs").display().to_string(),
-            )
-            .replace("master_process on;", "master_process off;");
+            );
         assert!(!conf.contains('@'), "a placeholder is left:\n{conf}");
         let conf_file = dir.join("nginx.conf");
         std::fs::write(&conf_file, conf).expect("write the nginx config");
@@ -254,10 +254,39 @@ impl Peer {
     }
 }
 
+/// The direct children of `pid` (nginx's worker), from `/proc`.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
+        let master = self.child.id();
+        let workers = children(master);
+        // TERM: nginx's fast stop, the master stops its worker and exits.
+        signal(master, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !matches!(self.child.try_wait(), Ok(Some(_))) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for worker in workers {
+            if Path::new(&format!("/proc/{worker}")).exists() {
+                signal(worker, "KILL");
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
