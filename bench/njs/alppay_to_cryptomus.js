@@ -37,10 +37,15 @@ const CHAINS = {
 };
 const ALPPAY_ALIASES = { trc20: 'tron' };
 
+// Own keys only: a name like "constructor" must not find the object's prototype.
+function lookup(table, key) {
+    return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
+
 function chainFrom(dialect, name) {
     if (typeof name !== 'string') return undefined;
     const lower = name.toLowerCase();
-    if (dialect === 'alppay' && ALPPAY_ALIASES[lower]) return ALPPAY_ALIASES[lower];
+    if (dialect === 'alppay' && lookup(ALPPAY_ALIASES, lower)) return ALPPAY_ALIASES[lower];
     return Object.keys(CHAINS).find((c) => CHAINS[c][dialect] === lower);
 }
 
@@ -197,7 +202,7 @@ function utcSeconds(ms) {
 }
 
 function alppayPayment(create, invoice) {
-    const word = [invoice.status, invoice.payment_status].find((w) => STATUSES[w]);
+    const word = [invoice.status, invoice.payment_status].find((w) => lookup(STATUSES, w));
     if (!word) return null;
     const status = STATUSES[word][0];
     const displayStatus = STATUSES[word][1];
@@ -208,9 +213,9 @@ function alppayPayment(create, invoice) {
     const chain = chainFrom('cryptomus', invoice.network) || create.chain;
     const asset = new Ordered([
         ['short', currency],
-        ['name', ASSET_NAMES[currency.toUpperCase()] || currency],
+        ['name', lookup(ASSET_NAMES, currency.toUpperCase()) || currency],
         ['logoUrl', ''],
-        ['network', (CHAINS[chain] && CHAINS[chain].alppay) || chain],
+        ['network', (lookup(CHAINS, chain) && CHAINS[chain].alppay) || chain],
     ]);
     const created = invoice.created_at ? parseTime(invoice.created_at) : NaN;
     const updated = invoice.updated_at ? parseTime(invoice.updated_at) : created;
