@@ -35,7 +35,8 @@
 # last-raw.tsv): req/s, p50/p99/p99.9, CPU-seconds per 10k requests of the proxy process
 # (utime+stime from /proc/PID/stat) and its peak RSS (VmHWM), each also as a ratio to nginx and
 # to the pingora pass-through; then the targets as ratios from the same run, each said
-# held or missed. About 6 minutes after the build.
+# held or missed. About 10 minutes after the build on a busy 2-core machine (the signed
+# requests are made before each run, outside its measured window).
 #
 # Environment: BENCH_DURATION (s per run, default 5), BENCH_ROUNDS (default 3), BENCH_WARMUP
 # (s, default 2), BENCH_CONNECTIONS (default 32), BENCH_MAX_RPS (references made per second of
