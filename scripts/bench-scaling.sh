@@ -112,6 +112,12 @@ awk -F'\t' -v hz="$CLK_TCK" '
     }
   }' "$RESULTS" >"$OUT/last.tsv"
 {
+  echo "# How payglot's cost grows with the request body"
+  echo
+  echo "Made by \`bash scripts/bench-scaling.sh\` (plot: bench/plot-scaling.gp)."
+  echo
+  echo "![throughput and CPU per request by body size](scaling.png)"
+  echo
   echo "Scaling benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): $(machine_line); wrk -t1 -c$CONNECTIONS, $ROUNDS interleaved rounds of ${DURATION} s per target; loadavg before $LOAD_BEFORE, after $LOAD_AFTER. wrk and the static upstream share the cores with the proxy."
   echo
   echo "req/s: median of the rounds. CPU: CPU-microseconds of the proxy process per request, over all rounds. payglot ÷ pingora: same body size and threads."
