@@ -1,16 +1,38 @@
--- wrk script for the load benchmark (scripts/bench-load.sh): POSTs the body in $BENCH_BODY
--- with the headers in $BENCH_HEADERS (`Name: value` lines, as `payglot sign` prints them) and
--- prints one machine-readable line with the latency percentiles (microseconds).
-wrk.method = "POST"
-local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-for line in io.lines(os.getenv("BENCH_HEADERS")) do
-  local name, value = line:match("^%s*([^:]+):%s*(.-)%s*$")
-  if name then
-    wrk.headers[name] = value
+-- wrk script for the load benchmark (scripts/bench-load.sh): sends the requests in the file
+-- $BENCH_REQUESTS in turn, wrapping at its end. Each line is `Name: value` headers and then the
+-- body, tab-separated (bench/make-requests.py writes them). $BENCH_METHOD (default POST): GET
+-- sends no body. Prints one machine-readable line with the latency percentiles (microseconds).
+local method = os.getenv("BENCH_METHOD") or "POST"
+local requests = {}
+local next_request = 0
+
+-- Per thread: the main state, which only prints the summary, never holds the requests.
+function init(args)
+  for line in io.lines(os.getenv("BENCH_REQUESTS")) do
+    local headers = { ["Content-Type"] = "application/json" }
+    local fields = {}
+    for field in (line .. "\t"):gmatch("([^\t]*)\t") do
+      fields[#fields + 1] = field
+    end
+    local body = table.remove(fields)
+    for _, h in ipairs(fields) do
+      local name, value = h:match("^%s*([^:]+):%s*(.-)%s*$")
+      if name then
+        headers[name] = value
+      end
+    end
+    if method == "GET" then
+      headers["Content-Type"] = nil
+      body = nil
+    end
+    requests[#requests + 1] = wrk.format(method, nil, headers, body)
   end
+  assert(#requests > 0, "no requests in " .. os.getenv("BENCH_REQUESTS"))
+end
+
+function request()
+  next_request = next_request % #requests + 1
+  return requests[next_request]
 end
 
 done = function(summary, latency, requests)

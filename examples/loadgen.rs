@@ -1,5 +1,7 @@
 //! A small HTTP/1.1 load generator for payglot's load benchmark (scripts/bench-load.sh): one
-//! thread, N keep-alive connections, the same POST over and over.
+//! thread, N keep-alive connections, the same POST over and over, or (`--requests FILE`) the
+//! requests of a file in turn: one per line, `Name: value` headers then the body, tab-separated
+//! (bench/make-requests.py writes them; `--method GET` sends no body).
 //!
 //! With `--rate R` it sends at a constant R requests/s and measures each latency from the
 //! *intended* send time, as wrk2 does, so a stall that delays the requests queued behind it is
@@ -39,8 +41,14 @@ struct Args {
     #[arg(long)]
     url: String,
     /// The request body, sent as it is.
-    #[arg(long)]
-    body: PathBuf,
+    #[arg(long, required_unless_present = "requests")]
+    body: Option<PathBuf>,
+    /// Requests sent in turn instead of one body: a line each, headers and body tab-separated.
+    #[arg(long, conflicts_with_all = ["body", "unique", "sign_config"])]
+    requests: Option<PathBuf>,
+    /// `POST` or `GET` (no body).
+    #[arg(long, default_value = "POST")]
+    method: String,
     /// A file of `Name: value` lines to send as headers (e.g. from `payglot sign`).
     #[arg(long)]
     headers: Option<PathBuf>,
@@ -86,10 +94,11 @@ struct Tally {
     statuses: BTreeMap<u16, u64>,
 }
 
-/// What is sent: the same bytes every time (the benchmark), or a body made and signed afresh
-/// for each request.
+/// What is sent: the same bytes every time, the requests of a file in turn (the benchmark), or
+/// a body made and signed afresh for each request.
 enum Requests {
     Fixed(Vec<u8>),
+    InTurn(Vec<Vec<u8>>),
     Varying {
         /// Request line and headers, without `Content-Length`, signature headers and the blank
         /// line.
@@ -106,6 +115,7 @@ impl Requests {
     fn build(&self, n: u64) -> Cow<'_, [u8]> {
         let (head, body, first, signer) = match self {
             Requests::Fixed(request) => return Cow::Borrowed(request),
+            Requests::InTurn(list) => return Cow::Borrowed(&list[(n as usize) % list.len()]),
             Requests::Varying {
                 head,
                 body,
@@ -149,7 +159,6 @@ fn main() {
 
 fn run(args: &Args) -> Result<String, String> {
     let (addr, host, path) = split_url(&args.url)?;
-    let body = std::fs::read(&args.body).map_err(|e| format!("{}: {e}", args.body.display()))?;
     let mut headers: Vec<String> = Vec::new();
     if let Some(file) = &args.headers {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -161,47 +170,85 @@ fn run(args: &Args) -> Result<String, String> {
         );
     }
     headers.extend(args.header.iter().cloned());
-    if !headers
-        .iter()
-        .any(|h| h.to_ascii_lowercase().starts_with("content-type:"))
-    {
-        headers.push("Content-Type: application/json".to_owned());
-    }
-    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\n");
-    for h in &headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    let signer = match (&args.sign_config, &args.merchant) {
-        (Some(config), Some(id)) => {
-            let loaded = payglot::config::load_file(config)
-                .map_err(|e| format!("{}: {e}", config.display()))?;
-            let merchant = loaded
-                .merchant_by_id(id)
-                .ok_or_else(|| format!("{}: no merchant {id}", config.display()))?;
-            Some((merchant.dialect, merchant.credentials.clone()))
+    let with_body = args.method != "GET";
+    // Request line and headers, without `Content-Length` and the blank line.
+    let head_with = |line_headers: &[&str]| {
+        let mut head = format!("{} {path} HTTP/1.1\r\nHost: {host}\r\n", args.method);
+        let mut typed = false;
+        for h in headers
+            .iter()
+            .map(String::as_str)
+            .chain(line_headers.iter().copied())
+        {
+            typed |= h.to_ascii_lowercase().starts_with("content-type:");
+            head.push_str(h);
+            head.push_str("\r\n");
         }
-        _ => None,
+        if with_body && !typed {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head
     };
-    let requests = if args.unique || signer.is_some() {
-        let body = String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
-        // Unique across runs too: microseconds since the epoch at the start.
-        let first = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_micros() as u64;
-        Requests::Varying {
-            head,
-            body,
-            first,
-            signer,
+    let finish = |mut head: String, body: &[u8]| {
+        if with_body {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
+        head.push_str("\r\n");
+        let mut request = head.into_bytes();
+        if with_body {
+            request.extend_from_slice(body);
+        }
+        request
+    };
+    let requests = if let Some(file) = &args.requests {
+        let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let list: Vec<Vec<u8>> = text
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let mut fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+                let body = fields.pop().unwrap_or_default();
+                let line_headers: Vec<&str> = fields
+                    .iter()
+                    .filter_map(|h| std::str::from_utf8(h).ok())
+                    .collect();
+                finish(head_with(&line_headers), body)
+            })
+            .collect();
+        if list.is_empty() {
+            return Err(format!("{}: no requests to send", file.display()));
+        }
+        Requests::InTurn(list)
     } else {
-        let mut request = head;
-        request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        let mut request = request.into_bytes();
-        request.extend_from_slice(&body);
-        Requests::Fixed(request)
+        let file = args.body.as_ref().ok_or("give --body or --requests")?;
+        let body = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let signer = match (&args.sign_config, &args.merchant) {
+            (Some(config), Some(id)) => {
+                let loaded = payglot::config::load_file(config)
+                    .map_err(|e| format!("{}: {e}", config.display()))?;
+                let merchant = loaded
+                    .merchant_by_id(id)
+                    .ok_or_else(|| format!("{}: no merchant {id}", config.display()))?;
+                Some((merchant.dialect, merchant.credentials.clone()))
+            }
+            _ => None,
+        };
+        if args.unique || signer.is_some() {
+            let body = String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
+            // Unique across runs too: microseconds since the epoch at the start.
+            let first = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| e.to_string())?
+                .as_micros() as u64;
+            Requests::Varying {
+                head: head_with(&[]),
+                body,
+                first,
+                signer,
+            }
+        } else {
+            Requests::Fixed(finish(head_with(&[]), &body))
+        }
     };
     let non_2xx_log = match &args.non2xx_log {
         Some(path) => Some(Mutex::new(

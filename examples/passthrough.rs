@@ -34,10 +34,14 @@ impl ProxyHttp for Passthrough {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (Some(upstream), listen) = (args.next(), args.next()) else {
+    let (Some(upstream), listen, threads) = (args.next(), args.next(), args.next()) else {
         eprintln!(
-            "usage: passthrough UPSTREAM_ADDR [LISTEN_ADDR]   e.g. 127.0.0.1:8000 127.0.0.1:6188"
+            "usage: passthrough UPSTREAM_ADDR [LISTEN_ADDR] [THREADS]   e.g. 127.0.0.1:8000 127.0.0.1:6188 1"
         );
+        std::process::exit(2);
+    };
+    let Ok(threads) = threads.as_deref().unwrap_or("1").parse::<usize>() else {
+        eprintln!("THREADS: expected a number");
         std::process::exit(2);
     };
     let listen = listen.unwrap_or_else(|| "127.0.0.1:6188".to_owned());
@@ -45,9 +49,10 @@ fn main() {
         eprintln!("{upstream}: expected ip:port");
         std::process::exit(2);
     };
-    // One worker thread and a quick stop: the load benchmark compares single-threaded proxies.
+    // One worker thread by default and a quick stop: the load benchmark compares
+    // single-threaded proxies (the scaling runs also try two).
     let conf = ServerConf {
-        threads: 1,
+        threads,
         work_stealing: false,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),

@@ -7,8 +7,15 @@
 //! | path                             | answer                          |
 //! |----------------------------------|---------------------------------|
 //! | `/alppay/v2/payment`             | `bench/bodies/alppay-response.json`    |
-//! | `/cryptomus/v1/payment`          | `bench/bodies/cryptomus-response.json` |
+//! | `/cryptomus/v1/payment`          | `bench/bodies/cryptomus-response.json`, a new `uuid` each |
+//! | `/cryptomus/v1/payment/info`     | the same answer, with the `uuid` asked for |
 //! | `/apollo/api-gateway/make-order` | `bench/bodies/apollo-response.json`    |
+//!
+//! Every Cryptomus create gets its own invoice id, as at the provider: payglot records each
+//! payment in its index by that id, so one id for every create would measure one payment
+//! recorded once and then found, not creates.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use http::Response;
@@ -25,7 +32,7 @@ struct Endpoint {
     answer: &'static [u8],
 }
 
-const ENDPOINTS: [Endpoint; 3] = [
+const ENDPOINTS: [Endpoint; 4] = [
     Endpoint {
         path: "/alppay/v2/payment",
         required_headers: ["api-key", "x-hmac"],
@@ -37,13 +44,58 @@ const ENDPOINTS: [Endpoint; 3] = [
         answer: include_bytes!("../bench/bodies/cryptomus-response.json"),
     },
     Endpoint {
+        path: "/cryptomus/v1/payment/info",
+        required_headers: ["merchant", "sign"],
+        answer: include_bytes!("../bench/bodies/cryptomus-response.json"),
+    },
+    Endpoint {
         path: "/apollo/api-gateway/make-order",
         required_headers: ["x-api-public-key", "x-api-signature"],
         answer: include_bytes!("../bench/bodies/apollo-response.json"),
     },
 ];
 
-struct StaticUpstream;
+/// The invoice id in `bench/bodies/cryptomus-response.json`, replaced in each answer.
+const CRYPTOMUS_UUID: &str = "a1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+
+#[derive(Default)]
+struct StaticUpstream {
+    /// Cryptomus creates answered so far: the next invoice id.
+    invoices: AtomicU64,
+}
+
+impl StaticUpstream {
+    /// The answer of `endpoint` to `body`: Cryptomus invoices get a fresh id on create and the
+    /// id asked for on info (the uuid, or a fixed one when asked by order_id).
+    fn answer(&self, endpoint: &Endpoint, body: &[u8]) -> Vec<u8> {
+        let uuid = match endpoint.path {
+            "/cryptomus/v1/payment" => {
+                let n = self.invoices.fetch_add(1, Ordering::Relaxed);
+                format!("a1b2c3d4-5e6f-4a7b-8c9d-{n:012x}")
+            }
+            "/cryptomus/v1/payment/info" => match json_text(body, "uuid") {
+                Some(uuid) => uuid.to_owned(),
+                None => return endpoint.answer.to_vec(),
+            },
+            _ => return endpoint.answer.to_vec(),
+        };
+        String::from_utf8_lossy(endpoint.answer)
+            .replace(CRYPTOMUS_UUID, &uuid)
+            .into_bytes()
+    }
+}
+
+/// The text of `"key":"..."` in a compact JSON body, when it is a plain uuid-like string.
+fn json_text<'a>(body: &'a [u8], key: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let len = text[start..].find('"')?;
+    let value = &text[start..start + len];
+    value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        .then_some(value)
+}
 
 fn reply(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
     Response::builder()
@@ -57,10 +109,15 @@ fn reply(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
 #[async_trait]
 impl ServeHttp for StaticUpstream {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        // Drain the body so the connection can be reused for the next request.
+        // Read the whole body: the connection is then free for the next request, and an
+        // info call names its invoice in it.
+        let mut body = Vec::new();
         loop {
             match session.read_request_body().await {
-                Ok(Some(_)) => continue,
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    continue;
+                }
                 Ok(None) => break,
                 Err(_) => {
                     session.set_keepalive(None);
@@ -85,7 +142,7 @@ impl ServeHttp for StaticUpstream {
                 format!(r#"{{"message":"missing {missing} header"}}"#).into_bytes(),
             );
         }
-        reply(200, endpoint.answer.to_vec())
+        reply(200, self.answer(endpoint, &body))
     }
 }
 
@@ -104,12 +161,12 @@ fn main() {
     server.bootstrap();
     let mut service = Service::new(
         "static upstream".to_owned(),
-        HttpServer::new_app(StaticUpstream),
+        HttpServer::new_app(StaticUpstream::default()),
     );
     service.add_tcp(&listen);
     server.add_service(service);
     eprintln!(
-        "static upstream on {listen}: /alppay/v2/payment, /cryptomus/v1/payment, /apollo/api-gateway/make-order"
+        "static upstream on {listen}: /alppay/v2/payment, /cryptomus/v1/payment[/info], /apollo/api-gateway/make-order"
     );
     server.run_forever();
 }

@@ -221,11 +221,11 @@ start_target() { # target run-number
     payglot)
       free_port
       metrics=$PORT
-      # Its own directory: the embedded payment index is created in the working directory.
+      # Its own directory and payment index file for each run.
       mkdir -p "$WORK/payglot-$run"
       (cd "$WORK/payglot-$run" &&
         BENCH_LISTEN=127.0.0.1:$port BENCH_METRICS_LISTEN=127.0.0.1:$metrics \
-          BENCH_UPSTREAM=$UPSTREAM PAYGLOT_LOG=warn \
+          BENCH_UPSTREAM=$UPSTREAM BENCH_STORE=$WORK/payglot-$run/index.redb PAYGLOT_LOG=warn \
           exec "$PAYGLOT" run --config "$ROOT/bench/payglot-translate.yaml") \
         >"$WORK/payglot-$run.log" 2>&1 &
       STARTED_PID=$!

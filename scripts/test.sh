@@ -8,6 +8,8 @@ bash scripts/ensure-build-deps.sh
 bash scripts/sdk-env.sh
 # schemathesis for the bounded live run of tests/openapi.rs (about 20 s).
 bash scripts/schemathesis.sh --install-only
+# nginx + njs for the benchmark peer's test (seconds when missing, nothing when present).
+bash scripts/ensure-nginx.sh
 log=$(mktemp)
 pg_dir=""
 cleanup() {
