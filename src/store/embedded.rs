@@ -489,6 +489,10 @@ impl StoreBackend for EmbeddedStore {
             .merchant_ref
             .clone()
             .map(|r| (record.merchant_id.clone(), r));
+        // Encoded, and read back as a reader will get it (times to the microsecond), before the
+        // writer's serial section: it only inserts.
+        let encoded = encode_payment(&record)?;
+        let as_stored = decode_payment(&encoded)?;
         let stored = self
             .write(move |txn| {
                 let mut payments = txn.open_table(PAYMENTS).map_err(internal)?;
@@ -502,6 +506,7 @@ impl StoreBackend for EmbeddedStore {
                 );
                 if let Some(id) = by_upstream.get(upstream_key).map_err(internal)? {
                     return payment_by_id(&payments, id.value())?
+                        .map(Some)
                         .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
                 }
                 if let Some(r) = &record.merchant_ref
@@ -510,6 +515,7 @@ impl StoreBackend for EmbeddedStore {
                         .map_err(internal)?
                 {
                     return payment_by_id(&payments, id.value())?
+                        .map(Some)
                         .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
                 }
                 if by_token
@@ -525,9 +531,7 @@ impl StoreBackend for EmbeddedStore {
                     Some((last, _)) => last.value() + 1,
                     None => 1,
                 };
-                payments
-                    .insert(id, encode_payment(&record)?.as_slice())
-                    .map_err(internal)?;
+                payments.insert(id, encoded.as_slice()).map_err(internal)?;
                 by_upstream.insert(upstream_key, id).map_err(internal)?;
                 if let Some(r) = &record.merchant_ref {
                     by_ref
@@ -559,10 +563,11 @@ impl StoreBackend for EmbeddedStore {
                         (),
                     )
                     .map_err(internal)?;
-                // What a reader will get back (times to the microsecond).
-                decode_payment(&encode_payment(&record)?)
+                // Recorded now; `None` for "this record".
+                Ok(None)
             })
-            .await;
+            .await
+            .map(|existing| existing.unwrap_or(as_stored));
         if stored.is_ok()
             && let Some(key) = claim_key
         {
