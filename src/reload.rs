@@ -145,7 +145,9 @@ impl BackgroundService for Reloader {
                 None
             }
         };
-        let mut watch = ChangeWatch::new(self.content_hash());
+        // No baseline: the file may have changed between the config's load and this start, so
+        // its first content is loaded once it settles (the same config reads as unchanged).
+        let mut watch = ChangeWatch::new(None);
         let mut ticker = tokio::time::interval(POLL_INTERVAL);
         loop {
             let hup = async {
