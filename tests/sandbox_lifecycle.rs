@@ -9,11 +9,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use payglot::sandbox::webhook::DeliveryAttempt;
@@ -22,6 +20,7 @@ use payglot::serve::{self, Running};
 use serde_json::{Value, json};
 
 use common::http::{self, Response};
+use common::receiver::{Received, Receiver};
 use common::sign::{
     cryptomus_reencoded_sign_matches, cryptomus_sign, cryptomus_stripped_sign_matches, hmac_hex,
 };
@@ -186,149 +185,6 @@ fn settings_with_receiver(receiver: &Receiver) -> SandboxSettings {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A webhook receiver
-
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("webhook bodies are UTF-8")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("webhook bodies are JSON")
-    }
-}
-
-type Inbox = Arc<(Mutex<Vec<Received>>, Condvar)>;
-
-/// A loopback HTTP/1.1 listener that records every request and answers with the scripted
-/// statuses in turn, then 200.
-struct Receiver {
-    addr: SocketAddr,
-    inbox: Inbox,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start(script: Vec<u16>) -> Receiver {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
-        let inbox: Inbox = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let inbox = Arc::clone(&inbox);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut answers = script.into_iter();
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let status = answers.next().unwrap_or(200);
-                    if let Some(received) = serve_one(stream, status) {
-                        let (requests, arrived) = &*inbox;
-                        requests.lock().expect("inbox").push(received);
-                        arrived.notify_all();
-                    }
-                }
-            })
-        };
-        Receiver {
-            addr,
-            inbox,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// The first `count` requests, waiting for them until the deadline.
-    fn wait_for(&self, count: usize) -> Vec<Received> {
-        let (requests, arrived) = &*self.inbox;
-        let guard = requests.lock().expect("inbox");
-        let (guard, timeout) = arrived
-            .wait_timeout_while(guard, DEADLINE, |requests| requests.len() < count)
-            .expect("inbox");
-        assert!(
-            !timeout.timed_out(),
-            "only {} of {count} webhooks arrived: {:#?}",
-            guard.len(),
-            *guard
-        );
-        guard.iter().take(count).cloned().collect()
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.inbox.0.lock().expect("inbox").clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the blocking accept so the thread sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Reads one request and answers `status`; `None` if the request was unreadable.
-fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
-    stream.set_read_timeout(Some(DEADLINE)).ok()?;
-    stream.set_write_timeout(Some(DEADLINE)).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).ok()?;
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    let answer =
-        format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    stream.write_all(answer.as_bytes()).ok()?;
-    Some(Received {
-        path,
-        headers,
-        body,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // Independent signature checks
 
 fn assert_cryptomus_signed(webhook: &Received) {
@@ -422,7 +278,7 @@ fn our_cryptomus_verifiers_accept_the_documented_webhook_vector() {
 
 #[test]
 fn cryptomus_invoice_moves_through_its_statuses_and_sends_signed_webhooks() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let harness = Harness::start(settings_with_receiver(&receiver));
     let created = harness.cryptomus(
         "payment",
@@ -493,7 +349,7 @@ fn cryptomus_invoice_moves_through_its_statuses_and_sends_signed_webhooks() {
 
 #[test]
 fn cryptomus_expiry_cancels_or_closes_underpaid_and_lists_show_it() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let harness = Harness::start(settings_with_receiver(&receiver));
     let create = |order_id: &str, callback: bool| {
         let mut body =
@@ -577,7 +433,7 @@ fn cryptomus_expiry_cancels_or_closes_underpaid_and_lists_show_it() {
 
 #[test]
 fn apollo_order_moves_through_its_statuses_and_sends_signed_webhooks() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let harness = Harness::start(settings_with_receiver(&receiver));
     let create = |order: &str, webhooks: bool| {
         let mut body =
@@ -721,7 +577,7 @@ fn alppay_body(invoice: &str) -> Value {
 
 #[test]
 fn alppay_payment_moves_through_its_statuses_and_sends_signed_webhooks() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let harness = Harness::start(settings_with_receiver(&receiver));
     let id = str_of(&harness.alppay_create(&alppay_body("INV-L1")), "id");
 
@@ -867,7 +723,7 @@ fn alppay_payment_moves_through_its_statuses_and_sends_signed_webhooks() {
 
 #[test]
 fn a_webhook_answered_500_twice_is_retried_until_200() {
-    let receiver = Receiver::start(vec![500, 500]);
+    let receiver = Receiver::start(vec![500, 500], DEADLINE);
     let harness = Harness::start(settings_with_receiver(&receiver));
     let order = harness.apollo(
         "make-order",
@@ -903,7 +759,7 @@ fn a_webhook_answered_500_twice_is_retried_until_200() {
 #[test]
 fn a_webhook_that_keeps_failing_is_given_up_after_the_schedule() {
     // Always 500 (the script is longer than anything sent).
-    let receiver = Receiver::start(vec![500; 20]);
+    let receiver = Receiver::start(vec![500; 20], DEADLINE);
     let harness = Harness::start(settings_with_receiver(&receiver));
     let body = json!({"amount": "3", "currency": "USDT", "network": "tron", "order_id": "give-up",
                       "url_callback": receiver.url("/fail")});
@@ -965,7 +821,7 @@ fn an_unreachable_receiver_is_recorded_as_failed_attempts() {
 
 #[test]
 fn control_endpoints_refuse_what_cannot_apply() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let harness = Harness::start(settings_with_receiver(&receiver));
 
     let unknown = harness.pay("00000000-0000-4000-8000-000000000000", Some("1"));

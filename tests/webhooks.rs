@@ -8,8 +8,7 @@
 
 mod common;
 
-use std::fmt;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,175 +22,12 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use common::http::{self, Response};
+use common::receiver::{HOLD, Received, Receiver};
 use common::sign::{self, cryptomus_reencoded_sign_matches, cryptomus_stripped_sign_matches};
 use common::stack::{self, APOLLO_PAYGLOT, CRYPTOMUS_PAYGLOT, Stack};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 const DIALECTS: [&str; 3] = ["alppay", "cryptomus", "apollo"];
-
-// ---------------------------------------------------------------------------------------------
-// A merchant's webhook receiver
-
-#[derive(Clone)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    /// The status this receiver answered.
-    answered: u16,
-}
-
-impl fmt::Debug for Received {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} answered {} {:?} {}",
-            self.path,
-            self.answered,
-            self.headers,
-            String::from_utf8_lossy(&self.body)
-        )
-    }
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("webhook bodies are UTF-8")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("webhook bodies are JSON")
-    }
-}
-
-type Inbox = Arc<(Mutex<Vec<Received>>, Condvar)>;
-
-/// In a [`Receiver`] script: read the request, record it, and never answer it.
-const HOLD: u16 = 0;
-
-/// A loopback HTTP/1.1 listener that records every request and answers the scripted statuses
-/// in turn ([`HOLD`]: not at all), then 200.
-struct Receiver {
-    addr: SocketAddr,
-    inbox: Inbox,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start(script: Vec<u16>) -> Receiver {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
-        let inbox: Inbox = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let inbox = Arc::clone(&inbox);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut answers = script.into_iter();
-                // Held connections stay open until the receiver stops.
-                let mut held = Vec::new();
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let status = answers.next().unwrap_or(200);
-                    if let Some((received, stream)) = serve_one(stream, status) {
-                        if status == HOLD {
-                            held.push(stream);
-                        }
-                        let (requests, arrived) = &*inbox;
-                        requests.lock().expect("inbox").push(received);
-                        arrived.notify_all();
-                    }
-                }
-            })
-        };
-        Receiver {
-            addr,
-            inbox,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Waits until `done` holds for the requests received so far, and returns them.
-    fn wait_until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let (requests, arrived) = &*self.inbox;
-        let guard = requests.lock().expect("inbox");
-        let (guard, timeout) = arrived
-            .wait_timeout_while(guard, DEADLINE, |requests| !done(requests))
-            .expect("inbox");
-        assert!(!timeout.timed_out(), "{what} never arrived: {:#?}", *guard);
-        guard.clone()
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.inbox.0.lock().expect("inbox").clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the blocking accept so the thread sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn serve_one(mut stream: TcpStream, status: u16) -> Option<(Received, TcpStream)> {
-    stream.set_read_timeout(Some(DEADLINE)).ok()?;
-    stream.set_write_timeout(Some(DEADLINE)).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).ok()?;
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    if status != HOLD {
-        let answer =
-            format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        stream.write_all(answer.as_bytes()).ok()?;
-    }
-    let received = Received {
-        path,
-        headers,
-        body,
-        answered: status,
-    };
-    Some((received, stream))
-}
 
 /// A listener that accepts connections and never answers, holding them until dropped.
 struct Hanging {
@@ -490,7 +326,7 @@ fn merchant_path(from: &str) -> &'static str {
 
 #[test]
 fn every_pair_delivers_one_webhook_in_the_merchants_dialect() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let stack = start(&receiver, "");
     let base = receiver.url("");
     for from in DIALECTS {
@@ -532,7 +368,7 @@ fn payglot_key(dialect: &str) -> &'static str {
 /// echoes the callbacks in the create answer shows the merchant its own URLs.
 #[test]
 fn same_dialect_webhooks_are_relayed_and_signed_with_the_merchants_key() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let stack = start(&receiver, "");
     let base = receiver.url("");
     for dialect in DIALECTS {
@@ -614,7 +450,7 @@ fn same_dialect_webhooks_are_relayed_and_signed_with_the_merchants_key() {
 /// merchant directly. (AlpPay has one account-level URL, always the relay's.)
 #[test]
 fn same_dialect_on_the_merchants_own_account_passes_the_callback_through() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let own_account = |dialect: &str, key: (&str, &str), first_other: &str| {
         (
             format!("      {first_other}"),
@@ -684,7 +520,7 @@ fn same_dialect_on_the_merchants_own_account_passes_the_callback_through() {
 /// final.
 #[test]
 fn is_final_in_webhooks_follows_the_lookup_rule() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let stack = start(&receiver, "");
     let base = receiver.url("");
     for to in DIALECTS {
@@ -736,7 +572,7 @@ fn is_final_in_webhooks_follows_the_lookup_rule() {
 #[test]
 fn a_refusing_merchant_gets_the_event_until_it_accepts_it_once() {
     // 500 three times, then 200.
-    let receiver = Receiver::start(vec![500, 500, 500]);
+    let receiver = Receiver::start(vec![500, 500, 500], DEADLINE);
     let stack = start(&receiver, "");
     let reference = reference("retry");
     let id = create(&stack, "cryptomus", "apollo", &reference, &receiver.url(""));
@@ -792,7 +628,7 @@ fn wait_for_attempts(
 
 #[test]
 fn forged_altered_replayed_and_unknown_webhooks_are_refused() {
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let stack = start(&receiver, "");
     let base = receiver.url("");
     // Two genuine payments from an Apollo merchant at Cryptomus, the first paid.
@@ -879,7 +715,7 @@ fn forged_altered_replayed_and_unknown_webhooks_are_refused() {
 #[test]
 fn a_hanging_merchant_does_not_hold_up_other_deliveries() {
     let hanging = Hanging::start();
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let stack = start(&receiver, "  delivery_timeout_ms: 60000\n");
     let hung = create(
         &stack,
@@ -927,7 +763,7 @@ fn py_cryptomus_api_accepts_the_relayed_cryptomus_webhook() {
         "no SDK venv at {}: run `bash scripts/sdk-env.sh` first (scripts/test.sh does)",
         python.display()
     );
-    let receiver = Receiver::start(Vec::new());
+    let receiver = Receiver::start(Vec::new(), DEADLINE);
     let stack = start(&receiver, "");
     let id = create(
         &stack,
@@ -1075,7 +911,7 @@ fn webhooks_listen_verifies_what_it_receives() {
 /// the same store delivers it on the schedule, with no provider retry to prompt it.
 #[test]
 fn an_undelivered_event_survives_a_restart() {
-    let receiver = Receiver::start(vec![500]);
+    let receiver = Receiver::start(vec![500], DEADLINE);
     let dir = std::env::temp_dir().join(format!("payglot-webhook-restart-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let store = dir.join("index.redb");
@@ -1118,7 +954,7 @@ fn an_undelivered_event_survives_a_restart() {
 /// only payglot's durable outbox can bring it.
 #[test]
 fn payglot_killed_mid_delivery_still_delivers_after_a_restart() {
-    let receiver = Receiver::start(vec![HOLD]);
+    let receiver = Receiver::start(vec![HOLD], DEADLINE);
     let mut settings = stack::sandbox_settings();
     settings.webhook_retry = Vec::new();
     let sandbox = payglot::sandbox::Sandbox::new(settings);
