@@ -1,28 +1,42 @@
 //! The embedded backend: one redb file, for a single payglot instance.
 //!
-//! redb allows one write transaction at a time and makes each commit durable with an fsync.
-//! So that many concurrent creates do not queue for one fsync each, every write goes through
-//! one writer thread that drains all the writes waiting in its channel, applies them in one
-//! transaction, commits once and only then answers each caller (group commit). Reads run on
-//! the blocking pool against their own snapshot and never wait for the writer.
+//! redb allows one write transaction at a time. So that many concurrent creates do not queue
+//! for one commit each, every write goes through one writer thread that drains all the writes
+//! waiting in its channel, applies them in one transaction, commits once and only then answers
+//! each caller (group commit). Reads run against their own snapshot and never wait for the
+//! writer.
+//!
+//! The writes on the request path (a create's record, a status change, an Apollo nonce) are
+//! made durable by the write-ahead journal ([`super::journal`], the file `<path>-wal`): the
+//! batch is committed to redb without an fsync and its redo entries are appended to the
+//! journal with one `fdatasync` of a sequential write, before anyone is answered. A durable
+//! redb commit (a checkpoint) every [`CHECKPOINT_INTERVAL`], when the journal holds
+//! [`CHECKPOINT_BYTES`], when the writer is idle, and for every other write (the webhook
+//! outbox's), persists everything before it and starts a new journal epoch. Opening the file
+//! after a crash applies the journal's entries again on top of the last checkpoint, so an
+//! answered create is never lost. A flush of B-tree pages spread over the file costs the disk
+//! several times what one sequential append does (BENCHMARKS.md). When writes come in
+//! together, the writer waits [`GATHER`] before it commits, so that more of them share it.
 //!
 //! Create claims live in memory: only this process can open the file, and a claim lost in a
 //! crash is exactly a stale claim, so persisting them would cost an fsync for nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::journal::{self, Journal};
 use super::types::{from_micros, minus, plus, to_micros};
 use super::{
     Claim, Enqueued, EventFilter, EventState, FailedAttempt, OutboxEvent, PaymentRecord,
@@ -54,6 +68,10 @@ const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 const EVENTS_DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("events_due");
 /// (created_at µs, event id) -> (), for newest-first listing.
 const EVENTS_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("events_time");
+/// Bookkeeping: [`JOURNAL_EPOCH`].
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The journal epoch whose entries come after the last durable commit.
+const JOURNAL_EPOCH: &str = "journal_epoch";
 
 /// Memory redb may hold as its page cache (read cache and write buffer together). redb's
 /// default, 1 GiB, grows the process with the index (about 3 KB per payment) until it is
@@ -65,10 +83,22 @@ pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const MAX_BATCH: usize = 512;
 /// The most expired nonces removed per write, so pruning never makes one write slow.
 const MAX_NONCE_PRUNE: usize = 256;
+/// A checkpoint at least this often while writes come in: bounds what a restart replays and
+/// the changes redb holds that are not yet in its file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+/// A checkpoint once the journal holds this much, so it stays within its preallocated size.
+const CHECKPOINT_BYTES: u64 = journal::PREALLOCATE_BYTES / 2;
+/// How long the writer waits for more writes to join a commit when the last one had company.
+/// Part of a commit's cost is per commit, not per write: in the load benchmark batches grow
+/// from about 5 writes to about 12 and the writer's CPU per create drops by about a tenth, for
+/// at most this much latency. A lone write (the last commit had no company) never waits.
+const GATHER: Duration = Duration::from_micros(150);
+/// A checkpoint after this long without a write, so that a quiet store has an empty journal.
+const IDLE_CHECKPOINT: Duration = Duration::from_millis(50);
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
-    writer: mpsc::UnboundedSender<Box<dyn WriteJob>>,
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
     /// (merchant id, reference) -> when claimed.
     claims: Mutex<HashMap<(String, String), OffsetDateTime>>,
     /// Joined on drop, so that the file is closed when the last handle goes.
@@ -76,8 +106,9 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Creates or opens the file (recovering it after a crash) and starts the writer thread,
-    /// which ends when the store is dropped.
+    /// Creates or opens the file (recovering it after a crash: redb's last durable commit,
+    /// then the journal's entries after it) and starts the writer thread, which ends when the
+    /// store is dropped.
     pub fn open(path: &Path) -> StoreResult<EmbeddedStore> {
         Self::open_with_cache(path, CACHE_BYTES)
     }
@@ -105,31 +136,59 @@ impl EmbeddedStore {
         txn.open_table(EVENTS).map_err(internal)?;
         txn.open_table(EVENTS_DUE).map_err(internal)?;
         txn.open_table(EVENTS_TIME).map_err(internal)?;
+        let epoch = {
+            let meta = txn.open_table(META).map_err(internal)?;
+            meta.get(JOURNAL_EPOCH)
+                .map_err(internal)?
+                .map_or(0, |g| g.value())
+        };
         txn.commit().map_err(internal)?;
 
         let db = Arc::new(db);
-        let (writer, jobs) = mpsc::unbounded_channel();
-        let writer_db = Arc::clone(&db);
+        let journal_path = journal::path_for(path);
+        let (journal, entries) = Journal::open(&journal_path, epoch).map_err(|e| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
+        })?;
+        let mut writer = Writer {
+            db: Arc::clone(&db),
+            journal: Some(journal),
+            epoch,
+            last_checkpoint: Instant::now(),
+        };
+        if !entries.is_empty() {
+            writer.recover(&entries)?;
+            tracing::info!(
+                entries = entries.len(),
+                journal = %journal_path.display(),
+                "payment index: journaled writes applied again after an unclean stop"
+            );
+        }
+
+        let (sender, jobs) = mpsc::channel();
         let writer_thread = std::thread::Builder::new()
             .name("payglot-store-writer".to_owned())
-            .spawn(move || write_loop(&writer_db, jobs))
+            .spawn(move || writer.run(jobs))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(EmbeddedStore {
             db,
-            writer,
+            writer: sender,
             claims: Mutex::new(HashMap::new()),
             writer_thread: Some(writer_thread),
         })
     }
 
     /// Runs `apply` in the next group commit and answers once that commit is durable.
+    /// `redo`, when given, is the journal entry that applies the same write again after a
+    /// crash (`redo_create`, `redo_json`); a write without one is made durable by a checkpoint.
     async fn write<R: Send + 'static>(
         &self,
+        redo: Option<Vec<u8>>,
         apply: impl FnOnce(&WriteTransaction) -> StoreResult<R> + Send + 'static,
     ) -> StoreResult<R> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             apply: Some(apply),
+            redo,
             result: None,
             reply,
         };
@@ -164,9 +223,9 @@ impl EmbeddedStore {
 
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
-        // Closing the channel ends the writer once it has answered what it holds (nobody is
-        // left to send more: this was the last handle).
-        let (closed, _) = mpsc::unbounded_channel();
+        // Closing the channel ends the writer once it has answered what it holds and made it
+        // durable (nobody is left to send more: this was the last handle).
+        let (closed, _) = mpsc::channel();
         drop(std::mem::replace(&mut self.writer, closed));
         if let Some(thread) = self.writer_thread.take() {
             let _ = thread.join();
@@ -179,12 +238,15 @@ trait WriteJob: Send {
     /// Applies the write. An `Err` aborts the whole batch: the transaction may be half
     /// changed. Answers that must not abort the batch (a conflict) are kept as the result.
     fn apply(&mut self, txn: &WriteTransaction) -> StoreResult<()>;
+    /// The journal entry that applies this write again, if it has one.
+    fn redo(&self) -> Option<&[u8]>;
     /// Answers the caller with its result once the commit's outcome is known.
     fn finish(self: Box<Self>, commit: StoreResult<()>);
 }
 
 struct Job<R, F> {
     apply: Option<F>,
+    redo: Option<Vec<u8>>,
     result: Option<StoreResult<R>>,
     reply: oneshot::Sender<StoreResult<R>>,
 }
@@ -203,6 +265,10 @@ impl<R: Send, F: FnOnce(&WriteTransaction) -> StoreResult<R> + Send> WriteJob fo
         }
     }
 
+    fn redo(&self) -> Option<&[u8]> {
+        self.redo.as_deref()
+    }
+
     fn finish(self: Box<Self>, commit: StoreResult<()>) {
         let answer = match (commit, self.result) {
             (Err(e), _) => Err(e),
@@ -214,33 +280,379 @@ impl<R: Send, F: FnOnce(&WriteTransaction) -> StoreResult<R> + Send> WriteJob fo
     }
 }
 
-fn write_loop(db: &Database, mut jobs: mpsc::UnboundedReceiver<Box<dyn WriteJob>>) {
-    while let Some(first) = jobs.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// The writer thread's state: the database, and the journal that makes its non-durable
+/// commits durable.
+struct Writer {
+    db: Arc<Database>,
+    /// `None` after the journal failed: every commit is then a durable one until a
+    /// checkpoint manages to restart it.
+    journal: Option<Journal>,
+    /// The epoch the last durable commit recorded; the journal's entries belong to it.
+    epoch: u64,
+    last_checkpoint: Instant,
+}
+
+impl Writer {
+    fn run(mut self, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
+        let mut gather = false;
+        loop {
+            let first = if self.journal_holds_entries() {
+                match jobs.recv_timeout(IDLE_CHECKPOINT) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.checkpoint_now();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            };
+            if gather {
+                // Others are writing too: let more of them join this commit.
+                std::thread::sleep(GATHER);
+            }
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            gather = batch.len() > 1;
+            let outcome = self.commit_batch(&mut batch);
+            for job in batch {
+                job.finish(outcome.clone());
             }
         }
-        let outcome = commit_batch(db, &mut batch);
-        for job in batch {
-            job.finish(outcome.clone());
+        // Closed: leave nothing for the next open to replay.
+        if self.journal_holds_entries() {
+            self.checkpoint_now();
         }
+    }
+
+    fn journal_holds_entries(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.entry_bytes() > 0)
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        match &self.journal {
+            None => true,
+            Some(j) => {
+                j.entry_bytes() >= CHECKPOINT_BYTES
+                    || (j.entry_bytes() > 0
+                        && self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL)
+            }
+        }
+    }
+
+    fn commit_batch(&mut self, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+        let journaled = !self.checkpoint_due() && batch.iter().all(|job| job.redo().is_some());
+        let mut txn = self.db.begin_write().map_err(internal)?;
+        if journaled {
+            txn.set_durability(Durability::None).map_err(internal)?;
+        }
+        for job in batch.iter_mut() {
+            if let Err(e) = job.apply(&txn) {
+                // Dropping an uncommitted transaction rolls it back.
+                drop(txn.abort());
+                return Err(e);
+            }
+        }
+        if !journaled {
+            return self.commit_checkpoint(txn);
+        }
+        let Some(journal) = self.journal.as_mut() else {
+            return self.commit_checkpoint(txn);
+        };
+        let from = journal.end();
+        if let Err(e) = journal.append(batch.iter().filter_map(|job| job.redo())) {
+            tracing::error!(error = %e, journal = %journal.path().display(),
+                "payment index journal write failed; committing durably instead");
+            self.journal = None;
+            txn.set_durability(Durability::Immediate)
+                .map_err(internal)?;
+            return self.commit_checkpoint(txn);
+        }
+        if let Err(e) = txn.commit() {
+            if let Err(undo) = journal.take_back(batch.len() as u64, from) {
+                tracing::error!(error = %undo, "payment index journal: cannot take back a failed commit's entries");
+                self.journal = None;
+            }
+            return Err(internal(e));
+        }
+        Ok(())
+    }
+
+    /// Commits `txn` durably, recording the next epoch in it: everything journaled so far is
+    /// then in the file, and the journal starts over.
+    fn commit_checkpoint(&mut self, txn: WriteTransaction) -> StoreResult<()> {
+        let next = self.epoch + 1;
+        txn.open_table(META)
+            .map_err(internal)?
+            .insert(JOURNAL_EPOCH, next)
+            .map_err(internal)?;
+        // Durability::Immediate (the default): fsync'd when this returns.
+        txn.commit().map_err(internal)?;
+        self.epoch = next;
+        self.last_checkpoint = Instant::now();
+        self.restart_journal();
+        Ok(())
+    }
+
+    fn restart_journal(&mut self) {
+        let restarted = match self.journal.as_mut() {
+            Some(journal) => journal.restart(self.epoch),
+            None => return,
+        };
+        if let Err(e) = restarted {
+            tracing::error!(error = %e, "payment index journal cannot start a new epoch; committing durably instead");
+            self.journal = None;
+        }
+    }
+
+    /// A checkpoint on its own (the writer is idle, or closing).
+    fn checkpoint_now(&mut self) {
+        let done = self
+            .db
+            .begin_write()
+            .map_err(internal)
+            .and_then(|txn| self.commit_checkpoint(txn));
+        if let Err(e) = done {
+            // The journal still holds the writes; the next checkpoint tries again.
+            tracing::error!(error = %e, "payment index checkpoint failed");
+        }
+    }
+
+    /// Applies the journal's entries again, in order, on top of the last durable commit, and
+    /// makes the result durable.
+    fn recover(&mut self, entries: &[Vec<u8>]) -> StoreResult<()> {
+        let txn = self.db.begin_write().map_err(internal)?;
+        for (n, entry) in entries.iter().enumerate() {
+            match apply_redo(&txn, entry) {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => {
+                    drop(txn.abort());
+                    return Err(StoreError::Internal(format!(
+                        "journal entry {n} of epoch {} cannot be applied again: {e}",
+                        self.epoch
+                    )));
+                }
+            }
+        }
+        self.commit_checkpoint(txn)
     }
 }
 
-fn commit_batch(db: &Database, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
-    let txn = db.begin_write().map_err(internal)?;
-    for job in batch.iter_mut() {
-        if let Err(e) = job.apply(&txn) {
-            // Dropping an uncommitted transaction rolls it back.
-            drop(txn.abort());
-            return Err(e);
+/// Records a created payment, or finds the one already recorded under its upstream key or
+/// merchant reference (`Some`, and nothing changes); `encoded` is `record` as stored.
+fn insert_payment(
+    txn: &WriteTransaction,
+    record: &PaymentRecord,
+    encoded: &[u8],
+) -> StoreResult<Option<PaymentRecord>> {
+    let mut payments = txn.open_table(PAYMENTS).map_err(internal)?;
+    let mut by_upstream = txn.open_table(BY_UPSTREAM).map_err(internal)?;
+    let mut by_ref = txn.open_table(BY_REF).map_err(internal)?;
+    let mut by_token = txn.open_table(BY_TOKEN).map_err(internal)?;
+    // All checks before any change: a refused write must leave nothing behind.
+    let upstream_key = (
+        record.upstream_id.as_str(),
+        record.upstream_payment_id.as_str(),
+    );
+    if let Some(id) = by_upstream.get(upstream_key).map_err(internal)? {
+        return payment_by_id(&payments, id.value())?
+            .map(Some)
+            .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
+    }
+    if let Some(r) = &record.merchant_ref
+        && let Some(id) = by_ref
+            .get((record.merchant_id.as_str(), r.as_str()))
+            .map_err(internal)?
+    {
+        return payment_by_id(&payments, id.value())?
+            .map(Some)
+            .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
+    }
+    if by_token
+        .get(record.relay_token.as_str())
+        .map_err(internal)?
+        .is_some()
+    {
+        return Err(StoreError::Conflict(
+            "relay token already belongs to another payment".to_owned(),
+        ));
+    }
+    let id = match payments.last().map_err(internal)? {
+        Some((last, _)) => last.value() + 1,
+        None => 1,
+    };
+    payments.insert(id, encoded).map_err(internal)?;
+    by_upstream.insert(upstream_key, id).map_err(internal)?;
+    if let Some(r) = &record.merchant_ref {
+        by_ref
+            .insert((record.merchant_id.as_str(), r.as_str()), id)
+            .map_err(internal)?;
+    }
+    by_token
+        .insert(record.relay_token.as_str(), id)
+        .map_err(internal)?;
+    txn.open_table(BY_MERCHANT_PROVIDER)
+        .map_err(internal)?
+        .insert(
+            (
+                record.merchant_id.as_str(),
+                record.upstream_payment_id.as_str(),
+                id,
+            ),
+            (),
+        )
+        .map_err(internal)?;
+    txn.open_table(BY_MERCHANT_TIME)
+        .map_err(internal)?
+        .insert(
+            (
+                record.merchant_id.as_str(),
+                to_micros(record.created_at),
+                id,
+            ),
+            (),
+        )
+        .map_err(internal)?;
+    // Recorded now; `None` for "this record".
+    Ok(None)
+}
+
+/// A payment's new status, as the journal holds it.
+#[derive(Serialize, Deserialize)]
+struct StatusChange {
+    upstream_id: String,
+    upstream_payment_id: String,
+    status: String,
+    at_us: i64,
+}
+
+/// Sets a recorded payment's status; `false` when no payment has that upstream key.
+fn set_status(txn: &WriteTransaction, change: &StatusChange) -> StoreResult<bool> {
+    let by_upstream = txn.open_table(BY_UPSTREAM).map_err(internal)?;
+    let Some(id) = by_upstream
+        .get((
+            change.upstream_id.as_str(),
+            change.upstream_payment_id.as_str(),
+        ))
+        .map_err(internal)?
+        .map(|g| g.value())
+    else {
+        return Ok(false);
+    };
+    let mut payments = txn.open_table(PAYMENTS).map_err(internal)?;
+    let Some(mut record) = payment_by_id(&payments, id)? else {
+        return Ok(false);
+    };
+    record.status.clone_from(&change.status);
+    record.updated_at = from_micros(change.at_us);
+    payments
+        .insert(id, encode_payment(&record)?.as_slice())
+        .map_err(internal)?;
+    Ok(true)
+}
+
+/// A nonce's use, as the journal holds it: the window's start is fixed when it is used, so
+/// that applying it again decides the same.
+#[derive(Serialize, Deserialize)]
+struct NonceUse {
+    key_id: String,
+    nonce: String,
+    at_us: i64,
+    cutoff_us: i64,
+}
+
+/// Records a nonce's use; `false` when it was already used within the window. Forgets, a
+/// bounded number per call, the nonces that have left the window.
+fn use_nonce(txn: &WriteTransaction, used: &NonceUse) -> StoreResult<bool> {
+    let cutoff = used.cutoff_us;
+    let (key_id, nonce) = (used.key_id.as_str(), used.nonce.as_str());
+    let mut nonces = txn.open_table(NONCES).map_err(internal)?;
+    let mut times = txn.open_table(NONCE_TIMES).map_err(internal)?;
+    // Forget what has left the window, a bounded number per write.
+    let expired: Vec<(i64, String, String)> = times
+        .range((i64::MIN, "", "")..(cutoff, "", ""))
+        .map_err(internal)?
+        .take(MAX_NONCE_PRUNE)
+        .map(|entry| {
+            entry.map(|(k, _)| {
+                let (t, key, n) = k.value();
+                (t, key.to_owned(), n.to_owned())
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(internal)?;
+    for (t, key, n) in &expired {
+        times
+            .remove((*t, key.as_str(), n.as_str()))
+            .map_err(internal)?;
+        let current = nonces
+            .get((key.as_str(), n.as_str()))
+            .map_err(internal)?
+            .map(|g| g.value());
+        if current == Some(*t) {
+            nonces
+                .remove((key.as_str(), n.as_str()))
+                .map_err(internal)?;
         }
     }
-    // Durability::Immediate (the default): fsync'd when this returns.
-    txn.commit().map_err(internal)
+    let seen = nonces
+        .get((key_id, nonce))
+        .map_err(internal)?
+        .map(|g| g.value());
+    if let Some(seen) = seen {
+        if seen >= cutoff {
+            return Ok(false);
+        }
+        times.remove((seen, key_id, nonce)).map_err(internal)?;
+    }
+    let at = used.at_us;
+    nonces.insert((key_id, nonce), at).map_err(internal)?;
+    times.insert((at, key_id, nonce), ()).map_err(internal)?;
+    Ok(true)
+}
+
+// Journal entries: a kind byte, then what the write needs to be applied again. Applying is
+// deterministic (times and keys are in the entry), so replaying the entries in order on top of
+// the checkpoint they follow rebuilds exactly what was committed.
+const REDO_CREATE: u8 = 1;
+const REDO_STATUS: u8 = 2;
+const REDO_NONCE: u8 = 3;
+
+/// A create's entry: the record as stored.
+fn redo_create(encoded_payment: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(1 + encoded_payment.len());
+    entry.push(REDO_CREATE);
+    entry.extend_from_slice(encoded_payment);
+    entry
+}
+
+fn redo_json(kind: u8, write: &impl Serialize) -> StoreResult<Vec<u8>> {
+    let mut entry = vec![kind];
+    serde_json::to_writer(&mut entry, write).map_err(internal)?;
+    Ok(entry)
+}
+
+fn apply_redo(txn: &WriteTransaction, entry: &[u8]) -> StoreResult<()> {
+    let (&kind, body) = entry
+        .split_first()
+        .ok_or_else(|| StoreError::Internal("empty journal entry".to_owned()))?;
+    match kind {
+        REDO_CREATE => insert_payment(txn, &decode_payment(body)?, body).map(drop),
+        REDO_STATUS => set_status(txn, &serde_json::from_slice(body).map_err(internal)?).map(drop),
+        REDO_NONCE => use_nonce(txn, &serde_json::from_slice(body).map_err(internal)?).map(drop),
+        other => Err(StoreError::Internal(format!(
+            "unknown journal entry kind {other}"
+        ))),
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -442,7 +854,7 @@ async fn update_event(
 ) -> StoreResult<bool> {
     let id = id.to_owned();
     store
-        .write(move |txn| {
+        .write(None, move |txn| {
             let Some(old) = load_event(txn, &id)? else {
                 return Ok(false);
             };
@@ -493,78 +905,10 @@ impl StoreBackend for EmbeddedStore {
         // writer's serial section: it only inserts.
         let encoded = encode_payment(&record)?;
         let as_stored = decode_payment(&encoded)?;
+        let redo = redo_create(&encoded);
         let stored = self
-            .write(move |txn| {
-                let mut payments = txn.open_table(PAYMENTS).map_err(internal)?;
-                let mut by_upstream = txn.open_table(BY_UPSTREAM).map_err(internal)?;
-                let mut by_ref = txn.open_table(BY_REF).map_err(internal)?;
-                let mut by_token = txn.open_table(BY_TOKEN).map_err(internal)?;
-                // All checks before any change: a refused write must leave nothing behind.
-                let upstream_key = (
-                    record.upstream_id.as_str(),
-                    record.upstream_payment_id.as_str(),
-                );
-                if let Some(id) = by_upstream.get(upstream_key).map_err(internal)? {
-                    return payment_by_id(&payments, id.value())?
-                        .map(Some)
-                        .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
-                }
-                if let Some(r) = &record.merchant_ref
-                    && let Some(id) = by_ref
-                        .get((record.merchant_id.as_str(), r.as_str()))
-                        .map_err(internal)?
-                {
-                    return payment_by_id(&payments, id.value())?
-                        .map(Some)
-                        .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
-                }
-                if by_token
-                    .get(record.relay_token.as_str())
-                    .map_err(internal)?
-                    .is_some()
-                {
-                    return Err(StoreError::Conflict(
-                        "relay token already belongs to another payment".to_owned(),
-                    ));
-                }
-                let id = match payments.last().map_err(internal)? {
-                    Some((last, _)) => last.value() + 1,
-                    None => 1,
-                };
-                payments.insert(id, encoded.as_slice()).map_err(internal)?;
-                by_upstream.insert(upstream_key, id).map_err(internal)?;
-                if let Some(r) = &record.merchant_ref {
-                    by_ref
-                        .insert((record.merchant_id.as_str(), r.as_str()), id)
-                        .map_err(internal)?;
-                }
-                by_token
-                    .insert(record.relay_token.as_str(), id)
-                    .map_err(internal)?;
-                txn.open_table(BY_MERCHANT_PROVIDER)
-                    .map_err(internal)?
-                    .insert(
-                        (
-                            record.merchant_id.as_str(),
-                            record.upstream_payment_id.as_str(),
-                            id,
-                        ),
-                        (),
-                    )
-                    .map_err(internal)?;
-                txn.open_table(BY_MERCHANT_TIME)
-                    .map_err(internal)?
-                    .insert(
-                        (
-                            record.merchant_id.as_str(),
-                            to_micros(record.created_at),
-                            id,
-                        ),
-                        (),
-                    )
-                    .map_err(internal)?;
-                // Recorded now; `None` for "this record".
-                Ok(None)
+            .write(Some(redo), move |txn| {
+                insert_payment(txn, &record, &encoded)
             })
             .await
             .map(|existing| existing.unwrap_or(as_stored));
@@ -669,32 +1013,15 @@ impl StoreBackend for EmbeddedStore {
         status: &str,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let (u, p, status) = (
-            upstream_id.to_owned(),
-            upstream_payment_id.to_owned(),
-            status.to_owned(),
-        );
-        self.write(move |txn| {
-            let by_upstream = txn.open_table(BY_UPSTREAM).map_err(internal)?;
-            let Some(id) = by_upstream
-                .get((u.as_str(), p.as_str()))
-                .map_err(internal)?
-                .map(|g| g.value())
-            else {
-                return Ok(false);
-            };
-            let mut payments = txn.open_table(PAYMENTS).map_err(internal)?;
-            let Some(mut record) = payment_by_id(&payments, id)? else {
-                return Ok(false);
-            };
-            record.status = status;
-            record.updated_at = now;
-            payments
-                .insert(id, encode_payment(&record)?.as_slice())
-                .map_err(internal)?;
-            Ok(true)
-        })
-        .await
+        let change = StatusChange {
+            upstream_id: upstream_id.to_owned(),
+            upstream_payment_id: upstream_payment_id.to_owned(),
+            status: status.to_owned(),
+            at_us: to_micros(now),
+        };
+        let redo = redo_json(REDO_STATUS, &change)?;
+        self.write(Some(redo), move |txn| set_status(txn, &change))
+            .await
     }
 
     async fn first_use_nonce(
@@ -704,64 +1031,19 @@ impl StoreBackend for EmbeddedStore {
         now: OffsetDateTime,
         window: Duration,
     ) -> StoreResult<bool> {
-        let (key_id, nonce) = (key_id.to_owned(), nonce.to_owned());
-        self.write(move |txn| {
-            let cutoff = to_micros(minus(now, window));
-            let mut nonces = txn.open_table(NONCES).map_err(internal)?;
-            let mut times = txn.open_table(NONCE_TIMES).map_err(internal)?;
-            // Forget what has left the window, a bounded number per write.
-            let expired: Vec<(i64, String, String)> = times
-                .range((i64::MIN, "", "")..(cutoff, "", ""))
-                .map_err(internal)?
-                .take(MAX_NONCE_PRUNE)
-                .map(|entry| {
-                    entry.map(|(k, _)| {
-                        let (t, key, n) = k.value();
-                        (t, key.to_owned(), n.to_owned())
-                    })
-                })
-                .collect::<Result<_, _>>()
-                .map_err(internal)?;
-            for (t, key, n) in &expired {
-                times
-                    .remove((*t, key.as_str(), n.as_str()))
-                    .map_err(internal)?;
-                let current = nonces
-                    .get((key.as_str(), n.as_str()))
-                    .map_err(internal)?
-                    .map(|g| g.value());
-                if current == Some(*t) {
-                    nonces
-                        .remove((key.as_str(), n.as_str()))
-                        .map_err(internal)?;
-                }
-            }
-            let seen = nonces
-                .get((key_id.as_str(), nonce.as_str()))
-                .map_err(internal)?
-                .map(|g| g.value());
-            if let Some(seen) = seen {
-                if seen >= cutoff {
-                    return Ok(false);
-                }
-                times
-                    .remove((seen, key_id.as_str(), nonce.as_str()))
-                    .map_err(internal)?;
-            }
-            let at = to_micros(now);
-            nonces
-                .insert((key_id.as_str(), nonce.as_str()), at)
-                .map_err(internal)?;
-            times
-                .insert((at, key_id.as_str(), nonce.as_str()), ())
-                .map_err(internal)?;
-            Ok(true)
-        })
-        .await
+        let used = NonceUse {
+            key_id: key_id.to_owned(),
+            nonce: nonce.to_owned(),
+            at_us: to_micros(now),
+            cutoff_us: to_micros(minus(now, window)),
+        };
+        let redo = redo_json(REDO_NONCE, &used)?;
+        self.write(Some(redo), move |txn| use_nonce(txn, &used))
+            .await
     }
 
     async fn enqueue_event(&self, event: OutboxEvent) -> StoreResult<Enqueued> {
-        self.write(move |txn| {
+        self.write(None, move |txn| {
             if load_event(txn, &event.id)?.is_some() {
                 return Ok(Enqueued::AlreadyQueued);
             }
@@ -781,7 +1063,7 @@ impl StoreBackend for EmbeddedStore {
         limit: usize,
         lease: Duration,
     ) -> StoreResult<Vec<OutboxEvent>> {
-        self.write(move |txn| {
+        self.write(None, move |txn| {
             let due_ids: Vec<String> = {
                 let due = txn.open_table(EVENTS_DUE).map_err(internal)?;
                 due.range((i64::MIN, "")..=(to_micros(now), "\u{10FFFF}"))
@@ -814,7 +1096,7 @@ impl StoreBackend for EmbeddedStore {
         lease: Duration,
     ) -> StoreResult<Option<(OutboxEvent, bool)>> {
         let id = id.to_owned();
-        self.write(move |txn| {
+        self.write(None, move |txn| {
             let Some(old) = load_event(txn, &id)? else {
                 return Ok(None);
             };
@@ -940,6 +1222,101 @@ mod tests {
             updated_at: created,
             status: "pending".to_owned(),
         }
+    }
+
+    fn journal_epoch(path: &Path) -> u64 {
+        let db = Database::open(path).expect("open the file");
+        let txn = db.begin_read().expect("read");
+        let meta = txn.open_table(META).expect("meta table");
+        meta.get(JOURNAL_EPOCH)
+            .expect("get")
+            .map_or(0, |g| g.value())
+    }
+
+    /// What a crash leaves: writes in the journal that the file's last durable commit lacks.
+    /// Reopening applies them again, once, in order; a write the file already has (redb may
+    /// have persisted it on close) changes nothing the second time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reopening_applies_the_journal_written_after_the_last_checkpoint() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("index.redb");
+        let stored = record(1);
+        {
+            let store = EmbeddedStore::open(&path).expect("open");
+            store.complete_create(stored.clone()).await.expect("create");
+        }
+        let epoch = journal_epoch(&path);
+        let lost = record(2);
+        let at = OffsetDateTime::from_unix_timestamp(1_750_000_100).expect("time");
+        let entries = [
+            redo_create(&encode_payment(&stored).expect("encode")),
+            redo_create(&encode_payment(&lost).expect("encode")),
+            redo_json(
+                REDO_STATUS,
+                &StatusChange {
+                    upstream_id: "u".to_owned(),
+                    upstream_payment_id: "pay-2".to_owned(),
+                    status: "paid".to_owned(),
+                    at_us: to_micros(at),
+                },
+            )
+            .expect("encode"),
+            redo_json(
+                REDO_NONCE,
+                &NonceUse {
+                    key_id: "k".to_owned(),
+                    nonce: "n-1".to_owned(),
+                    at_us: to_micros(at),
+                    cutoff_us: to_micros(at) - 600_000_000,
+                },
+            )
+            .expect("encode"),
+        ];
+        {
+            let (mut journal, found) =
+                Journal::open(&journal::path_for(&path), epoch).expect("journal");
+            assert!(found.is_empty(), "a clean close leaves the journal empty");
+            journal
+                .append(entries.iter().map(Vec::as_slice))
+                .expect("append");
+        }
+
+        let store = EmbeddedStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.get_by_ref("m", "ref-1").await.expect("read"),
+            Some(stored)
+        );
+        let recovered = store.get_by_ref("m", "ref-2").await.expect("read");
+        let recovered = recovered.expect("the journaled create is back");
+        assert_eq!(recovered.status, "paid");
+        assert_eq!(recovered.updated_at, at);
+        assert_eq!(
+            store
+                .list_by_merchant("m", 10, 0)
+                .await
+                .expect("list")
+                .len(),
+            2
+        );
+        assert!(
+            !store
+                .first_use_nonce("k", "n-1", at, Duration::from_secs(600))
+                .await
+                .expect("nonce"),
+            "the journaled nonce is still refused"
+        );
+        drop(store);
+        // Applied and checkpointed: a second reopen finds nothing more to apply.
+        assert!(journal_epoch(&path) > epoch);
+        let store = EmbeddedStore::open(&path).expect("reopen again");
+        assert_eq!(
+            store
+                .list_by_merchant("m", 10, 0)
+                .await
+                .expect("list")
+                .len(),
+            2
+        );
     }
 
     /// The cache is a bound, not a size the index may grow to: with an index several times

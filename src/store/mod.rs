@@ -12,6 +12,7 @@
 //! value written truncated to whole microseconds.
 
 pub mod embedded;
+mod journal;
 pub mod postgres;
 mod types;
 

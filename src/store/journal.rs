@@ -1,0 +1,317 @@
+//! The embedded store's write-ahead journal: what makes a create durable before it is answered
+//! without an fsync of the index's B-tree pages for every batch.
+//!
+//! The writer applies a batch to redb without making it durable (`Durability::None`), appends
+//! the batch's redo entries here and flushes them with one `fdatasync` of a sequential write,
+//! and only then answers. Every so often it makes a redb commit durable (a checkpoint), which
+//! persists everything before it; the journal then starts a new epoch, so its old entries no
+//! longer count. After a crash, the entries of the epoch the file's last checkpoint names are
+//! applied again, in order, on top of that checkpoint.
+//!
+//! Layout (little-endian):
+//! - header at offset 0: magic `PGLWAL01`, epoch `u64`, CRC-32 of those 16 bytes (`u32`);
+//! - then entries: length `u32`, sequence `u64` (0, 1, 2, … within an epoch), CRC-32 (`u32`)
+//!   over epoch, sequence, length and payload; then the payload.
+//!
+//! Reading stops at the first entry whose length, sequence or CRC is wrong: a torn write at the
+//! end, or an entry of an earlier epoch left behind (the file is rewritten from the start each
+//! epoch rather than truncated, so that a flush writes data only, no file-size metadata).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"PGLWAL01";
+const HEADER_LEN: u64 = 20;
+const ENTRY_HEAD_LEN: usize = 16;
+/// Written as zeros when the file is created, so that the first epochs' flushes also write
+/// data only.
+pub const PREALLOCATE_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest entry accepted when reading; a longer "length" is garbage.
+const MAX_ENTRY_BYTES: u32 = 64 * 1024 * 1024;
+
+/// The journal file, open for appending in one epoch.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    epoch: u64,
+    next_seq: u64,
+    /// Where the next entry goes.
+    end: u64,
+}
+
+/// The name of the journal next to an index file: `<path>-wal`.
+pub fn path_for(index: &Path) -> PathBuf {
+    let mut name = index.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+impl Journal {
+    /// Opens (or creates) the journal and returns it with the payloads of `epoch`'s entries,
+    /// in order. Entries of another epoch are stale: the index already holds them.
+    pub fn open(path: &Path, epoch: u64) -> io::Result<(Journal, Vec<Vec<u8>>)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let entries = read_entries(&bytes, epoch);
+        let end = HEADER_LEN
+            + entries
+                .iter()
+                .map(|e| (ENTRY_HEAD_LEN + e.len()) as u64)
+                .sum::<u64>();
+        if (bytes.len() as u64) < PREALLOCATE_BYTES {
+            file.write_all_at(
+                &vec![0; (PREALLOCATE_BYTES - bytes.len() as u64) as usize],
+                bytes.len() as u64,
+            )?;
+            file.sync_all()?;
+        }
+        let mut journal = Journal {
+            file,
+            path: path.to_owned(),
+            epoch,
+            next_seq: entries.len() as u64,
+            end,
+        };
+        if !header_matches(&bytes, epoch) {
+            journal.restart(epoch)?;
+        }
+        Ok((journal, entries))
+    }
+
+    /// Appends entries and flushes them to disk: once this returns `Ok`, they survive a crash.
+    /// On an error, none of them counts.
+    pub fn append<'a>(&mut self, payloads: impl IntoIterator<Item = &'a [u8]>) -> io::Result<()> {
+        let start = self.end;
+        let mut seq = self.next_seq;
+        let mut buf = Vec::new();
+        for payload in payloads {
+            let len = u32::try_from(payload.len())
+                .ok()
+                .filter(|&l| l <= MAX_ENTRY_BYTES)
+                .ok_or_else(|| io::Error::other("journal entry too large"))?;
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.extend_from_slice(&seq.to_le_bytes());
+            buf.extend_from_slice(&entry_crc(self.epoch, seq, payload).to_le_bytes());
+            buf.extend_from_slice(payload);
+            seq += 1;
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .file
+            .write_all_at(&buf, start)
+            .and_then(|()| self.file.sync_data());
+        match written {
+            Ok(()) => {
+                self.end = start + buf.len() as u64;
+                self.next_seq = seq;
+                Ok(())
+            }
+            Err(e) => {
+                // Part of it may be on disk; make sure no reader takes it.
+                let _ = self.invalidate_from(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes back the last `count` entries appended (their commit failed), so that a
+    /// recovery does not apply them.
+    pub fn take_back(&mut self, count: u64, from: u64) -> io::Result<()> {
+        self.invalidate_from(from)?;
+        self.end = from;
+        self.next_seq -= count.min(self.next_seq);
+        Ok(())
+    }
+
+    /// Where the next entry will be written (for [`Journal::take_back`]).
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Bytes of entries in this epoch.
+    pub fn entry_bytes(&self) -> u64 {
+        self.end - HEADER_LEN
+    }
+
+    /// Starts `epoch` with no entries: after a checkpoint made everything before it durable.
+    pub fn restart(&mut self, epoch: u64) -> io::Result<()> {
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&epoch.to_le_bytes());
+        header.extend_from_slice(&crc32fast::hash(&header).to_le_bytes());
+        self.file.write_all_at(&header, 0)?;
+        self.file.sync_data()?;
+        self.epoch = epoch;
+        self.next_seq = 0;
+        self.end = HEADER_LEN;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Journal {
+    /// Zeroes the entry head at `offset` (a zero length ends reading there) and flushes.
+    fn invalidate_from(&mut self, offset: u64) -> io::Result<()> {
+        self.file.write_all_at(&[0; ENTRY_HEAD_LEN], offset)?;
+        self.file.sync_data()
+    }
+}
+
+fn header_matches(bytes: &[u8], epoch: u64) -> bool {
+    let Some(header) = bytes.get(..HEADER_LEN as usize) else {
+        return false;
+    };
+    let (fields, crc) = header.split_at(16);
+    fields.starts_with(MAGIC)
+        && fields[8..16] == epoch.to_le_bytes()
+        && crc == crc32fast::hash(fields).to_le_bytes()
+}
+
+fn entry_crc(epoch: u64, seq: u64, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&epoch.to_le_bytes());
+    hasher.update(&seq.to_le_bytes());
+    hasher.update(&(payload.len() as u32).to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// The payloads of `epoch`'s valid entries, in order (none when the header names another
+/// epoch).
+fn read_entries(bytes: &[u8], epoch: u64) -> Vec<Vec<u8>> {
+    let mut entries = Vec::new();
+    if !header_matches(bytes, epoch) {
+        return entries;
+    }
+    let mut at = HEADER_LEN as usize;
+    while let Some(head) = bytes.get(at..at + ENTRY_HEAD_LEN) {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let seq = u64::from_le_bytes(head[4..12].try_into().unwrap_or_default());
+        let crc = u32::from_le_bytes([head[12], head[13], head[14], head[15]]);
+        if len == 0 || len > MAX_ENTRY_BYTES || seq != entries.len() as u64 {
+            break;
+        }
+        let body_start = at + ENTRY_HEAD_LEN;
+        let Some(payload) = bytes.get(body_start..body_start + len as usize) else {
+            break;
+        };
+        if entry_crc(epoch, seq, payload) != crc {
+            break;
+        }
+        entries.push(payload.to_vec());
+        at = body_start + len as usize;
+    }
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(path: &Path, epoch: u64) -> (Journal, Vec<Vec<u8>>) {
+        Journal::open(path, epoch).expect("open journal")
+    }
+
+    #[test]
+    fn appended_entries_are_read_back_in_order_for_their_epoch_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("index.redb-wal");
+        let (mut j, found) = open(&path, 7);
+        assert!(found.is_empty());
+        j.append([b"one".as_slice(), b"two".as_slice()])
+            .expect("append");
+        j.append([b"three".as_slice()]).expect("append");
+        drop(j);
+        let (_, found) = open(&path, 7);
+        assert_eq!(
+            found,
+            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
+        // Another epoch: the checkpoint that named it already holds these.
+        let (_, found) = open(&path, 8);
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn a_restarted_epoch_does_not_read_the_older_entries_left_in_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        let (mut j, _) = open(&path, 1);
+        j.append([
+            b"old-a".as_slice(),
+            b"old-b".as_slice(),
+            b"old-c".as_slice(),
+        ])
+        .expect("append");
+        j.restart(2).expect("restart");
+        j.append([b"new".as_slice()]).expect("append");
+        drop(j);
+        let (_, found) = open(&path, 2);
+        assert_eq!(found, vec![b"new".to_vec()]);
+        let (_, found) = open(&path, 1);
+        assert!(found.is_empty(), "the header names epoch 2 now");
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_tail_ends_the_entries_before_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        let (mut j, _) = open(&path, 3);
+        j.append([b"kept".as_slice(), b"torn".as_slice()])
+            .expect("append");
+        let second = HEADER_LEN + (ENTRY_HEAD_LEN + 4) as u64;
+        drop(j);
+        let file = OpenOptions::new().write(true).open(&path).expect("file");
+        // One flipped payload byte in the second entry.
+        file.write_all_at(b"T", second + ENTRY_HEAD_LEN as u64)
+            .expect("write");
+        let (mut j, found) = open(&path, 3);
+        assert_eq!(found, vec![b"kept".to_vec()]);
+        // Appending continues after what was valid, with the next sequence number.
+        j.append([b"next".as_slice()]).expect("append");
+        drop(j);
+        let (_, found) = open(&path, 3);
+        assert_eq!(found, vec![b"kept".to_vec(), b"next".to_vec()]);
+    }
+
+    #[test]
+    fn taken_back_entries_are_not_recovered() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        let (mut j, _) = open(&path, 0);
+        j.append([b"committed".as_slice()]).expect("append");
+        let from = j.end();
+        j.append([b"failed-1".as_slice(), b"failed-2".as_slice()])
+            .expect("append");
+        j.take_back(2, from).expect("take back");
+        drop(j);
+        let (mut j, found) = open(&path, 0);
+        assert_eq!(found, vec![b"committed".to_vec()]);
+        assert_eq!(j.entry_bytes(), (ENTRY_HEAD_LEN + 9) as u64);
+        j.append([b"after".as_slice()]).expect("append");
+        drop(j);
+        assert_eq!(open(&path, 0).1.len(), 2);
+    }
+
+    #[test]
+    fn garbage_of_any_shape_reads_as_no_entries_or_a_valid_prefix() {
+        for len in [0usize, 5, 19, 20, 36, 100, 4096] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            assert!(read_entries(&bytes, 0).is_empty(), "len {len}");
+        }
+    }
+}
