@@ -10,7 +10,7 @@
 //! made durable by the write-ahead journal ([`super::journal`], the file `<path>-wal`): the
 //! batch is committed to redb without an fsync and its redo entries are appended to the
 //! journal with one `fdatasync` of a sequential write, before anyone is answered. A durable
-//! redb commit (a checkpoint) every [`CHECKPOINT_INTERVAL`], when the journal holds
+//! redb commit (a checkpoint) every [`CHECKPOINT_INTERVAL`] under load, when the journal holds
 //! [`CHECKPOINT_BYTES`], when the writer is idle, and for every other write (the webhook
 //! outbox's), persists everything before it and starts a new journal epoch. Opening the file
 //! after a crash applies the journal's entries again on top of the last checkpoint, so an
@@ -84,8 +84,9 @@ const MAX_BATCH: usize = 512;
 /// The most expired nonces removed per write, so pruning never makes one write slow.
 const MAX_NONCE_PRUNE: usize = 256;
 /// A checkpoint at least this often while writes come in: bounds what a restart replays and
-/// the changes redb holds that are not yet in its file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+/// how long one checkpoint holds the writer (it flushes every page changed since the last
+/// one). In the load benchmark 250 ms gave a lower p99 on disk than 2 s, at the same rate.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// A checkpoint once the journal holds this much, so it stays within its preallocated size.
 const CHECKPOINT_BYTES: u64 = journal::PREALLOCATE_BYTES / 2;
 /// How long the writer waits for more writes to join a commit when the last one had company.
@@ -1063,6 +1064,21 @@ impl StoreBackend for EmbeddedStore {
         limit: usize,
         lease: Duration,
     ) -> StoreResult<Vec<OutboxEvent>> {
+        // The dispatcher polls often; a poll that finds nothing must not cost a durable
+        // commit (it would force a checkpoint every poll).
+        let until = to_micros(now);
+        let anything_due = self
+            .read(move |txn| {
+                let due = txn.open_table(EVENTS_DUE).map_err(internal)?;
+                let mut first = due
+                    .range((i64::MIN, "")..=(until, "\u{10FFFF}"))
+                    .map_err(internal)?;
+                Ok(first.next().is_some())
+            })
+            .await?;
+        if !anything_due {
+            return Ok(Vec::new());
+        }
         self.write(None, move |txn| {
             let due_ids: Vec<String> = {
                 let due = txn.open_table(EVENTS_DUE).map_err(internal)?;

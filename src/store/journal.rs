@@ -53,25 +53,34 @@ impl Journal {
     /// Opens (or creates) the journal and returns it with the payloads of `epoch`'s entries,
     /// in order. Entries of another epoch are stale: the index already holds them.
     pub fn open(path: &Path, epoch: u64) -> io::Result<(Journal, Vec<Vec<u8>>)> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let entries = read_entries(&bytes, epoch);
+        let size = file.metadata()?.len();
+        // Streamed: the file is mostly zeros or stale entries, never worth holding in memory.
+        let mut reader = io::BufReader::new(&file);
+        let header_ok = read_header(&mut reader)? == Some(epoch);
+        let entries = if header_ok {
+            read_entries(&mut reader, epoch)?
+        } else {
+            Vec::new()
+        };
         let end = HEADER_LEN
             + entries
                 .iter()
                 .map(|e| (ENTRY_HEAD_LEN + e.len()) as u64)
                 .sum::<u64>();
-        if (bytes.len() as u64) < PREALLOCATE_BYTES {
-            file.write_all_at(
-                &vec![0; (PREALLOCATE_BYTES - bytes.len() as u64) as usize],
-                bytes.len() as u64,
-            )?;
+        if size < PREALLOCATE_BYTES {
+            let zeros = vec![0; 1 << 20];
+            let mut at = size;
+            while at < PREALLOCATE_BYTES {
+                let n = (PREALLOCATE_BYTES - at).min(zeros.len() as u64);
+                file.write_all_at(&zeros[..n as usize], at)?;
+                at += n;
+            }
             file.sync_all()?;
         }
         let mut journal = Journal {
@@ -81,7 +90,7 @@ impl Journal {
             next_seq: entries.len() as u64,
             end,
         };
-        if !header_matches(&bytes, epoch) {
+        if !header_ok {
             journal.restart(epoch)?;
         }
         Ok((journal, entries))
@@ -171,14 +180,24 @@ impl Journal {
     }
 }
 
-fn header_matches(bytes: &[u8], epoch: u64) -> bool {
-    let Some(header) = bytes.get(..HEADER_LEN as usize) else {
-        return false;
-    };
+/// The epoch a valid header names; `None` for a short or damaged one.
+fn read_header(reader: &mut impl Read) -> io::Result<Option<u64>> {
+    let mut header = [0; HEADER_LEN as usize];
+    if !read_full(reader, &mut header)? {
+        return Ok(None);
+    }
     let (fields, crc) = header.split_at(16);
-    fields.starts_with(MAGIC)
-        && fields[8..16] == epoch.to_le_bytes()
-        && crc == crc32fast::hash(fields).to_le_bytes()
+    let valid = fields.starts_with(MAGIC) && crc == crc32fast::hash(fields).to_le_bytes();
+    Ok(valid.then(|| u64::from_le_bytes(fields[8..16].try_into().unwrap_or_default())))
+}
+
+/// Fills `buf`; `false` when the reader ends first.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    match reader.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn entry_crc(epoch: u64, seq: u64, payload: &[u8]) -> u32 {
@@ -190,32 +209,24 @@ fn entry_crc(epoch: u64, seq: u64, payload: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// The payloads of `epoch`'s valid entries, in order (none when the header names another
-/// epoch).
-fn read_entries(bytes: &[u8], epoch: u64) -> Vec<Vec<u8>> {
+/// The payloads of `epoch`'s valid entries after the header, in order.
+fn read_entries(reader: &mut impl Read, epoch: u64) -> io::Result<Vec<Vec<u8>>> {
     let mut entries = Vec::new();
-    if !header_matches(bytes, epoch) {
-        return entries;
-    }
-    let mut at = HEADER_LEN as usize;
-    while let Some(head) = bytes.get(at..at + ENTRY_HEAD_LEN) {
+    let mut head = [0; ENTRY_HEAD_LEN];
+    while read_full(reader, &mut head)? {
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let seq = u64::from_le_bytes(head[4..12].try_into().unwrap_or_default());
         let crc = u32::from_le_bytes([head[12], head[13], head[14], head[15]]);
         if len == 0 || len > MAX_ENTRY_BYTES || seq != entries.len() as u64 {
             break;
         }
-        let body_start = at + ENTRY_HEAD_LEN;
-        let Some(payload) = bytes.get(body_start..body_start + len as usize) else {
-            break;
-        };
-        if entry_crc(epoch, seq, payload) != crc {
+        let mut payload = vec![0; len as usize];
+        if !read_full(reader, &mut payload)? || entry_crc(epoch, seq, &payload) != crc {
             break;
         }
-        entries.push(payload.to_vec());
-        at = body_start + len as usize;
+        entries.push(payload);
     }
-    entries
+    Ok(entries)
 }
 
 #[cfg(test)]
@@ -308,10 +319,17 @@ mod tests {
     }
 
     #[test]
-    fn garbage_of_any_shape_reads_as_no_entries_or_a_valid_prefix() {
+    fn garbage_of_any_shape_reads_as_no_entries() {
         for len in [0usize, 5, 19, 20, 36, 100, 4096] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            assert!(read_entries(&bytes, 0).is_empty(), "len {len}");
+            let mut reader = bytes.as_slice();
+            let epoch = read_header(&mut reader).expect("read");
+            assert_eq!(epoch, None, "len {len}");
+            let mut reader = bytes.as_slice();
+            assert!(
+                read_entries(&mut reader, 0).expect("read").is_empty(),
+                "len {len}"
+            );
         }
     }
 }
