@@ -85,7 +85,7 @@ const MAX_BATCH: usize = 512;
 const MAX_NONCE_PRUNE: usize = 256;
 /// A checkpoint at least this often while writes come in: bounds what a restart replays and
 /// how long one checkpoint holds the writer (it flushes every page changed since the last
-/// one). In the load benchmark 250 ms gave a lower p99 on disk than 2 s, at the same rate.
+/// one). In quick load runs 200 ms gave a lower p99 on disk than 2 s, at about the same rate.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// A checkpoint once the journal holds this much, so it stays within its preallocated size.
 const CHECKPOINT_BYTES: u64 = journal::PREALLOCATE_BYTES / 2;
