@@ -41,6 +41,15 @@ pub const METRIC_NAMES: &[&str] = &[
     "payglot_store_operations_total",
     "payglot_store_operation_seconds",
     "payglot_store_errors_total",
+    "payglot_store_checkpoint_seconds",
+];
+
+/// Why the embedded store made a checkpoint (the `reason` label): its journal had been written
+/// for `interval` or had reached its `size`, the writer was `idle` or closing (`close`), a
+/// `write` that has no journal entry (the webhook outbox's), `recovery` after a crash, or
+/// `fallback` while the journal cannot be written.
+pub const CHECKPOINT_REASONS: &[&str] = &[
+    "interval", "size", "idle", "close", "write", "recovery", "fallback",
 ];
 
 /// Why the relay refuses a provider webhook (the `reason` label).
@@ -95,8 +104,11 @@ pub struct Metrics {
     pub store_operations: IntCounterVec,
     /// Time per store operation, including the wait for a group commit.
     pub store_latency: HistogramVec,
-    /// Failed store operations by backend and kind.
+    /// Failed store operations by backend and kind (`journal`: the embedded store's journal
+    /// could not be written, and its writes went to durable commits instead).
     pub store_errors: IntCounterVec,
+    /// Time the embedded store's writer spent in each checkpoint, by [`CHECKPOINT_REASONS`].
+    pub store_checkpoints: HistogramVec,
     /// Failed upstream exchanges, by upstream and how they failed.
     pub upstream_failures: IntCounterVec,
     /// Clients cut off for being too slow, by phase (header, body, request).
@@ -239,6 +251,11 @@ impl Metrics {
                 "Failed payment store operations by backend and kind",
                 &["backend", "kind"],
             ),
+            store_checkpoints: histogram(
+                "payglot_store_checkpoint_seconds",
+                "Time the embedded store's writer spent in a checkpoint (a durable commit), by reason",
+                &["reason"],
+            ),
             upstream_failures: counter(
                 "payglot_upstream_failures_total",
                 "Failed upstream exchanges, by upstream and reason (connect, timeout, broken, \
@@ -347,6 +364,12 @@ impl Metrics {
         }
         for kind in ["unavailable", "conflict", "internal"] {
             self.store_errors.with_label_values(&[backend, kind]);
+        }
+        if backend == "embedded" {
+            self.store_errors.with_label_values(&[backend, "journal"]);
+            for reason in CHECKPOINT_REASONS {
+                self.store_checkpoints.with_label_values(&[reason]);
+            }
         }
     }
 

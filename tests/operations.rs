@@ -413,11 +413,13 @@ fn exported_labels(text: &str) -> BTreeMap<String, BTreeSet<String>> {
 
 /// Issue 10's metrics move with what happens: a lookup served from Apollo counts under the
 /// caller's dialect, the upstream and `ok`; one of an unknown id under `not_found`; the index
-/// operations behind them are counted and timed. Counters are shared by every stack in this
+/// operations behind them are counted and timed, and so is the checkpoint after the create. Counters are shared by every stack in this
 /// process, so each is read before and after.
 #[test]
 fn lookups_and_index_operations_are_counted() {
     let stack = stack::start(&stack::base_config("", ""));
+    let idle = [("reason", "idle")];
+    let checkpoints_before = metric(&stack, "payglot_store_checkpoint_seconds_count", &idle);
     let n = next();
     let answer = send_cryptomus(&stack, &cryptomus_body(n), &[("X-Test-Target", "apollo")]);
     assert_eq!(answer.status, 200, "{}", answer.text());
@@ -474,6 +476,16 @@ fn lookups_and_index_operations_are_counted() {
         after.3 >= before.3 + 2.0,
         "index reads not timed: {before:?} {after:?}"
     );
+    // The create above went to the journal; the writer, idle since, makes it durable in the
+    // index file with a checkpoint, which is timed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&stack, "payglot_store_checkpoint_seconds_count", &idle) <= checkpoints_before {
+        assert!(
+            Instant::now() < deadline,
+            "no idle checkpoint was timed after a create"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Every metric payglot exports is in the table of `docs/metrics.md`, and the table names no

@@ -42,6 +42,7 @@ use super::{
     Claim, Enqueued, EventFilter, EventState, FailedAttempt, OutboxEvent, PaymentRecord,
     StoreBackend, StoreError, StoreResult,
 };
+use crate::metrics::METRICS;
 
 /// Payment id (insertion sequence) -> the record as JSON.
 const PAYMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("payments");
@@ -153,6 +154,7 @@ impl EmbeddedStore {
         let mut writer = Writer {
             db: Arc::clone(&db),
             journal: Some(journal),
+            journal_path: journal_path.clone(),
             epoch,
             last_checkpoint: Instant::now(),
         };
@@ -288,6 +290,7 @@ struct Writer {
     /// `None` after the journal failed: every commit is then a durable one until a
     /// checkpoint manages to restart it.
     journal: Option<Journal>,
+    journal_path: std::path::PathBuf,
     /// The epoch the last durable commit recorded; the journal's entries belong to it.
     epoch: u64,
     last_checkpoint: Instant,
@@ -301,7 +304,7 @@ impl Writer {
                 match jobs.recv_timeout(IDLE_CHECKPOINT) {
                     Ok(job) => job,
                     Err(RecvTimeoutError::Timeout) => {
-                        self.checkpoint_now();
+                        self.checkpoint_now("idle");
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -331,7 +334,7 @@ impl Writer {
         }
         // Closed: leave nothing for the next open to replay.
         if self.journal_holds_entries() {
-            self.checkpoint_now();
+            self.checkpoint_now("close");
         }
     }
 
@@ -339,21 +342,28 @@ impl Writer {
         self.journal.as_ref().is_some_and(|j| j.entry_bytes() > 0)
     }
 
-    fn checkpoint_due(&self) -> bool {
-        match &self.journal {
-            None => true,
-            Some(j) => {
-                j.entry_bytes() >= CHECKPOINT_BYTES
-                    || (j.entry_bytes() > 0
-                        && self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL)
-            }
+    /// Why the next commit must be a checkpoint, if it must.
+    fn checkpoint_due(&self) -> Option<&'static str> {
+        let journal = match &self.journal {
+            None => return Some("fallback"),
+            Some(j) => j,
+        };
+        if journal.entry_bytes() >= CHECKPOINT_BYTES {
+            Some("size")
+        } else if journal.entry_bytes() > 0 && self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
+        {
+            Some("interval")
+        } else {
+            None
         }
     }
 
     fn commit_batch(&mut self, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
-        let journaled = !self.checkpoint_due() && batch.iter().all(|job| job.redo().is_some());
+        let checkpoint = self
+            .checkpoint_due()
+            .or_else(|| (!batch.iter().all(|job| job.redo().is_some())).then_some("write"));
         let mut txn = self.db.begin_write().map_err(internal)?;
-        if journaled {
+        if checkpoint.is_none() {
             txn.set_durability(Durability::None).map_err(internal)?;
         }
         for job in batch.iter_mut() {
@@ -363,34 +373,44 @@ impl Writer {
                 return Err(e);
             }
         }
-        if !journaled {
-            return self.commit_checkpoint(txn);
+        if let Some(reason) = checkpoint {
+            return self.commit_checkpoint(txn, reason);
         }
         let Some(journal) = self.journal.as_mut() else {
-            return self.commit_checkpoint(txn);
+            return self.commit_checkpoint(txn, "fallback");
         };
         let from = journal.end();
         if let Err(e) = journal.append(batch.iter().filter_map(|job| job.redo())) {
             tracing::error!(error = %e, journal = %journal.path().display(),
                 "payment index journal write failed; committing durably instead");
-            self.journal = None;
+            self.journal_failed();
             txn.set_durability(Durability::Immediate)
                 .map_err(internal)?;
-            return self.commit_checkpoint(txn);
+            return self.commit_checkpoint(txn, "fallback");
         }
         if let Err(e) = txn.commit() {
             if let Err(undo) = journal.take_back(batch.len() as u64, from) {
                 tracing::error!(error = %undo, "payment index journal: cannot take back a failed commit's entries");
-                self.journal = None;
+                self.journal_failed();
             }
             return Err(internal(e));
         }
         Ok(())
     }
 
+    /// Stops journaling: every commit is durable until a checkpoint restarts the journal.
+    fn journal_failed(&mut self) {
+        self.journal = None;
+        METRICS
+            .store_errors
+            .with_label_values(&["embedded", "journal"])
+            .inc();
+    }
+
     /// Commits `txn` durably, recording the next epoch in it: everything journaled so far is
     /// then in the file, and the journal starts over.
-    fn commit_checkpoint(&mut self, txn: WriteTransaction) -> StoreResult<()> {
+    fn commit_checkpoint(&mut self, txn: WriteTransaction, reason: &str) -> StoreResult<()> {
+        let started = Instant::now();
         let next = self.epoch + 1;
         txn.open_table(META)
             .map_err(internal)?
@@ -401,27 +421,35 @@ impl Writer {
         self.epoch = next;
         self.last_checkpoint = Instant::now();
         self.restart_journal();
+        METRICS
+            .store_checkpoints
+            .with_label_values(&[reason])
+            .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 
+    /// Starts the journal's next epoch, or opens it again after it failed.
     fn restart_journal(&mut self) {
         let restarted = match self.journal.as_mut() {
             Some(journal) => journal.restart(self.epoch),
-            None => return,
+            None => Journal::open(&self.journal_path, self.epoch).map(|(journal, _)| {
+                tracing::info!("payment index journal writable again");
+                self.journal = Some(journal);
+            }),
         };
         if let Err(e) = restarted {
             tracing::error!(error = %e, "payment index journal cannot start a new epoch; committing durably instead");
-            self.journal = None;
+            self.journal_failed();
         }
     }
 
     /// A checkpoint on its own (the writer is idle, or closing).
-    fn checkpoint_now(&mut self) {
+    fn checkpoint_now(&mut self, reason: &str) {
         let done = self
             .db
             .begin_write()
             .map_err(internal)
-            .and_then(|txn| self.commit_checkpoint(txn));
+            .and_then(|txn| self.commit_checkpoint(txn, reason));
         if let Err(e) = done {
             // The journal still holds the writes; the next checkpoint tries again.
             tracing::error!(error = %e, "payment index checkpoint failed");
@@ -444,7 +472,7 @@ impl Writer {
                 }
             }
         }
-        self.commit_checkpoint(txn)
+        self.commit_checkpoint(txn, "recovery")
     }
 }
 
