@@ -86,7 +86,8 @@ const MAX_BATCH: usize = 512;
 const MAX_NONCE_PRUNE: usize = 256;
 /// A checkpoint at least this often while writes come in: bounds what a restart replays and
 /// how long one checkpoint holds the writer (it flushes every page changed since the last
-/// one). In quick load runs 200 ms gave a lower p99 on disk than 2 s, at about the same rate.
+/// one). Longer ones lowered the p99 on tmpfs in quick load runs but lengthened the stalls on
+/// disk (p99.9 78–90 ms at 3 s against 36–46 ms at 250 ms, BENCHMARKS.md).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// A checkpoint once the journal holds this much, so it stays within its preallocated size.
 const CHECKPOINT_BYTES: u64 = journal::PREALLOCATE_BYTES / 2;
