@@ -318,6 +318,48 @@ mod tests {
         assert_eq!(open(&path, 0).1.len(), 2);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever a crash or a bad disk does to the file (cut it anywhere, change any bytes),
+        /// reading it never panics and yields only entries that were written, in order, from the
+        /// first: a prefix.
+        #[test]
+        fn a_damaged_journal_reads_as_a_prefix_of_what_was_written(
+            entries in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..300), 0..12),
+            cut in proptest::option::of(0usize..5000),
+            flips in proptest::collection::vec((0usize..5000, 1u8..=255), 0..4),
+        ) {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().join("j");
+            let (mut j, _) = open(&path, 5);
+            j.append(entries.iter().map(Vec::as_slice)).expect("append");
+            let written = HEADER_LEN as usize
+                + entries.iter().map(|e| ENTRY_HEAD_LEN + e.len()).sum::<usize>();
+            drop(j);
+            let mut bytes = std::fs::read(&path).expect("read");
+            bytes.truncate(written);
+            for (at, xor) in &flips {
+                if let Some(b) = bytes.get_mut(*at) {
+                    *b ^= xor;
+                }
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut);
+            }
+            let mut reader = bytes.as_slice();
+            let found = match read_header(&mut reader).expect("read") {
+                Some(5) => read_entries(&mut reader, 5).expect("read"),
+                _ => Vec::new(),
+            };
+            proptest::prop_assert!(found.len() <= entries.len());
+            proptest::prop_assert_eq!(&found[..], &entries[..found.len()]);
+            if cut.is_none() && flips.is_empty() {
+                proptest::prop_assert_eq!(found.len(), entries.len());
+            }
+        }
+    }
+
     #[test]
     fn garbage_of_any_shape_reads_as_no_entries() {
         for len in [0usize, 5, 19, 20, 36, 100, 4096] {
