@@ -45,11 +45,11 @@ pub const METRIC_NAMES: &[&str] = &[
 ];
 
 /// Why the embedded store made a checkpoint (the `reason` label): its journal had been written
-/// for `interval` or had reached its `size`, the writer was `idle` or closing (`close`), a
-/// `write` that has no journal entry (the webhook outbox's), `recovery` after a crash, or
-/// `fallback` while the journal cannot be written.
+/// for `interval` or had reached its `size`, the writer was `idle` or closing (`close`),
+/// `recovery` after a crash, `fallback` while the journal cannot be written, or a `retry` of a
+/// failed one.
 pub const CHECKPOINT_REASONS: &[&str] = &[
-    "interval", "size", "idle", "close", "write", "recovery", "fallback",
+    "interval", "size", "idle", "close", "recovery", "fallback", "retry",
 ];
 
 /// Why the relay refuses a provider webhook (the `reason` label).
@@ -107,7 +107,7 @@ pub struct Metrics {
     /// Failed store operations by backend and kind (`journal`: the embedded store's journal
     /// could not be written, and its writes went to durable commits instead).
     pub store_errors: IntCounterVec,
-    /// Time the embedded store's writer spent in each checkpoint, by [`CHECKPOINT_REASONS`].
+    /// Time each embedded-store checkpoint took, by [`CHECKPOINT_REASONS`].
     pub store_checkpoints: HistogramVec,
     /// Failed upstream exchanges, by upstream and how they failed.
     pub upstream_failures: IntCounterVec,
@@ -253,7 +253,7 @@ impl Metrics {
             ),
             store_checkpoints: histogram(
                 "payglot_store_checkpoint_seconds",
-                "Time the embedded store's writer spent in a checkpoint (a durable commit), by reason",
+                "Time each embedded-store checkpoint (a background durable commit) took, by reason",
                 &["reason"],
             ),
             upstream_failures: counter(
@@ -366,7 +366,9 @@ impl Metrics {
             self.store_errors.with_label_values(&[backend, kind]);
         }
         if backend == "embedded" {
-            self.store_errors.with_label_values(&[backend, "journal"]);
+            for kind in ["journal", "checkpoint"] {
+                self.store_errors.with_label_values(&[backend, kind]);
+            }
             for reason in CHECKPOINT_REASONS {
                 self.store_checkpoints.with_label_values(&[reason]);
             }

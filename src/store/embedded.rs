@@ -1,35 +1,41 @@
 //! The embedded backend: one redb file, for a single payglot instance.
 //!
-//! redb allows one write transaction at a time. So that many concurrent creates do not queue
-//! for one commit each, every write goes through one writer thread that drains all the writes
-//! waiting in its channel, applies them in one transaction, commits once and only then answers
-//! each caller (group commit). Reads run against their own snapshot and never wait for the
-//! writer.
+//! Two threads write, so that the request path never waits for redb's B-tree work:
 //!
-//! The writes on the request path (a create's record, a status change, an Apollo nonce) are
-//! made durable by the write-ahead journal ([`super::journal`], the file `<path>-wal`): the
-//! batch is committed to redb without an fsync and its redo entries are appended to the
-//! journal with one `fdatasync` of a sequential write, before anyone is answered. A durable
-//! redb commit (a checkpoint) every [`CHECKPOINT_INTERVAL`] under load, when the journal holds
-//! [`CHECKPOINT_BYTES`], when the writer is idle, and for every other write (the webhook
-//! outbox's), persists everything before it and starts a new journal epoch. Opening the file
-//! after a crash applies the journal's entries again on top of the last checkpoint, so an
-//! answered create is never lost. A flush of B-tree pages spread over the file costs the disk
-//! several times what one sequential append does (BENCHMARKS.md). When writes come in
-//! together, the writer waits [`GATHER`] before it commits, so that more of them share it.
+//! - **The journal writer** takes the writes on the request path (a create's record, a status
+//!   change, an Apollo nonce). It drains every write waiting in its channel, decides each one
+//!   against what is stored (a repeated create finds the first), appends the batch's redo
+//!   entries to the write-ahead journal ([`super::journal`]) with one `fdatasync` of a
+//!   sequential write, records them in the active generation in memory ([`super::overlay`]),
+//!   and only then answers each caller (group commit). When writes come in together, it waits
+//!   [`GATHER`] first, so that more of them share the append.
+//! - **The committer** is the only thread that writes to the file. A checkpoint applies a
+//!   frozen generation to redb in one durable commit, which also names the next journal epoch;
+//!   the generation then leaves memory. The journal writer freezes the active generation every
+//!   [`CHECKPOINT_INTERVAL`] under load, at [`CHECKPOINT_BYTES`] of entries, when idle and on
+//!   close, and goes on writing the next epoch in the other journal file meanwhile. The
+//!   committer also makes the writes that have no journal entry (the webhook outbox's)
+//!   durable, each batch in one commit.
+//!
+//! Readers take a snapshot of the file and the generations in memory under one lock, so a
+//! write is always found in one or the other. Opening the file after a crash applies the
+//! journal's entries again on top of the last checkpoint, so an answered create is never lost.
+//! A flush of B-tree pages spread over the file costs the disk several times what one
+//! sequential append does, and applying a generation's writes together touches each page once
+//! (BENCHMARKS.md).
 //!
 //! Create claims live in memory: only this process can open the file, and a claim lost in a
 //! crash is exactly a stale claim, so persisting them would cost an fsync for nothing.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
@@ -37,6 +43,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use super::journal::{self, Journal};
+use super::overlay::{Change, Generation, Layers, UpstreamKey, upstream_key};
 use super::types::{from_micros, minus, plus, to_micros};
 use super::{
     Claim, Enqueued, EventFilter, EventState, FailedAttempt, OutboxEvent, PaymentRecord,
@@ -98,20 +105,52 @@ const CHECKPOINT_BYTES: u64 = journal::PREALLOCATE_BYTES / 2;
 const GATHER: Duration = Duration::from_micros(150);
 /// A checkpoint after this long without a write, so that a quiet store has an empty journal.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(50);
+/// How long after a failed checkpoint the next try waits.
+const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
-    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    shared: Arc<Shared>,
+    /// To the journal writer: creates, status changes, nonces. `None` once dropping.
+    journaled: Option<mpsc::Sender<JournaledWrite>>,
+    /// To the committer: the writes that are not journaled (the webhook outbox's).
+    durable: Option<mpsc::Sender<ToCommitter>>,
     /// (merchant id, reference) -> when claimed.
     claims: Mutex<HashMap<(String, String), OffsetDateTime>>,
-    /// Joined on drop, so that the file is closed when the last handle goes.
-    writer_thread: Option<std::thread::JoinHandle<()>>,
+    /// Joined on drop (journal writer first), so that the file is closed when the last handle
+    /// goes.
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What the threads and the readers share: the journaled writes not yet in the file.
+struct Shared {
+    generations: RwLock<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    /// Written to the current journal file; frozen at the next checkpoint.
+    active: Generation,
+    /// Being applied to the file (or waiting to be again, after a failed checkpoint).
+    frozen: Option<Arc<Generation>>,
+}
+
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, Generations> {
+        // Only an allocation failure could panic under the lock; the maps stay sound to read
+        // even then.
+        self.generations.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Generations> {
+        self.generations.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl EmbeddedStore {
     /// Creates or opens the file (recovering it after a crash: redb's last durable commit,
-    /// then the journal's entries after it) and starts the writer thread, which ends when the
-    /// store is dropped.
+    /// then the journal's entries after it) and starts the journal writer and the committer,
+    /// which end when the store is dropped.
     pub fn open(path: &Path) -> StoreResult<EmbeddedStore> {
         Self::open_with_cache(path, CACHE_BYTES)
     }
@@ -139,66 +178,132 @@ impl EmbeddedStore {
         txn.open_table(EVENTS).map_err(internal)?;
         txn.open_table(EVENTS_DUE).map_err(internal)?;
         txn.open_table(EVENTS_TIME).map_err(internal)?;
-        let epoch = {
+        let mut epoch = {
             let meta = txn.open_table(META).map_err(internal)?;
             meta.get(JOURNAL_EPOCH)
                 .map_err(internal)?
                 .map_or(0, |g| g.value())
         };
         txn.commit().map_err(internal)?;
-
         let db = Arc::new(db);
-        let journal_path = journal::path_for(path);
-        let (journal, entries) = Journal::open(&journal_path, epoch).map_err(|e| {
-            StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
-        })?;
-        let mut writer = Writer {
-            db: Arc::clone(&db),
-            journal: Some(journal),
-            journal_path: journal_path.clone(),
-            epoch,
-            last_checkpoint: Instant::now(),
+
+        let paths = journal::paths_for(path);
+        let cannot = |p: &Path, e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", p.display()))
         };
+        // After a crash: the entries of the epoch the file names, then those of the next one
+        // (written while that epoch's checkpoint was under way).
+        let mut entries = Vec::new();
+        for wanted in [epoch, epoch + 1] {
+            for p in &paths {
+                if Journal::epoch_of(p).map_err(|e| cannot(p, e))? == Some(wanted) {
+                    entries.extend(Journal::open(p, wanted).map_err(|e| cannot(p, e))?.1);
+                }
+            }
+        }
         if !entries.is_empty() {
-            writer.recover(&entries)?;
+            let started = Instant::now();
+            apply_checkpoint(&db, &entries, epoch + 2).map_err(|e| {
+                StoreError::Internal(format!("the journal cannot be applied again: {e}"))
+            })?;
+            epoch += 2;
+            METRICS
+                .store_checkpoints
+                .with_label_values(&["recovery"])
+                .observe(started.elapsed().as_secs_f64());
             tracing::info!(
                 entries = entries.len(),
-                journal = %journal_path.display(),
+                journal = %paths[0].display(),
                 "payment index: journaled writes applied again after an unclean stop"
             );
         }
+        // The current file is one that already names this epoch, if one does; the spare one's
+        // entries are in the file either way.
+        let current = usize::from(Journal::epoch_of(&paths[1]).ok().flatten() == Some(epoch));
+        let mut files: [Option<Journal>; 2] = [None, None];
+        for (i, e) in [(current, epoch), (1 - current, epoch.wrapping_sub(1))] {
+            let (journal, _) = Journal::open(&paths[i], e).map_err(|err| cannot(&paths[i], err))?;
+            files[i] = Some(journal);
+        }
 
-        let (sender, jobs) = mpsc::channel();
-        let writer_thread = std::thread::Builder::new()
-            .name("payglot-store-writer".to_owned())
-            .spawn(move || writer.run(jobs))
-            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        let shared = Arc::new(Shared {
+            generations: RwLock::new(Generations::default()),
+        });
+        let (to_committer, committer_inbox) = mpsc::channel();
+        let (done, checkpoints_done) = mpsc::channel();
+        let committer = Committer {
+            db: Arc::clone(&db),
+            shared: Arc::clone(&shared),
+            done,
+        };
+        let writer = JournalWriter {
+            db: Arc::clone(&db),
+            shared: Arc::clone(&shared),
+            files,
+            paths,
+            current,
+            epoch,
+            committer: to_committer.clone(),
+            checkpoints_done,
+            in_flight: false,
+            retry_at: None,
+            last_freeze: Instant::now(),
+            sequence: 0,
+        };
+        let (journaled, writes) = mpsc::channel();
+        let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(run)
+                .map_err(|e| StoreError::Internal(format!("cannot start {name}: {e}")))
+        };
+        let committer_thread = spawn(
+            "payglot-store-commit",
+            Box::new(move || committer.run(committer_inbox)),
+        )?;
+        let writer_thread = spawn("payglot-store-writer", Box::new(move || writer.run(writes)))?;
         Ok(EmbeddedStore {
             db,
-            writer: sender,
+            shared,
+            journaled: Some(journaled),
+            durable: Some(to_committer),
             claims: Mutex::new(HashMap::new()),
-            writer_thread: Some(writer_thread),
+            threads: vec![writer_thread, committer_thread],
         })
     }
 
-    /// Runs `apply` in the next group commit and answers once that commit is durable.
-    /// `redo`, when given, is the journal entry that applies the same write again after a
-    /// crash (`redo_create`, `redo_json`); a write without one is made durable by a checkpoint.
+    /// Hands a journaled write to the journal writer and waits for its answer, which comes
+    /// once the write is durable.
+    async fn journaled<R>(
+        &self,
+        write: impl FnOnce(oneshot::Sender<StoreResult<R>>) -> JournaledWrite,
+    ) -> StoreResult<R> {
+        let (reply, answer) = oneshot::channel();
+        self.journaled
+            .as_ref()
+            .and_then(|w| w.send(write(reply)).ok())
+            .ok_or_else(|| StoreError::Unavailable("the store writer has stopped".to_owned()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the store writer stopped before answering".to_owned())
+        })?
+    }
+
+    /// Runs `apply` in the committer's next durable commit (a group commit with the others
+    /// waiting) and answers once it is durable.
     async fn write<R: Send + 'static>(
         &self,
-        redo: Option<Vec<u8>>,
         apply: impl FnOnce(&WriteTransaction) -> StoreResult<R> + Send + 'static,
     ) -> StoreResult<R> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             apply: Some(apply),
-            redo,
             result: None,
             reply,
         };
-        self.writer
-            .send(Box::new(job))
-            .map_err(|_| StoreError::Unavailable("the store writer has stopped".to_owned()))?;
+        self.durable
+            .as_ref()
+            .and_then(|c| c.send(ToCommitter::Durable(Box::new(job))).ok())
+            .ok_or_else(|| StoreError::Unavailable("the store writer has stopped".to_owned()))?;
         answer.await.map_err(|_| {
             StoreError::Unavailable("the store writer stopped before answering".to_owned())
         })?
@@ -218,6 +323,17 @@ impl EmbeddedStore {
         .map_err(|e| StoreError::Internal(format!("store read task failed: {e}")))?
     }
 
+    /// Like [`Self::read`], with the journaled writes not yet in the file.
+    async fn read_payments<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Layers<'_>, &ReadTransaction) -> StoreResult<R> + Send + 'static,
+    ) -> StoreResult<R> {
+        let (db, shared) = (Arc::clone(&self.db), Arc::clone(&self.shared));
+        tokio::task::spawn_blocking(move || read_with_layers(&db, &shared, read))
+            .await
+            .map_err(|e| StoreError::Internal(format!("store read task failed: {e}")))?
+    }
+
     fn lock_claims(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), OffsetDateTime>> {
         // A panic while holding the lock cannot leave the map half-changed (each use is one
         // insert or remove), so a poisoned lock is still sound to use.
@@ -225,32 +341,578 @@ impl EmbeddedStore {
     }
 }
 
+/// Runs `read` on the generations in memory over a
+/// snapshot of the file taken under the same lock: a generation leaves memory only after its
+/// checkpoint is visible, so every write is found in one or the other (or both, briefly).
+fn read_with_layers<R>(
+    db: &Database,
+    shared: &Shared,
+    read: impl FnOnce(&Layers<'_>, &ReadTransaction) -> StoreResult<R>,
+) -> StoreResult<R> {
+    let generations = shared.read();
+    let txn = db.begin_read().map_err(internal)?;
+    let layers =
+        Layers::new(std::iter::once(&generations.active).chain(generations.frozen.as_deref()));
+    read(&layers, &txn)
+}
+
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
-        // Closing the channel ends the writer once it has answered what it holds and made it
-        // durable (nobody is left to send more: this was the last handle).
-        let (closed, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.writer, closed));
-        if let Some(thread) = self.writer_thread.take() {
+        // Closing the channels ends the threads once they have answered what they hold and
+        // made it durable (nobody is left to send more: this was the last handle). The journal
+        // writer goes first: its last checkpoint needs the committer.
+        drop(self.journaled.take());
+        drop(self.durable.take());
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
-/// One write waiting for the next group commit.
+/// A write on the request path: made durable by the journal, recorded in memory, and applied
+/// to the file by a later checkpoint.
+enum JournaledWrite {
+    /// `record` as stored (times to the microsecond); `encoded`, its stored bytes.
+    Create {
+        record: Box<PaymentRecord>,
+        encoded: Vec<u8>,
+        reply: oneshot::Sender<StoreResult<PaymentRecord>>,
+    },
+    Status {
+        change: StatusChange,
+        reply: oneshot::Sender<StoreResult<bool>>,
+    },
+    Nonce {
+        used: NonceUse,
+        reply: oneshot::Sender<StoreResult<bool>>,
+    },
+}
+
+/// What a journaled write answers, before it is durable.
+enum Answer {
+    Payment(Box<PaymentRecord>),
+    Flag(bool),
+}
+
+impl JournaledWrite {
+    fn answer(self, result: StoreResult<Answer>) {
+        // The caller may have given up waiting; nothing to do then.
+        let wrong = || StoreError::Internal("a write got another kind's answer".to_owned());
+        match self {
+            JournaledWrite::Create { reply, .. } => {
+                let _ = reply.send(result.and_then(|a| match a {
+                    Answer::Payment(p) => Ok(*p),
+                    Answer::Flag(_) => Err(wrong()),
+                }));
+            }
+            JournaledWrite::Status { reply, .. } | JournaledWrite::Nonce { reply, .. } => {
+                let _ = reply.send(result.and_then(|a| match a {
+                    Answer::Flag(f) => Ok(f),
+                    Answer::Payment(_) => Err(wrong()),
+                }));
+            }
+        }
+    }
+
+    /// Decides the write against what is stored (`layers` over `txn`): its answer, and the
+    /// change it makes, if it makes one.
+    fn decide(
+        &self,
+        layers: &Layers<'_>,
+        txn: &ReadTransaction,
+    ) -> StoreResult<(Answer, Option<Change>)> {
+        match self {
+            JournaledWrite::Create {
+                record, encoded, ..
+            } => {
+                let key = upstream_key(record);
+                if let Some(existing) = find_by_upstream(layers, txn, &key)? {
+                    return Ok((Answer::Payment(Box::new(existing)), None));
+                }
+                if let Some(r) = &record.merchant_ref
+                    && let Some(existing) = find_by_ref(layers, txn, &record.merchant_id, r)?
+                {
+                    return Ok((Answer::Payment(Box::new(existing)), None));
+                }
+                if find_by_token(layers, txn, &record.relay_token)?.is_some() {
+                    return Err(StoreError::Conflict(
+                        "relay token already belongs to another payment".to_owned(),
+                    ));
+                }
+                let change = Change::Create {
+                    record: (**record).clone(),
+                    entry: redo_create(encoded),
+                };
+                Ok((Answer::Payment(record.clone()), Some(change)))
+            }
+            JournaledWrite::Status { change, .. } => {
+                let key = (
+                    change.upstream_id.clone(),
+                    change.upstream_payment_id.clone(),
+                );
+                let Some(mut record) = find_by_upstream(layers, txn, &key)? else {
+                    return Ok((Answer::Flag(false), None));
+                };
+                record.status.clone_from(&change.status);
+                record.updated_at = from_micros(change.at_us);
+                let entry = redo_json(REDO_STATUS, change)?;
+                Ok((Answer::Flag(true), Some(Change::Version { record, entry })))
+            }
+            JournaledWrite::Nonce { used, .. } => {
+                let seen = match layers.nonce(&used.key_id, &used.nonce) {
+                    Some(at) => Some(at),
+                    None => txn
+                        .open_table(NONCES)
+                        .map_err(internal)?
+                        .get((used.key_id.as_str(), used.nonce.as_str()))
+                        .map_err(internal)?
+                        .map(|g| g.value()),
+                };
+                if seen.is_some_and(|at| at >= used.cutoff_us) {
+                    return Ok((Answer::Flag(false), None));
+                }
+                let change = Change::Nonce {
+                    key_id: used.key_id.clone(),
+                    nonce: used.nonce.clone(),
+                    at_us: used.at_us,
+                    entry: redo_json(REDO_NONCE, used)?,
+                };
+                Ok((Answer::Flag(true), Some(change)))
+            }
+        }
+    }
+}
+
+/// The newest version of a payment read from the file: a status change may still be in
+/// memory.
+fn newest(layers: &Layers<'_>, record: PaymentRecord) -> PaymentRecord {
+    layers
+        .payment(&upstream_key(&record))
+        .cloned()
+        .unwrap_or(record)
+}
+
+fn find_by_upstream(
+    layers: &Layers<'_>,
+    txn: &ReadTransaction,
+    key: &UpstreamKey,
+) -> StoreResult<Option<PaymentRecord>> {
+    if let Some(found) = layers.payment(key) {
+        return Ok(Some(found.clone()));
+    }
+    read_payment_via(txn, BY_UPSTREAM, (key.0.as_str(), key.1.as_str()))
+}
+
+fn find_by_ref(
+    layers: &Layers<'_>,
+    txn: &ReadTransaction,
+    merchant_id: &str,
+    merchant_ref: &str,
+) -> StoreResult<Option<PaymentRecord>> {
+    if let Some(found) = layers.by_ref(merchant_id, merchant_ref) {
+        return Ok(Some(found.clone()));
+    }
+    Ok(read_payment_via(txn, BY_REF, (merchant_id, merchant_ref))?.map(|r| newest(layers, r)))
+}
+
+fn find_by_token(
+    layers: &Layers<'_>,
+    txn: &ReadTransaction,
+    token: &str,
+) -> StoreResult<Option<PaymentRecord>> {
+    if let Some(found) = layers.by_token(token) {
+        return Ok(Some(found.clone()));
+    }
+    Ok(read_payment_via(txn, BY_TOKEN, token)?.map(|r| newest(layers, r)))
+}
+
+/// The journal writer: decides each journaled write, makes a batch of them durable with one
+/// journal append, records them in the active generation, answers, and hands generations to
+/// the committer.
+struct JournalWriter {
+    db: Arc<Database>,
+    shared: Arc<Shared>,
+    /// The two journal files: the current epoch's, and the previous one's (whose entries
+    /// are, or are being, checkpointed). `None` after a file failed.
+    files: [Option<Journal>; 2],
+    paths: [PathBuf; 2],
+    current: usize,
+    /// The active generation's epoch.
+    epoch: u64,
+    committer: mpsc::Sender<ToCommitter>,
+    checkpoints_done: mpsc::Receiver<StoreResult<()>>,
+    /// A checkpoint was sent and has not answered.
+    in_flight: bool,
+    /// After a failed checkpoint: when to try it again.
+    retry_at: Option<Instant>,
+    last_freeze: Instant,
+    /// Orders creates the way the file's ids will.
+    sequence: u64,
+}
+
+impl JournalWriter {
+    fn run(mut self, writes: mpsc::Receiver<JournaledWrite>) {
+        let mut gather = false;
+        loop {
+            let waiting = !self.shared.read().active.is_empty() || self.has_frozen();
+            let first = if waiting {
+                match writes.recv_timeout(IDLE_CHECKPOINT) {
+                    Ok(write) => write,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.checkpoint_if_due(true);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match writes.recv() {
+                    Ok(write) => write,
+                    Err(_) => break,
+                }
+            };
+            if gather {
+                // Others are writing too: let more of them join this append.
+                std::thread::sleep(GATHER);
+            }
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match writes.try_recv() {
+                    Ok(write) => batch.push(write),
+                    Err(_) => break,
+                }
+            }
+            gather = batch.len() > 1;
+            self.write_batch(batch);
+            self.checkpoint_if_due(false);
+        }
+        // Closed: leave nothing for the next open to apply again.
+        self.wait_for_checkpoint();
+        if self.has_frozen() {
+            self.resend_frozen();
+            self.wait_for_checkpoint();
+        }
+        if !self.shared.read().active.is_empty() && !self.has_frozen() {
+            self.freeze("close");
+            self.wait_for_checkpoint();
+        }
+    }
+
+    /// A generation is being checkpointed, or waits to be again.
+    fn has_frozen(&self) -> bool {
+        self.shared.read().frozen.is_some()
+    }
+
+    fn write_batch(&mut self, batch: Vec<JournaledWrite>) {
+        let mut staged = Generation::default();
+        let mut answers = Vec::with_capacity(batch.len());
+        {
+            let generations = self.shared.read();
+            let txn = match self.db.begin_read().map_err(internal) {
+                Ok(txn) => txn,
+                Err(e) => {
+                    drop(generations);
+                    for write in batch {
+                        write.answer(Err(e.clone()));
+                    }
+                    return;
+                }
+            };
+            for write in &batch {
+                let decided = {
+                    let layers = Layers::new(
+                        [&staged, &generations.active]
+                            .into_iter()
+                            .chain(generations.frozen.as_deref()),
+                    );
+                    write.decide(&layers, &txn)
+                };
+                answers.push(decided.map(|(answer, change)| {
+                    if let Some(change) = change {
+                        self.sequence += 1;
+                        staged.record(change, self.sequence);
+                    }
+                    answer
+                }));
+            }
+        }
+        let durable = if staged.is_empty() {
+            Ok(())
+        } else {
+            self.make_durable(staged)
+        };
+        for (write, answer) in batch.into_iter().zip(answers) {
+            write.answer(durable.clone().and(answer));
+        }
+    }
+
+    /// Journals the batch's entries and records them in the active generation; when the
+    /// journal cannot take them, a checkpoint that includes them makes them durable instead.
+    fn make_durable(&mut self, staged: Generation) -> StoreResult<()> {
+        let appended = match self.files[self.current].as_mut() {
+            Some(journal) => journal
+                .append(staged.entries().iter().map(Vec::as_slice))
+                .map_err(|e| {
+                    tracing::error!(error = %e, journal = %journal.path().display(),
+                        "payment index journal write failed; checkpointing instead");
+                }),
+            None => Err(()),
+        };
+        if appended.is_err() && self.files[self.current].take().is_some() {
+            journal_failed();
+        }
+        // Visible to readers only now that it is durable (or about to be made so below).
+        self.shared.write().active.absorb(staged);
+        if appended.is_ok() {
+            return Ok(());
+        }
+        // Fallback: the previous checkpoint must finish first, then this one carries the batch.
+        self.wait_for_checkpoint();
+        if self.has_frozen() {
+            self.resend_frozen();
+            self.wait_for_checkpoint();
+            if self.has_frozen() {
+                return Err(StoreError::Unavailable(
+                    "the payment index cannot be made durable".to_owned(),
+                ));
+            }
+        }
+        self.freeze("fallback");
+        match self.wait_for_checkpoint() {
+            Some(done) => done,
+            None => Err(StoreError::Unavailable(
+                "the store committer has stopped".to_owned(),
+            )),
+        }
+    }
+
+    /// Freezes the active generation and hands it to the committer when a checkpoint is due:
+    /// `idle`, or 250 ms or 8 MiB of writes; or sends a failed one again.
+    fn checkpoint_if_due(&mut self, idle: bool) {
+        while let Ok(done) = self.checkpoints_done.try_recv() {
+            self.checkpoint_answered(done);
+        }
+        if self.in_flight {
+            return;
+        }
+        if self.has_frozen() {
+            if self.retry_at.is_none_or(|at| Instant::now() >= at) {
+                self.resend_frozen();
+            }
+            return;
+        }
+        let bytes = self.shared.read().active.entry_bytes();
+        let reason = if bytes == 0 {
+            return;
+        } else if bytes >= CHECKPOINT_BYTES {
+            "size"
+        } else if self.last_freeze.elapsed() >= CHECKPOINT_INTERVAL {
+            "interval"
+        } else if idle {
+            "idle"
+        } else {
+            return;
+        };
+        self.freeze(reason);
+    }
+
+    /// Starts the next epoch in the other journal file and hands the active generation to
+    /// the committer. Only when no checkpoint is pending: the other file's entries must be in
+    /// the index file before they are overwritten.
+    fn freeze(&mut self, reason: &'static str) {
+        let generation = {
+            let mut generations = self.shared.write();
+            let generation = Arc::new(std::mem::take(&mut generations.active));
+            generations.frozen = Some(Arc::clone(&generation));
+            generation
+        };
+        self.epoch += 1;
+        self.current = 1 - self.current;
+        let restarted = match self.files[self.current].as_mut() {
+            Some(journal) => journal.restart(self.epoch),
+            None => Journal::open(&self.paths[self.current], self.epoch).map(|(journal, _)| {
+                tracing::info!("payment index journal writable again");
+                self.files[self.current] = Some(journal);
+            }),
+        };
+        if let Err(e) = restarted {
+            tracing::error!(error = %e, "payment index journal cannot start a new epoch; checkpointing every write instead");
+            if self.files[self.current].take().is_some() {
+                journal_failed();
+            }
+        }
+        self.last_freeze = Instant::now();
+        self.send_checkpoint(generation, reason);
+    }
+
+    fn resend_frozen(&mut self) {
+        let frozen = self.shared.read().frozen.clone();
+        if let Some(generation) = frozen {
+            self.send_checkpoint(generation, "retry");
+        }
+    }
+
+    fn send_checkpoint(&mut self, generation: Arc<Generation>, reason: &'static str) {
+        let checkpoint = Checkpoint {
+            generation,
+            epoch_after: self.epoch,
+            reason,
+        };
+        self.in_flight = self
+            .committer
+            .send(ToCommitter::Checkpoint(checkpoint))
+            .is_ok();
+    }
+
+    /// Waits for the checkpoint in flight, if there is one, and returns its outcome.
+    fn wait_for_checkpoint(&mut self) -> Option<StoreResult<()>> {
+        if !self.in_flight {
+            return None;
+        }
+        let done = self.checkpoints_done.recv().unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the store committer has stopped".to_owned(),
+            ))
+        });
+        self.checkpoint_answered(done.clone());
+        Some(done)
+    }
+
+    fn checkpoint_answered(&mut self, done: StoreResult<()>) {
+        self.in_flight = false;
+        self.retry_at = done.is_err().then(|| Instant::now() + CHECKPOINT_RETRY);
+    }
+}
+
+fn journal_failed() {
+    METRICS
+        .store_errors
+        .with_label_values(&["embedded", "journal"])
+        .inc();
+}
+
+/// A generation to apply to the file, and the epoch the file then names.
+struct Checkpoint {
+    generation: Arc<Generation>,
+    epoch_after: u64,
+    reason: &'static str,
+}
+
+enum ToCommitter {
+    Durable(Box<dyn WriteJob>),
+    Checkpoint(Checkpoint),
+}
+
+/// The committer: the only thread that writes to the file. It applies generations
+/// (checkpoints) and the writes that have no journal entry, each batch in one durable commit.
+struct Committer {
+    db: Arc<Database>,
+    shared: Arc<Shared>,
+    done: mpsc::Sender<StoreResult<()>>,
+}
+
+impl Committer {
+    fn run(self, inbox: mpsc::Receiver<ToCommitter>) {
+        while let Ok(first) = inbox.recv() {
+            let mut jobs = Vec::new();
+            let mut checkpoints = Vec::new();
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    ToCommitter::Durable(job) => jobs.push(job),
+                    ToCommitter::Checkpoint(c) => checkpoints.push(c),
+                }
+                if jobs.len() < MAX_BATCH {
+                    next = inbox.try_recv().ok();
+                }
+            }
+            if !jobs.is_empty() {
+                let outcome = self.commit_jobs(&mut jobs);
+                for job in jobs {
+                    job.finish(outcome.clone());
+                }
+            }
+            for checkpoint in checkpoints {
+                self.checkpoint(checkpoint);
+            }
+        }
+    }
+
+    fn commit_jobs(&self, jobs: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+        // Durability::Immediate (the default): fsync'd when the commit returns.
+        let txn = self.db.begin_write().map_err(internal)?;
+        for job in jobs.iter_mut() {
+            if let Err(e) = job.apply(&txn) {
+                // Dropping an uncommitted transaction rolls it back.
+                drop(txn.abort());
+                return Err(e);
+            }
+        }
+        txn.commit().map_err(internal)
+    }
+
+    fn checkpoint(&self, checkpoint: Checkpoint) {
+        let started = Instant::now();
+        let generation = &checkpoint.generation;
+        let outcome = apply_checkpoint(&self.db, generation.entries(), checkpoint.epoch_after);
+        match &outcome {
+            Ok(()) => {
+                let mut generations = self.shared.write();
+                let applied = generations.frozen.take_if(|f| Arc::ptr_eq(f, generation));
+                drop(generations);
+                // Freed outside the lock: thousands of records take a while, and readers wait
+                // for the lock.
+                drop(applied);
+                METRICS
+                    .store_checkpoints
+                    .with_label_values(&[checkpoint.reason])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                // The journal still holds the writes, and memory serves them; tried again.
+                tracing::error!(error = %e, "payment index checkpoint failed");
+                METRICS
+                    .store_errors
+                    .with_label_values(&["embedded", "checkpoint"])
+                    .inc();
+            }
+        }
+        let _ = self.done.send(outcome);
+    }
+}
+
+/// Applies journal entries, in order, in one durable commit that records `epoch_after`: the
+/// file then holds everything journaled before that epoch.
+fn apply_checkpoint(db: &Database, entries: &[Vec<u8>], epoch_after: u64) -> StoreResult<()> {
+    let txn = db.begin_write().map_err(internal)?;
+    for (n, entry) in entries.iter().enumerate() {
+        match apply_redo(&txn, entry) {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => {
+                drop(txn.abort());
+                return Err(StoreError::Internal(format!(
+                    "journal entry {n} cannot be applied: {e}"
+                )));
+            }
+        }
+    }
+    txn.open_table(META)
+        .map_err(internal)?
+        .insert(JOURNAL_EPOCH, epoch_after)
+        .map_err(internal)?;
+    txn.commit().map_err(internal)
+}
+
+/// One durable write waiting for the committer's next commit.
 trait WriteJob: Send {
     /// Applies the write. An `Err` aborts the whole batch: the transaction may be half
     /// changed. Answers that must not abort the batch (a conflict) are kept as the result.
     fn apply(&mut self, txn: &WriteTransaction) -> StoreResult<()>;
-    /// The journal entry that applies this write again, if it has one.
-    fn redo(&self) -> Option<&[u8]>;
     /// Answers the caller with its result once the commit's outcome is known.
     fn finish(self: Box<Self>, commit: StoreResult<()>);
 }
 
 struct Job<R, F> {
     apply: Option<F>,
-    redo: Option<Vec<u8>>,
     result: Option<StoreResult<R>>,
     reply: oneshot::Sender<StoreResult<R>>,
 }
@@ -269,10 +931,6 @@ impl<R: Send, F: FnOnce(&WriteTransaction) -> StoreResult<R> + Send> WriteJob fo
         }
     }
 
-    fn redo(&self) -> Option<&[u8]> {
-        self.redo.as_deref()
-    }
-
     fn finish(self: Box<Self>, commit: StoreResult<()>) {
         let answer = match (commit, self.result) {
             (Err(e), _) => Err(e),
@@ -281,199 +939,6 @@ impl<R: Send, F: FnOnce(&WriteTransaction) -> StoreResult<R> + Send> WriteJob fo
         };
         // The caller may have given up waiting; nothing to do then.
         let _ = self.reply.send(answer);
-    }
-}
-
-/// The writer thread's state: the database, and the journal that makes its non-durable
-/// commits durable.
-struct Writer {
-    db: Arc<Database>,
-    /// `None` after the journal failed: every commit is then a durable one until a
-    /// checkpoint manages to restart it.
-    journal: Option<Journal>,
-    journal_path: std::path::PathBuf,
-    /// The epoch the last durable commit recorded; the journal's entries belong to it.
-    epoch: u64,
-    last_checkpoint: Instant,
-}
-
-impl Writer {
-    fn run(mut self, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
-        let mut gather = false;
-        loop {
-            let first = if self.journal_holds_entries() {
-                match jobs.recv_timeout(IDLE_CHECKPOINT) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.checkpoint_now("idle");
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match jobs.recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                }
-            };
-            if gather {
-                // Others are writing too: let more of them join this commit.
-                std::thread::sleep(GATHER);
-            }
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            gather = batch.len() > 1;
-            let outcome = self.commit_batch(&mut batch);
-            for job in batch {
-                job.finish(outcome.clone());
-            }
-        }
-        // Closed: leave nothing for the next open to replay.
-        if self.journal_holds_entries() {
-            self.checkpoint_now("close");
-        }
-    }
-
-    fn journal_holds_entries(&self) -> bool {
-        self.journal.as_ref().is_some_and(|j| j.entry_bytes() > 0)
-    }
-
-    /// Why the next commit must be a checkpoint, if it must.
-    fn checkpoint_due(&self) -> Option<&'static str> {
-        let journal = match &self.journal {
-            None => return Some("fallback"),
-            Some(j) => j,
-        };
-        if journal.entry_bytes() >= CHECKPOINT_BYTES {
-            Some("size")
-        } else if journal.entry_bytes() > 0 && self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
-        {
-            Some("interval")
-        } else {
-            None
-        }
-    }
-
-    fn commit_batch(&mut self, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
-        let checkpoint = self
-            .checkpoint_due()
-            .or_else(|| (!batch.iter().all(|job| job.redo().is_some())).then_some("write"));
-        let mut txn = self.db.begin_write().map_err(internal)?;
-        if checkpoint.is_none() {
-            txn.set_durability(Durability::None).map_err(internal)?;
-        }
-        for job in batch.iter_mut() {
-            if let Err(e) = job.apply(&txn) {
-                // Dropping an uncommitted transaction rolls it back.
-                drop(txn.abort());
-                return Err(e);
-            }
-        }
-        if let Some(reason) = checkpoint {
-            return self.commit_checkpoint(txn, reason);
-        }
-        let Some(journal) = self.journal.as_mut() else {
-            return self.commit_checkpoint(txn, "fallback");
-        };
-        let from = journal.end();
-        if let Err(e) = journal.append(batch.iter().filter_map(|job| job.redo())) {
-            tracing::error!(error = %e, journal = %journal.path().display(),
-                "payment index journal write failed; committing durably instead");
-            self.journal_failed();
-            txn.set_durability(Durability::Immediate)
-                .map_err(internal)?;
-            return self.commit_checkpoint(txn, "fallback");
-        }
-        if let Err(e) = txn.commit() {
-            if let Err(undo) = journal.take_back(batch.len() as u64, from) {
-                tracing::error!(error = %undo, "payment index journal: cannot take back a failed commit's entries");
-                self.journal_failed();
-            }
-            return Err(internal(e));
-        }
-        Ok(())
-    }
-
-    /// Stops journaling: every commit is durable until a checkpoint restarts the journal.
-    fn journal_failed(&mut self) {
-        self.journal = None;
-        METRICS
-            .store_errors
-            .with_label_values(&["embedded", "journal"])
-            .inc();
-    }
-
-    /// Commits `txn` durably, recording the next epoch in it: everything journaled so far is
-    /// then in the file, and the journal starts over.
-    fn commit_checkpoint(&mut self, txn: WriteTransaction, reason: &str) -> StoreResult<()> {
-        let started = Instant::now();
-        let next = self.epoch + 1;
-        txn.open_table(META)
-            .map_err(internal)?
-            .insert(JOURNAL_EPOCH, next)
-            .map_err(internal)?;
-        // Durability::Immediate (the default): fsync'd when this returns.
-        txn.commit().map_err(internal)?;
-        self.epoch = next;
-        self.last_checkpoint = Instant::now();
-        self.restart_journal();
-        METRICS
-            .store_checkpoints
-            .with_label_values(&[reason])
-            .observe(started.elapsed().as_secs_f64());
-        Ok(())
-    }
-
-    /// Starts the journal's next epoch, or opens it again after it failed.
-    fn restart_journal(&mut self) {
-        let restarted = match self.journal.as_mut() {
-            Some(journal) => journal.restart(self.epoch),
-            None => Journal::open(&self.journal_path, self.epoch).map(|(journal, _)| {
-                tracing::info!("payment index journal writable again");
-                self.journal = Some(journal);
-            }),
-        };
-        if let Err(e) = restarted {
-            tracing::error!(error = %e, "payment index journal cannot start a new epoch; committing durably instead");
-            self.journal_failed();
-        }
-    }
-
-    /// A checkpoint on its own (the writer is idle, or closing).
-    fn checkpoint_now(&mut self, reason: &str) {
-        let done = self
-            .db
-            .begin_write()
-            .map_err(internal)
-            .and_then(|txn| self.commit_checkpoint(txn, reason));
-        if let Err(e) = done {
-            // The journal still holds the writes; the next checkpoint tries again.
-            tracing::error!(error = %e, "payment index checkpoint failed");
-        }
-    }
-
-    /// Applies the journal's entries again, in order, on top of the last durable commit, and
-    /// makes the result durable.
-    fn recover(&mut self, entries: &[Vec<u8>]) -> StoreResult<()> {
-        let txn = self.db.begin_write().map_err(internal)?;
-        for (n, entry) in entries.iter().enumerate() {
-            match apply_redo(&txn, entry) {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => {
-                    drop(txn.abort());
-                    return Err(StoreError::Internal(format!(
-                        "journal entry {n} of epoch {} cannot be applied again: {e}",
-                        self.epoch
-                    )));
-                }
-            }
-        }
-        self.commit_checkpoint(txn, "recovery")
     }
 }
 
@@ -884,7 +1349,7 @@ async fn update_event(
 ) -> StoreResult<bool> {
     let id = id.to_owned();
     store
-        .write(None, move |txn| {
+        .write(move |txn| {
             let Some(old) = load_event(txn, &id)? else {
                 return Ok(false);
             };
@@ -918,8 +1383,10 @@ impl StoreBackend for EmbeddedStore {
         {
             return Ok(Claim::InProgress);
         }
-        let txn = self.db.begin_read().map_err(internal)?;
-        if let Some(record) = read_payment_via(&txn, BY_REF, (merchant_id, merchant_ref))? {
+        let done = read_with_layers(&self.db, &self.shared, |layers, txn| {
+            find_by_ref(layers, txn, merchant_id, merchant_ref)
+        })?;
+        if let Some(record) = done {
             return Ok(Claim::Done(Box::new(record)));
         }
         claims.insert(key, now);
@@ -932,16 +1399,16 @@ impl StoreBackend for EmbeddedStore {
             .clone()
             .map(|r| (record.merchant_id.clone(), r));
         // Encoded, and read back as a reader will get it (times to the microsecond), before the
-        // writer's serial section: it only inserts.
+        // writer's serial section.
         let encoded = encode_payment(&record)?;
-        let as_stored = decode_payment(&encoded)?;
-        let redo = redo_create(&encoded);
+        let record = Box::new(decode_payment(&encoded)?);
         let stored = self
-            .write(Some(redo), move |txn| {
-                insert_payment(txn, &record, &encoded)
+            .journaled(|reply| JournaledWrite::Create {
+                record,
+                encoded,
+                reply,
             })
-            .await
-            .map(|existing| existing.unwrap_or(as_stored));
+            .await;
         if stored.is_ok()
             && let Some(key) = claim_key
         {
@@ -963,20 +1430,23 @@ impl StoreBackend for EmbeddedStore {
     ) -> StoreResult<Option<PaymentRecord>> {
         let (merchant_id, upstream_payment_id) =
             (merchant_id.to_owned(), upstream_payment_id.to_owned());
-        self.read(move |txn| {
-            let index = txn.open_table(BY_MERCHANT_PROVIDER).map_err(internal)?;
+        self.read_payments(move |layers, txn| {
             let (m, p) = (merchant_id.as_str(), upstream_payment_id.as_str());
-            let newest = index
+            if let Some(found) = layers.by_provider(m, p) {
+                return Ok(Some(found.clone()));
+            }
+            let index = txn.open_table(BY_MERCHANT_PROVIDER).map_err(internal)?;
+            let newest_key = index
                 .range((m, p, 0)..=(m, p, u64::MAX))
                 .map_err(internal)?
                 .next_back()
                 .transpose()
                 .map_err(internal)?;
-            let Some((key, _)) = newest else {
+            let Some((key, _)) = newest_key else {
                 return Ok(None);
             };
             let payments = txn.open_table(PAYMENTS).map_err(internal)?;
-            payment_by_id(&payments, key.value().2)
+            Ok(payment_by_id(&payments, key.value().2)?.map(|r| newest(layers, r)))
         })
         .await
     }
@@ -987,13 +1457,13 @@ impl StoreBackend for EmbeddedStore {
         merchant_ref: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
         let (m, r) = (merchant_id.to_owned(), merchant_ref.to_owned());
-        self.read(move |txn| read_payment_via(txn, BY_REF, (m.as_str(), r.as_str())))
+        self.read_payments(move |layers, txn| find_by_ref(layers, txn, &m, &r))
             .await
     }
 
     async fn get_by_relay_token(&self, token: &str) -> StoreResult<Option<PaymentRecord>> {
         let token = token.to_owned();
-        self.read(move |txn| read_payment_via(txn, BY_TOKEN, token.as_str()))
+        self.read_payments(move |layers, txn| find_by_token(layers, txn, &token))
             .await
     }
 
@@ -1002,8 +1472,8 @@ impl StoreBackend for EmbeddedStore {
         upstream_id: &str,
         upstream_payment_id: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        let (u, p) = (upstream_id.to_owned(), upstream_payment_id.to_owned());
-        self.read(move |txn| read_payment_via(txn, BY_UPSTREAM, (u.as_str(), p.as_str())))
+        let key = (upstream_id.to_owned(), upstream_payment_id.to_owned());
+        self.read_payments(move |layers, txn| find_by_upstream(layers, txn, &key))
             .await
     }
 
@@ -1014,24 +1484,52 @@ impl StoreBackend for EmbeddedStore {
         offset: usize,
     ) -> StoreResult<Vec<PaymentRecord>> {
         let merchant_id = merchant_id.to_owned();
-        self.read(move |txn| {
+        self.read_payments(move |layers, txn| {
+            let m = merchant_id.as_str();
+            let in_memory = layers.creates_of(m);
+            // A checkpoint just made visible may be in both; memory's copy is the one kept.
+            let held: HashSet<UpstreamKey> =
+                in_memory.iter().map(|c| upstream_key(c.record)).collect();
+            let wanted = offset.saturating_add(limit);
             let index = txn.open_table(BY_MERCHANT_TIME).map_err(internal)?;
             let payments = txn.open_table(PAYMENTS).map_err(internal)?;
-            let m = merchant_id.as_str();
-            let mut out = Vec::new();
+            let mut in_file = Vec::new();
             for entry in index
                 .range((m, i64::MIN, 0)..=(m, i64::MAX, u64::MAX))
                 .map_err(internal)?
                 .rev()
-                .skip(offset)
-                .take(limit)
             {
+                if in_file.len() >= wanted {
+                    break;
+                }
                 let (key, _) = entry.map_err(internal)?;
-                if let Some(record) = payment_by_id(&payments, key.value().2)? {
-                    out.push(record);
+                let (_, created_us, id) = key.value();
+                if let Some(record) = payment_by_id(&payments, id)?
+                    && !held.contains(&upstream_key(&record))
+                {
+                    in_file.push((created_us, newest(layers, record)));
                 }
             }
-            Ok(out)
+            // Newest first; at the same time, memory's creates are the newer (their ids will
+            // be higher).
+            let mut out = Vec::new();
+            let mut memory = in_memory.into_iter().peekable();
+            let mut file = in_file.into_iter().peekable();
+            while out.len() < wanted {
+                let from_memory = match (memory.peek(), file.peek()) {
+                    (Some(a), Some((b, _))) => a.created_us >= *b,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
+                };
+                let next = if from_memory {
+                    memory.next().map(|c| c.record.clone())
+                } else {
+                    file.next().map(|(_, r)| r)
+                };
+                out.extend(next);
+            }
+            Ok(out.into_iter().skip(offset).collect())
         })
         .await
     }
@@ -1049,8 +1547,7 @@ impl StoreBackend for EmbeddedStore {
             status: status.to_owned(),
             at_us: to_micros(now),
         };
-        let redo = redo_json(REDO_STATUS, &change)?;
-        self.write(Some(redo), move |txn| set_status(txn, &change))
+        self.journaled(|reply| JournaledWrite::Status { change, reply })
             .await
     }
 
@@ -1067,13 +1564,12 @@ impl StoreBackend for EmbeddedStore {
             at_us: to_micros(now),
             cutoff_us: to_micros(minus(now, window)),
         };
-        let redo = redo_json(REDO_NONCE, &used)?;
-        self.write(Some(redo), move |txn| use_nonce(txn, &used))
+        self.journaled(|reply| JournaledWrite::Nonce { used, reply })
             .await
     }
 
     async fn enqueue_event(&self, event: OutboxEvent) -> StoreResult<Enqueued> {
-        self.write(None, move |txn| {
+        self.write(move |txn| {
             if load_event(txn, &event.id)?.is_some() {
                 return Ok(Enqueued::AlreadyQueued);
             }
@@ -1108,7 +1604,7 @@ impl StoreBackend for EmbeddedStore {
         if !anything_due {
             return Ok(Vec::new());
         }
-        self.write(None, move |txn| {
+        self.write(move |txn| {
             let due_ids: Vec<String> = {
                 let due = txn.open_table(EVENTS_DUE).map_err(internal)?;
                 due.range((i64::MIN, "")..=(to_micros(now), "\u{10FFFF}"))
@@ -1141,7 +1637,7 @@ impl StoreBackend for EmbeddedStore {
         lease: Duration,
     ) -> StoreResult<Option<(OutboxEvent, bool)>> {
         let id = id.to_owned();
-        self.write(None, move |txn| {
+        self.write(move |txn| {
             let Some(old) = load_event(txn, &id)? else {
                 return Ok(None);
             };
@@ -1317,14 +1813,22 @@ mod tests {
             )
             .expect("encode"),
         ];
-        {
-            let (mut journal, found) =
-                Journal::open(&journal::path_for(&path), epoch).expect("journal");
-            assert!(found.is_empty(), "a clean close leaves the journal empty");
-            journal
-                .append(entries.iter().map(Vec::as_slice))
-                .expect("append");
-        }
+        // The crash came while epoch `epoch`'s checkpoint was under way: its creates are in
+        // one file, and the status change and nonce written meanwhile in the other.
+        let paths = journal::paths_for(&path);
+        let holding = paths
+            .iter()
+            .position(|p| Journal::epoch_of(p).expect("header") == Some(epoch))
+            .expect("a clean close leaves a file naming the file's epoch");
+        let (mut journal, found) = Journal::open(&paths[holding], epoch).expect("journal");
+        assert!(found.is_empty(), "a clean close leaves the journal empty");
+        journal
+            .append(entries[..2].iter().map(Vec::as_slice))
+            .expect("append");
+        let (mut next, _) = Journal::open(&paths[1 - holding], epoch + 1).expect("journal");
+        next.append(entries[2..].iter().map(Vec::as_slice))
+            .expect("append");
+        drop((journal, next));
 
         let store = EmbeddedStore::open(&path).expect("reopen");
         assert_eq!(
@@ -1364,6 +1868,91 @@ mod tests {
         );
     }
 
+    /// Reads join what the file holds with what is still in memory: a list pages across both
+    /// in one order (newest first, later creates first at the same time), and a status change
+    /// not yet checkpointed shows through every way of finding the payment.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_join_the_file_and_the_writes_not_yet_in_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("index.redb");
+        let base = OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("time");
+        // Pairs of creates share a timestamp, so that ties are ordered too.
+        let at = |n: usize| base + time::Duration::seconds((n / 2) as i64);
+        let records: Vec<PaymentRecord> = (0..10)
+            .map(|n| PaymentRecord {
+                created_at: at(n),
+                updated_at: at(n),
+                ..record(n)
+            })
+            .collect();
+        {
+            let store = EmbeddedStore::open(&path).expect("open");
+            for r in &records[..5] {
+                store.complete_create(r.clone()).await.expect("create");
+            }
+        }
+        // The first five are in the file now; the next five and a status change to one of
+        // the first are written just before the reads.
+        let store = EmbeddedStore::open(&path).expect("reopen");
+        for r in &records[5..] {
+            store.complete_create(r.clone()).await.expect("create");
+        }
+        let later = base + time::Duration::seconds(60);
+        assert!(
+            store
+                .update_status("u", "pay-1", "paid", later)
+                .await
+                .expect("status")
+        );
+        let mut expected: Vec<PaymentRecord> = records.iter().rev().cloned().collect();
+        for r in &mut expected {
+            if r.upstream_payment_id == "pay-1" {
+                r.status = "paid".to_owned();
+                r.updated_at = later;
+            }
+        }
+        for offset in 0..=10 {
+            for limit in [1, 3, 10] {
+                let page = store
+                    .list_by_merchant("m", limit, offset)
+                    .await
+                    .expect("list");
+                let want: Vec<_> = expected.iter().skip(offset).take(limit).cloned().collect();
+                assert_eq!(page, want, "offset {offset}, limit {limit}");
+            }
+        }
+        let paid = &expected[8];
+        assert_eq!(paid.upstream_payment_id, "pay-1");
+        let found = [
+            store.get_by_ref("m", "ref-1").await.expect("by ref"),
+            store
+                .get_by_relay_token(&paid.relay_token)
+                .await
+                .expect("by token"),
+            store
+                .get_by_provider_id("m", "pay-1")
+                .await
+                .expect("by provider id"),
+            store
+                .get_by_upstream("u", "pay-1")
+                .await
+                .expect("by upstream"),
+        ];
+        for f in found {
+            assert_eq!(f.as_ref(), Some(paid));
+        }
+        // A create repeated while the first is only in memory finds it.
+        let again = store
+            .complete_create(PaymentRecord {
+                upstream_payment_id: "pay-other".to_owned(),
+                relay_token: new_relay_token(),
+                ..records[9].clone()
+            })
+            .await
+            .expect("repeat");
+        assert_eq!(again, records[9]);
+    }
+
     /// The cache is a bound, not a size the index may grow to: with an index several times
     /// larger than it, every payment still reads back (from the file). That the bound keeps
     /// the process's memory flat is measured by the soak (docs/soak.md); redb counts
@@ -1375,7 +1964,7 @@ mod tests {
         let store =
             EmbeddedStore::open_with_cache(&dir.path().join("index.redb"), cache).expect("open");
         let records: Vec<PaymentRecord> = (0..1000).map(record).collect();
-        // Concurrent, so they share commits (one fsync per batch).
+        // Concurrent, so they share journal appends (one fsync per batch).
         let mut writes = tokio::task::JoinSet::new();
         let store = Arc::new(store);
         for r in records.iter().cloned() {
@@ -1385,6 +1974,10 @@ mod tests {
         while let Some(written) = writes.join_next().await {
             written.expect("task").expect("written");
         }
+        // Closed, so that the last writes are in the file, not in memory; then read back.
+        drop(Arc::into_inner(store).expect("the last handle"));
+        let store =
+            EmbeddedStore::open_with_cache(&dir.path().join("index.redb"), cache).expect("reopen");
         let size = std::fs::metadata(dir.path().join("index.redb"))
             .expect("file")
             .len();

@@ -1,12 +1,13 @@
 //! The embedded store's write-ahead journal: what makes a create durable before it is answered
 //! without an fsync of the index's B-tree pages for every batch.
 //!
-//! The writer applies a batch to redb without making it durable (`Durability::None`), appends
-//! the batch's redo entries here and flushes them with one `fdatasync` of a sequential write,
-//! and only then answers. Every so often it makes a redb commit durable (a checkpoint), which
-//! persists everything before it; the journal then starts a new epoch, so its old entries no
-//! longer count. After a crash, the entries of the epoch the file's last checkpoint names are
-//! applied again, in order, on top of that checkpoint.
+//! The journal writer appends a batch's redo entries here and flushes them with one
+//! `fdatasync` of a sequential write, and only then answers. A checkpoint later applies an
+//! epoch's entries to the index file in one durable commit that names the next epoch, so the
+//! old entries no longer count. There are two files ([`paths_for`]): while one epoch's entries
+//! are being checkpointed from one, the next epoch's are written to the other. After a crash,
+//! the entries of the epoch the index file names, then of the epoch after it, are applied
+//! again, in order, on top of the last checkpoint.
 //!
 //! Layout (little-endian):
 //! - header at offset 0: magic `PGLWAL01`, epoch `u64`, CRC-32 of those 16 bytes (`u32`);
@@ -42,14 +43,27 @@ pub struct Journal {
     end: u64,
 }
 
-/// The name of the journal next to an index file: `<path>-wal`.
-pub fn path_for(index: &Path) -> PathBuf {
-    let mut name = index.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
+/// The two journal files next to an index file, `<path>-wal` and `<path>-wal2`: one takes
+/// the current epoch's entries while the previous epoch's are being checkpointed.
+pub fn paths_for(index: &Path) -> [PathBuf; 2] {
+    ["-wal", "-wal2"].map(|suffix| {
+        let mut name = index.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
 }
 
 impl Journal {
+    /// The epoch a journal file's header names, without changing the file; `None` when there
+    /// is no file or no valid header.
+    pub fn epoch_of(path: &Path) -> io::Result<Option<u64>> {
+        match File::open(path) {
+            Ok(file) => read_header(&mut io::BufReader::new(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens (or creates) the journal and returns it with the payloads of `epoch`'s entries,
     /// in order. Entries of another epoch are stale: the index already holds them.
     pub fn open(path: &Path, epoch: u64) -> io::Result<(Journal, Vec<Vec<u8>>)> {
@@ -132,25 +146,6 @@ impl Journal {
                 Err(e)
             }
         }
-    }
-
-    /// Takes back the last `count` entries appended (their commit failed), so that a
-    /// recovery does not apply them.
-    pub fn take_back(&mut self, count: u64, from: u64) -> io::Result<()> {
-        self.invalidate_from(from)?;
-        self.end = from;
-        self.next_seq -= count.min(self.next_seq);
-        Ok(())
-    }
-
-    /// Where the next entry will be written (for [`Journal::take_back`]).
-    pub fn end(&self) -> u64 {
-        self.end
-    }
-
-    /// Bytes of entries in this epoch.
-    pub fn entry_bytes(&self) -> u64 {
-        self.end - HEADER_LEN
     }
 
     /// Starts `epoch` with no entries: after a checkpoint made everything before it durable.
@@ -300,22 +295,18 @@ mod tests {
     }
 
     #[test]
-    fn taken_back_entries_are_not_recovered() {
+    fn epoch_of_reads_the_header_and_leaves_the_file_alone() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("j");
-        let (mut j, _) = open(&path, 0);
-        j.append([b"committed".as_slice()]).expect("append");
-        let from = j.end();
-        j.append([b"failed-1".as_slice(), b"failed-2".as_slice()])
-            .expect("append");
-        j.take_back(2, from).expect("take back");
+        assert_eq!(Journal::epoch_of(&path).expect("no file"), None);
+        let (mut j, _) = open(&path, 7);
+        j.append([b"kept".as_slice()]).expect("append");
         drop(j);
-        let (mut j, found) = open(&path, 0);
-        assert_eq!(found, vec![b"committed".to_vec()]);
-        assert_eq!(j.entry_bytes(), (ENTRY_HEAD_LEN + 9) as u64);
-        j.append([b"after".as_slice()]).expect("append");
-        drop(j);
-        assert_eq!(open(&path, 0).1.len(), 2);
+        assert_eq!(Journal::epoch_of(&path).expect("read"), Some(7));
+        // Reading the header did not restart the file: the entry is still there.
+        assert_eq!(open(&path, 7).1, vec![b"kept".to_vec()]);
+        std::fs::write(&path, b"not a journal").expect("write");
+        assert_eq!(Journal::epoch_of(&path).expect("read"), None);
     }
 
     proptest::proptest! {

@@ -13,6 +13,7 @@
 
 pub mod embedded;
 mod journal;
+mod overlay;
 pub mod postgres;
 mod types;
 

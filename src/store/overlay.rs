@@ -1,0 +1,217 @@
+//! The embedded store's in-memory layer: the journaled writes that the index file does not
+//! hold yet.
+//!
+//! A write on the request path (a create, a status change, an Apollo nonce) is made durable
+//! by the journal and recorded here; the B-tree work happens later, when a checkpoint applies a
+//! whole generation of writes to redb in one transaction, off the request path. Until that
+//! commit is visible, readers find the write here. A lookup asks the generations newest first
+//! (the writer's batch, the active generation, the one being checkpointed), then the file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::PaymentRecord;
+
+/// (upstream id, upstream payment id): what identifies a payment everywhere.
+pub(super) type UpstreamKey = (String, String);
+
+pub(super) fn upstream_key(record: &PaymentRecord) -> UpstreamKey {
+    (
+        record.upstream_id.clone(),
+        record.upstream_payment_id.clone(),
+    )
+}
+
+/// A journaled write's change, with its redo entry.
+pub(super) enum Change {
+    Create {
+        record: PaymentRecord,
+        entry: Vec<u8>,
+    },
+    /// A payment's new version (its status changed).
+    Version {
+        record: PaymentRecord,
+        entry: Vec<u8>,
+    },
+    Nonce {
+        key_id: String,
+        nonce: String,
+        at_us: i64,
+        entry: Vec<u8>,
+    },
+}
+
+/// The writes of one journal epoch, as readers need them and as the checkpoint applies them.
+#[derive(Default)]
+pub(super) struct Generation {
+    /// Redo entries in the order they were journaled: what the checkpoint applies.
+    entries: Vec<Vec<u8>>,
+    entry_bytes: u64,
+    /// The newest version of every payment created or changed in this generation.
+    payments: HashMap<UpstreamKey, PaymentRecord>,
+    by_ref: HashMap<(String, String), UpstreamKey>,
+    by_token: HashMap<String, UpstreamKey>,
+    by_provider: HashMap<(String, String), UpstreamKey>,
+    /// (merchant, created µs, write sequence) -> payment: the creates, for listing.
+    by_merchant_time: BTreeMap<(String, i64, u64), UpstreamKey>,
+    /// (key id, nonce) -> when used (µs).
+    nonces: HashMap<(String, String), i64>,
+}
+
+impl Generation {
+    pub fn entries(&self) -> &[Vec<u8>] {
+        &self.entries
+    }
+
+    pub fn entry_bytes(&self) -> u64 {
+        self.entry_bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Records a change; `sequence` orders creates with the same timestamp as the file will.
+    pub fn record(&mut self, change: Change, sequence: u64) {
+        match change {
+            Change::Create { record, entry } => {
+                self.add_create(record, sequence);
+                self.push_entry(entry);
+            }
+            Change::Version { record, entry } => {
+                self.payments.insert(upstream_key(&record), record);
+                self.push_entry(entry);
+            }
+            Change::Nonce {
+                key_id,
+                nonce,
+                at_us,
+                entry,
+            } => {
+                self.nonces.insert((key_id, nonce), at_us);
+                self.push_entry(entry);
+            }
+        }
+    }
+
+    fn add_create(&mut self, record: PaymentRecord, sequence: u64) {
+        let key = upstream_key(&record);
+        if let Some(r) = &record.merchant_ref {
+            self.by_ref
+                .insert((record.merchant_id.clone(), r.clone()), key.clone());
+        }
+        self.by_token
+            .insert(record.relay_token.clone(), key.clone());
+        self.by_provider.insert(
+            (
+                record.merchant_id.clone(),
+                record.upstream_payment_id.clone(),
+            ),
+            key.clone(),
+        );
+        self.by_merchant_time.insert(
+            (
+                record.merchant_id.clone(),
+                super::types::to_micros(record.created_at),
+                sequence,
+            ),
+            key.clone(),
+        );
+        self.payments.insert(key, record);
+    }
+
+    /// Takes in a newer generation's writes (the writer's batch, once journaled).
+    pub fn absorb(&mut self, newer: Generation) {
+        self.entries.extend(newer.entries);
+        self.entry_bytes += newer.entry_bytes;
+        self.payments.extend(newer.payments);
+        self.by_ref.extend(newer.by_ref);
+        self.by_token.extend(newer.by_token);
+        self.by_provider.extend(newer.by_provider);
+        self.by_merchant_time.extend(newer.by_merchant_time);
+        self.nonces.extend(newer.nonces);
+    }
+
+    fn push_entry(&mut self, entry: Vec<u8>) {
+        self.entry_bytes += entry.len() as u64;
+        self.entries.push(entry);
+    }
+}
+
+/// Generations to consult, newest first.
+pub(super) struct Layers<'a> {
+    newest_first: Vec<&'a Generation>,
+}
+
+/// A create held in memory, with what orders it in a merchant's list.
+pub(super) struct ListedCreate<'a> {
+    pub created_us: i64,
+    pub sequence: u64,
+    pub record: &'a PaymentRecord,
+}
+
+impl<'a> Layers<'a> {
+    pub fn new(newest_first: impl IntoIterator<Item = &'a Generation>) -> Layers<'a> {
+        Layers {
+            newest_first: newest_first.into_iter().collect(),
+        }
+    }
+
+    /// The newest version of a payment held in memory.
+    pub fn payment(&self, key: &UpstreamKey) -> Option<&'a PaymentRecord> {
+        self.newest_first.iter().find_map(|g| g.payments.get(key))
+    }
+
+    pub fn by_ref(&self, merchant_id: &str, merchant_ref: &str) -> Option<&'a PaymentRecord> {
+        let key = (merchant_id.to_owned(), merchant_ref.to_owned());
+        self.via(|g| g.by_ref.get(&key))
+    }
+
+    pub fn by_token(&self, token: &str) -> Option<&'a PaymentRecord> {
+        self.via(|g| g.by_token.get(token))
+    }
+
+    pub fn by_provider(
+        &self,
+        merchant_id: &str,
+        upstream_payment_id: &str,
+    ) -> Option<&'a PaymentRecord> {
+        let key = (merchant_id.to_owned(), upstream_payment_id.to_owned());
+        self.via(|g| g.by_provider.get(&key))
+    }
+
+    pub fn nonce(&self, key_id: &str, nonce: &str) -> Option<i64> {
+        let key = (key_id.to_owned(), nonce.to_owned());
+        self.newest_first
+            .iter()
+            .find_map(|g| g.nonces.get(&key).copied())
+    }
+
+    /// A merchant's creates held in memory, newest first.
+    pub fn creates_of(&self, merchant_id: &str) -> Vec<ListedCreate<'a>> {
+        let m = merchant_id.to_owned();
+        let mut out: Vec<ListedCreate<'a>> = Vec::new();
+        for g in &self.newest_first {
+            let range = (m.clone(), i64::MIN, 0)..=(m.clone(), i64::MAX, u64::MAX);
+            for ((_, created_us, sequence), key) in g.by_merchant_time.range(range) {
+                if let Some(record) = self.payment(key) {
+                    out.push(ListedCreate {
+                        created_us: *created_us,
+                        sequence: *sequence,
+                        record,
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|c| std::cmp::Reverse((c.created_us, c.sequence)));
+        out
+    }
+
+    /// Follows an index of one generation to the payment's newest version.
+    fn via(
+        &self,
+        index: impl Fn(&'a Generation) -> Option<&'a UpstreamKey>,
+    ) -> Option<&'a PaymentRecord> {
+        let key = self.newest_first.iter().find_map(|g| index(g))?;
+        self.payment(key)
+    }
+}
