@@ -8,7 +8,7 @@
 //! start (a stall delays every create queued behind it, and counts against each); with
 //! `--rate 0`, every task starts its next create when the last one is answered (maximum
 //! throughput). Prints one line of `key=value` pairs (latencies in microseconds), plus the
-//! process's CPU time per create. BENCHMARKS.md gives its figures (index on disk and on a
+//! process's CPU time per create and its peak memory. BENCHMARKS.md gives its figures (index on disk and on a
 //! memory filesystem, same run).
 
 use std::path::PathBuf;
@@ -69,6 +69,16 @@ fn cpu_seconds() -> f64 {
         .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
         .sum();
     ticks / 100.0
+}
+
+/// The process's peak resident memory (VmHWM), MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn percentile(sorted: &[u64], q: f64) -> u64 {
@@ -138,7 +148,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = cpu_seconds() - cpu_start;
     latencies.sort_unstable();
     println!(
-        "INDEXLOAD creates={} errors={errors} late={missed} rps={:.0} p50_us={} p99_us={} p999_us={} max_us={} cpu_us_per_create={:.1}",
+        "INDEXLOAD creates={} errors={errors} late={missed} rps={:.0} p50_us={} p99_us={} p999_us={} max_us={} cpu_us_per_create={:.1} peak_rss_mib={:.1}",
         latencies.len(),
         latencies.len() as f64 / elapsed,
         percentile(&latencies, 0.5),
@@ -146,6 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&latencies, 0.999),
         latencies.last().copied().unwrap_or(0),
         cpu * 1e6 / latencies.len().max(1) as f64,
+        peak_rss_mib(),
     );
     Ok(())
 }

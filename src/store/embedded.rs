@@ -96,12 +96,15 @@ const MAX_NONCE_PRUNE: usize = 256;
 /// one). Longer ones lowered the p99 on tmpfs in quick load runs but lengthened the stalls on
 /// disk (p99.9 78–90 ms at 3 s against 36–46 ms at 250 ms, BENCHMARKS.md).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
-/// A checkpoint once the journal holds this much, so it stays within its preallocated size.
-const CHECKPOINT_BYTES: u64 = journal::PREALLOCATE_BYTES / 2;
-/// How long the writer waits for more writes to join a commit when the last one had company.
-/// Part of a commit's cost is per commit, not per write: in the load benchmark batches grow
-/// from about 5 writes to about 12 and the writer's CPU per create drops by about a tenth, for
-/// at most this much latency. A lone write (the last commit had no company) never waits.
+/// A checkpoint once a generation holds this much journal; and the most the writer lets the
+/// active generation hold while the last one is still being checkpointed, so that memory stays
+/// bounded when writes come faster than the committer applies them. Applying a generation
+/// holds in memory every index page it changes (random keys: several per create), so the
+/// bound is kept small: about 3,000 creates.
+const CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
+/// How long the writer waits for more writes to join an append when the last one had company.
+/// Part of an append's cost is per append (an `fdatasync`), not per write: in the load
+/// benchmark batches grow from about 5 writes to about 12, for at most this much latency. A lone write (the last commit had no company) never waits.
 const GATHER: Duration = Duration::from_micros(150);
 /// A checkpoint after this long without a write, so that a quiet store has an empty journal.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(50);
@@ -574,6 +577,11 @@ impl JournalWriter {
                 // Others are writing too: let more of them join this append.
                 std::thread::sleep(GATHER);
             }
+            if self.in_flight && self.shared.read().active.entry_bytes() >= CHECKPOINT_BYTES {
+                // The committer is behind: wait for it rather than hold ever more in memory.
+                self.wait_for_checkpoint();
+                self.checkpoint_if_due(false);
+            }
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match writes.try_recv() {
@@ -686,7 +694,7 @@ impl JournalWriter {
     }
 
     /// Freezes the active generation and hands it to the committer when a checkpoint is due:
-    /// `idle`, or 250 ms or 8 MiB of writes; or sends a failed one again.
+    /// `idle`, or 250 ms or 2 MiB of writes; or sends a failed one again.
     fn checkpoint_if_due(&mut self, idle: bool) {
         while let Ok(done) = self.checkpoints_done.try_recv() {
             self.checkpoint_answered(done);
