@@ -344,9 +344,9 @@ impl EmbeddedStore {
     }
 }
 
-/// Runs `read` on the generations in memory over a
-/// snapshot of the file taken under the same lock: a generation leaves memory only after its
-/// checkpoint is visible, so every write is found in one or the other (or both, briefly).
+/// Runs `read` on the generations in memory and a snapshot of the file taken under the same
+/// lock: a generation leaves memory only after its checkpoint is visible, so every write is
+/// found in one or the other (or both, briefly).
 fn read_with_layers<R>(
     db: &Database,
     shared: &Shared,
