@@ -91,10 +91,8 @@ pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const MAX_BATCH: usize = 512;
 /// The most expired nonces removed per write, so pruning never makes one write slow.
 const MAX_NONCE_PRUNE: usize = 256;
-/// A checkpoint at least this often while writes come in: bounds what a restart replays and
-/// how long one checkpoint holds the writer (it flushes every page changed since the last
-/// one). Longer ones lowered the p99 on tmpfs in quick load runs but lengthened the stalls on
-/// disk (p99.9 78–90 ms at 3 s against 36–46 ms at 250 ms, BENCHMARKS.md).
+/// A checkpoint at least this often while writes come in: bounds what a restart applies again
+/// and what memory holds. No request waits for a checkpoint; the committer applies it.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// A checkpoint once a generation holds this much journal; and the most the writer lets the
 /// active generation hold while the last one is still being checkpointed, so that memory stays
@@ -104,7 +102,8 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 const CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
 /// How long the writer waits for more writes to join an append when the last one had company.
 /// Part of an append's cost is per append (an `fdatasync`), not per write: in the load
-/// benchmark batches grow from about 5 writes to about 12, for at most this much latency. A lone write (the last commit had no company) never waits.
+/// benchmark batches grow from about 5 writes to about 12, for at most this much latency. A
+/// lone write (the last append had no company) never waits.
 const GATHER: Duration = Duration::from_micros(150);
 /// A checkpoint after this long without a write, so that a quiet store has an empty journal.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(50);
@@ -136,6 +135,19 @@ struct Generations {
     active: Generation,
     /// Being applied to the file (or waiting to be again, after a failed checkpoint).
     frozen: Option<Arc<Generation>>,
+}
+
+impl Generations {
+    /// The generations to read, newest first: `batch` (the writer's, not yet journaled), the
+    /// active one, the frozen one.
+    fn layers<'a>(&'a self, batch: Option<&'a Generation>) -> Layers<'a> {
+        Layers::new(
+            batch
+                .into_iter()
+                .chain(std::iter::once(&self.active))
+                .chain(self.frozen.as_deref()),
+        )
+    }
 }
 
 impl Shared {
@@ -196,10 +208,14 @@ impl EmbeddedStore {
         };
         // After a crash: the entries of the epoch the file names, then those of the next one
         // (written while that epoch's checkpoint was under way).
+        let mut headers = [None; 2];
+        for (header, p) in headers.iter_mut().zip(&paths) {
+            *header = Journal::epoch_of(p).map_err(|e| cannot(p, e))?;
+        }
         let mut entries = Vec::new();
         for wanted in [epoch, epoch + 1] {
-            for p in &paths {
-                if Journal::epoch_of(p).map_err(|e| cannot(p, e))? == Some(wanted) {
+            for (header, p) in headers.iter().zip(&paths) {
+                if *header == Some(wanted) {
                     entries.extend(Journal::open(p, wanted).map_err(|e| cannot(p, e))?.1);
                 }
             }
@@ -222,7 +238,7 @@ impl EmbeddedStore {
         }
         // The current file is one that already names this epoch, if one does; the spare one's
         // entries are in the file either way.
-        let current = usize::from(Journal::epoch_of(&paths[1]).ok().flatten() == Some(epoch));
+        let current = usize::from(headers[1] == Some(epoch));
         let mut files: [Option<Journal>; 2] = [None, None];
         for (i, e) in [(current, epoch), (1 - current, epoch.wrapping_sub(1))] {
             let (journal, _) = Journal::open(&paths[i], e).map_err(|err| cannot(&paths[i], err))?;
@@ -354,9 +370,7 @@ fn read_with_layers<R>(
 ) -> StoreResult<R> {
     let generations = shared.read();
     let txn = db.begin_read().map_err(internal)?;
-    let layers =
-        Layers::new(std::iter::once(&generations.active).chain(generations.frozen.as_deref()));
-    read(&layers, &txn)
+    read(&generations.layers(None), &txn)
 }
 
 impl Drop for EmbeddedStore {
@@ -495,15 +509,28 @@ fn newest(layers: &Layers<'_>, record: PaymentRecord) -> PaymentRecord {
         .unwrap_or(record)
 }
 
+/// What memory holds under a key, else what the file's `index` points at (in its newest
+/// version).
+fn in_memory_or_file<K: redb::Key + 'static>(
+    layers: &Layers<'_>,
+    in_memory: Option<&PaymentRecord>,
+    txn: &ReadTransaction,
+    index: TableDefinition<K, u64>,
+    key: K::SelfType<'_>,
+) -> StoreResult<Option<PaymentRecord>> {
+    if let Some(found) = in_memory {
+        return Ok(Some(found.clone()));
+    }
+    Ok(read_payment_via(txn, index, key)?.map(|r| newest(layers, r)))
+}
+
 fn find_by_upstream(
     layers: &Layers<'_>,
     txn: &ReadTransaction,
     key: &UpstreamKey,
 ) -> StoreResult<Option<PaymentRecord>> {
-    if let Some(found) = layers.payment(key) {
-        return Ok(Some(found.clone()));
-    }
-    read_payment_via(txn, BY_UPSTREAM, (key.0.as_str(), key.1.as_str()))
+    let in_memory = layers.payment(key);
+    in_memory_or_file(layers, in_memory, txn, BY_UPSTREAM, (&key.0, &key.1))
 }
 
 fn find_by_ref(
@@ -512,10 +539,8 @@ fn find_by_ref(
     merchant_id: &str,
     merchant_ref: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
-    if let Some(found) = layers.by_ref(merchant_id, merchant_ref) {
-        return Ok(Some(found.clone()));
-    }
-    Ok(read_payment_via(txn, BY_REF, (merchant_id, merchant_ref))?.map(|r| newest(layers, r)))
+    let in_memory = layers.by_ref(merchant_id, merchant_ref);
+    in_memory_or_file(layers, in_memory, txn, BY_REF, (merchant_id, merchant_ref))
 }
 
 fn find_by_token(
@@ -523,10 +548,7 @@ fn find_by_token(
     txn: &ReadTransaction,
     token: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
-    if let Some(found) = layers.by_token(token) {
-        return Ok(Some(found.clone()));
-    }
-    Ok(read_payment_via(txn, BY_TOKEN, token)?.map(|r| newest(layers, r)))
+    in_memory_or_file(layers, layers.by_token(token), txn, BY_TOKEN, token)
 }
 
 /// The journal writer: decides each journaled write, makes a batch of them durable with one
@@ -626,14 +648,7 @@ impl JournalWriter {
                 }
             };
             for write in &batch {
-                let decided = {
-                    let layers = Layers::new(
-                        [&staged, &generations.active]
-                            .into_iter()
-                            .chain(generations.frozen.as_deref()),
-                    );
-                    write.decide(&layers, &txn)
-                };
+                let decided = write.decide(&generations.layers(Some(&staged)), &txn);
                 answers.push(decided.map(|(answer, change)| {
                     if let Some(change) = change {
                         self.sequence += 1;
