@@ -173,13 +173,16 @@ pub fn event_id(upstream_id: &str, upstream_payment_id: &str, status: &str) -> S
     format!("{upstream_id}:{upstream_payment_id}:{status}")
 }
 
-/// A fresh webhook relay token: 244 random bits (two v4 UUIDs) as 64 hex digits.
+/// A fresh webhook relay token, 64 hex digits: the creation time in milliseconds (12 digits),
+/// then 52 digits from two v4 UUIDs (over 190 random bits, so unguessable). The time first
+/// makes tokens sort in the order they are made, so the index adds each one at the end of its
+/// B-tree instead of rewriting a page anywhere in it.
 pub fn new_relay_token() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+    let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let millis = u64::try_from(millis).unwrap_or(0) & 0xffff_ffff_ffff;
+    let random = uuid::Uuid::new_v4().as_u128();
+    let more = uuid::Uuid::new_v4().as_u128() >> 48;
+    format!("{millis:012x}{random:032x}{more:020x}")
 }
 
 /// `t` without its sub-microsecond part: what the store gives back.
