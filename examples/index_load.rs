@@ -35,6 +35,9 @@ struct Args {
     /// Creates in flight at most (the proxy's concurrent requests).
     #[arg(long, default_value_t = 32)]
     tasks: usize,
+    /// The index's page cache, MiB (the store's default when absent).
+    #[arg(long)]
+    cache_mib: Option<usize>,
 }
 
 fn record(n: u64) -> PaymentRecord {
@@ -47,7 +50,7 @@ fn record(n: u64) -> PaymentRecord {
         upstream_id: "cryptomus".to_owned(),
         upstream_dialect: "cryptomus".to_owned(),
         // Random, as a provider's id is: its index key lands anywhere.
-        upstream_payment_id: new_relay_token(),
+        upstream_payment_id: uuid::Uuid::new_v4().to_string(),
         upstream_ref: format!("pg-{n}"),
         echo: br#"{"customer":"c-1","invoice":"order","order":"a free-text order line"}"#.to_vec(),
         callback_success_url: Some("https://shop.example/paid".to_owned()),
@@ -97,7 +100,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         name.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(name));
     }
-    let store = Arc::new(EmbeddedStore::open(&args.path)?);
+    let store = Arc::new(match args.cache_mib {
+        Some(mib) => EmbeddedStore::open_with_cache(&args.path, mib * 1024 * 1024)?,
+        None => EmbeddedStore::open(&args.path)?,
+    });
     let run = Duration::from_secs(args.duration);
     let started = Instant::now();
     let cpu_start = cpu_seconds();
