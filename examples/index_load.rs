@@ -20,6 +20,15 @@ use payglot::store::embedded::EmbeddedStore;
 use payglot::store::{PaymentRecord, StoreBackend, new_relay_token};
 use time::OffsetDateTime;
 
+// The proxy's allocator, so that the figures are the proxy's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ALLOCATOR_DEFAULTS: extern "C" fn() = payglot::allocator::set_defaults;
+
 #[derive(Parser)]
 #[command(about = "Creates recorded in the embedded payment index, timed")]
 struct Args {
@@ -92,9 +101,15 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?
+        .block_on(load(Args::parse()))
+}
+
+async fn load(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for suffix in ["", "-wal", "-wal2"] {
         let mut name = args.path.as_os_str().to_owned();
         name.push(suffix);

@@ -5,6 +5,7 @@
 //! plain functions over bytes and structs, no I/O. The pingora glue lives in `proxy`.
 
 pub mod admin;
+pub mod allocator;
 pub mod app;
 pub mod config;
 pub mod dialect;

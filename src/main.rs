@@ -164,6 +164,12 @@ enum SandboxAction {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// Runs before anything allocates (static constructors run before Rust's runtime starts).
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ALLOCATOR_DEFAULTS: extern "C" fn() = payglot::allocator::set_defaults;
+
 fn main() -> ExitCode {
     // Kept to the end of main: dropping it flushes the log lines still queued.
     let _log_flush = init_logging();
