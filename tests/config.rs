@@ -1009,7 +1009,7 @@ fn the_store_section_defaults_to_embedded_and_takes_a_postgres_url_from_the_envi
     assert_eq!(
         changes,
         [
-            "store: embedded payglot-index.redb, replay window 600s -> postgres db.internal \
+            "store: embedded payglot-index.redb (cache 16 MiB), replay window 600s -> postgres db.internal \
              port 5432 database pay (pool 16, connect timeout 5s), replay window 120s"
         ]
     );

@@ -80,6 +80,7 @@ async fn open_embedded(path: &Path) -> Store {
     let config = StoreConfig {
         backend: StoreBackendConfig::Embedded {
             path: path.to_owned(),
+            cache_mib: payglot::config::store::DEFAULT_CACHE_MIB,
         },
         replay_window: Duration::from_secs(60),
     };

@@ -88,11 +88,11 @@ const LAYOUT1_BY_UPSTREAM: TableDefinition<(&str, &str), u64> = TableDefinition:
 const LAYOUT1_BY_MERCHANT_PROVIDER: TableDefinition<(&str, &str, u64), ()> =
     TableDefinition::new("by_merchant_provider");
 
-/// Memory redb may hold as its page cache (read cache and write buffer together). redb's
-/// default, 1 GiB, grows the process with the index (about 3 KB per payment) until it is
-/// full: the soak (docs/soak.md) saw +120 MiB in four minutes. Older pages are read from the
-/// file, through the OS page cache.
-pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Memory redb may hold as its page cache (read cache and write buffer together) unless the
+/// config says otherwise (`store.cache_mib`). redb's default, 1 GiB, grows the process with
+/// the index until it is full: the soak (docs/soak.md) saw +120 MiB in four minutes. Older
+/// pages are read from the file, through the OS page cache.
+pub const CACHE_BYTES: usize = crate::config::store::DEFAULT_CACHE_MIB as usize * 1024 * 1024;
 
 /// The most writes committed together; bounds one transaction's size and latency.
 const MAX_BATCH: usize = 512;

@@ -172,12 +172,16 @@ impl Store {
     /// PostgreSQL and migrates its schema (PostgreSQL must be reachable at startup).
     pub async fn open(config: &StoreConfig) -> StoreResult<Store> {
         let backend: Arc<dyn StoreBackend> = match &config.backend {
-            StoreBackendConfig::Embedded { path } => {
+            StoreBackendConfig::Embedded { path, cache_mib } => {
                 let path = path.clone();
-                let store =
-                    tokio::task::spawn_blocking(move || embedded::EmbeddedStore::open(&path))
-                        .await
-                        .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))??;
+                let cache_bytes = usize::try_from(*cache_mib)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1024 * 1024);
+                let store = tokio::task::spawn_blocking(move || {
+                    embedded::EmbeddedStore::open_with_cache(&path, cache_bytes)
+                })
+                .await
+                .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))??;
                 Arc::new(store)
             }
             StoreBackendConfig::Postgres(pg) => {
