@@ -21,13 +21,7 @@ use payglot::store::{PaymentRecord, StoreBackend, new_relay_token};
 use time::OffsetDateTime;
 
 // The proxy's allocator, so that the figures are the proxy's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(target_os = "linux")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static ALLOCATOR_DEFAULTS: extern "C" fn() = payglot::allocator::set_defaults;
+payglot::use_allocator!();
 
 #[derive(Parser)]
 #[command(about = "Creates recorded in the embedded payment index, timed")]

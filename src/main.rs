@@ -161,14 +161,7 @@ enum SandboxAction {
     },
 }
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-// Runs before anything allocates (static constructors run before Rust's runtime starts).
-#[cfg(target_os = "linux")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static ALLOCATOR_DEFAULTS: extern "C" fn() = payglot::allocator::set_defaults;
+payglot::use_allocator!();
 
 fn main() -> ExitCode {
     // Kept to the end of main: dropping it flushes the log lines still queued.
