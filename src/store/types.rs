@@ -216,3 +216,37 @@ pub(crate) fn minus(now: OffsetDateTime, d: std::time::Duration) -> OffsetDateTi
     now.checked_sub(time::Duration::try_from(d).unwrap_or(time::Duration::MAX))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index relies on tokens made later sorting later (they are appended to its B-tree);
+    /// the relay relies on them being unguessable.
+    #[test]
+    fn relay_tokens_sort_by_creation_time_and_differ_in_their_random_part() {
+        let first = new_relay_token();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later: Vec<String> = (0..100).map(|_| new_relay_token()).collect();
+        for token in std::iter::once(&first).chain(&later) {
+            assert_eq!(token.len(), 64, "{token}");
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "{token}"
+            );
+        }
+        assert!(later.iter().all(|t| *t > first), "{first} {later:?}");
+        let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let stamped = i128::from_str_radix(&first[..12], 16).unwrap_or(0);
+        assert!(
+            (now_ms - 1_000..=now_ms).contains(&stamped),
+            "{stamped} vs {now_ms}"
+        );
+        // Tokens of the same millisecond share their first 12 digits; the other 52 differ.
+        let random_parts: std::collections::HashSet<&str> =
+            later.iter().map(|t| &t[12..]).collect();
+        assert_eq!(random_parts.len(), later.len());
+    }
+}
