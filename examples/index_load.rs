@@ -95,15 +95,9 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?
-        .block_on(load(Args::parse()))
-}
-
-async fn load(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     for suffix in ["", "-wal", "-wal2"] {
         let mut name = args.path.as_os_str().to_owned();
         name.push(suffix);

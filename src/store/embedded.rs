@@ -56,6 +56,12 @@ const PAYMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("payments");
 /// (upstream payment id, upstream id) -> payment id. Unique. Serves both the upstream's key and
 /// a merchant's lookup by the provider's id (a prefix scan; the merchant is in the record).
 const BY_PROVIDER_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("by_provider_id");
+
+/// A payment's key in [`BY_PROVIDER_ID`]: the provider's id first, so that one merchant lookup
+/// by that id is a prefix scan.
+fn provider_key<'a>(upstream_id: &'a str, upstream_payment_id: &'a str) -> (&'a str, &'a str) {
+    (upstream_payment_id, upstream_id)
+}
 /// (merchant id, merchant reference) -> payment id. Unique.
 const BY_REF: TableDefinition<(&str, &str), u64> = TableDefinition::new("by_ref");
 /// Relay token -> payment id. Unique.
@@ -538,7 +544,13 @@ fn find_by_upstream(
     key: &UpstreamKey,
 ) -> StoreResult<Option<PaymentRecord>> {
     let in_memory = layers.payment(key);
-    in_memory_or_file(layers, in_memory, txn, BY_PROVIDER_ID, (&key.1, &key.0))
+    in_memory_or_file(
+        layers,
+        in_memory,
+        txn,
+        BY_PROVIDER_ID,
+        provider_key(&key.0, &key.1),
+    )
 }
 
 fn find_by_ref(
@@ -927,7 +939,7 @@ fn migrate_layout(txn: &WriteTransaction) -> StoreResult<()> {
         for entry in old.iter().map_err(internal)? {
             let (key, id) = entry.map_err(internal)?;
             let (upstream_id, upstream_payment_id) = key.value();
-            new.insert((upstream_payment_id, upstream_id), id.value())
+            new.insert(provider_key(upstream_id, upstream_payment_id), id.value())
                 .map_err(internal)?;
             moved += 1;
         }
@@ -1065,10 +1077,7 @@ impl<'txn> IndexTables<'txn> {
         encoded: &[u8],
     ) -> StoreResult<Option<PaymentRecord>> {
         // All checks before any change: a refused write must leave nothing behind.
-        let provider_key = (
-            record.upstream_payment_id.as_str(),
-            record.upstream_id.as_str(),
-        );
+        let provider_key = provider_key(&record.upstream_id, &record.upstream_payment_id);
         if let Some(id) = self.by_provider_id.get(provider_key).map_err(internal)? {
             return payment_by_id(&self.payments, id.value())?
                 .map(Some)
@@ -1128,9 +1137,9 @@ impl<'txn> IndexTables<'txn> {
     fn set_status(&mut self, change: &StatusChange) -> StoreResult<bool> {
         let Some(id) = self
             .by_provider_id
-            .get((
-                change.upstream_payment_id.as_str(),
-                change.upstream_id.as_str(),
+            .get(provider_key(
+                &change.upstream_id,
+                &change.upstream_payment_id,
             ))
             .map_err(internal)?
             .map(|g| g.value())
