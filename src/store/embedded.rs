@@ -27,6 +27,7 @@
 //! Create claims live in memory: only this process can open the file, and a claim lost in a
 //! crash is exactly a stale claim, so persisting them would cost an fsync for nothing.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -456,8 +457,12 @@ impl JournaledWrite {
             JournaledWrite::Create {
                 record, encoded, ..
             } => {
-                let key = upstream_key(record);
-                if let Some(existing) = find_by_upstream(layers, txn, &key)? {
+                if let Some(existing) = find_by_upstream(
+                    layers,
+                    txn,
+                    &record.upstream_id,
+                    &record.upstream_payment_id,
+                )? {
                     return Ok((Answer::Payment(Box::new(existing)), None));
                 }
                 if let Some(r) = &record.merchant_ref
@@ -477,11 +482,13 @@ impl JournaledWrite {
                 Ok((Answer::Payment(record.clone()), Some(change)))
             }
             JournaledWrite::Status { change, .. } => {
-                let key = (
-                    change.upstream_id.clone(),
-                    change.upstream_payment_id.clone(),
-                );
-                let Some(mut record) = find_by_upstream(layers, txn, &key)? else {
+                let found = find_by_upstream(
+                    layers,
+                    txn,
+                    &change.upstream_id,
+                    &change.upstream_payment_id,
+                )?;
+                let Some(mut record) = found else {
                     return Ok((Answer::Flag(false), None));
                 };
                 record.status.clone_from(&change.status);
@@ -518,7 +525,7 @@ impl JournaledWrite {
 /// memory.
 fn newest(layers: &Layers<'_>, record: PaymentRecord) -> PaymentRecord {
     layers
-        .payment(&upstream_key(&record))
+        .payment(&record.upstream_id, &record.upstream_payment_id)
         .cloned()
         .unwrap_or(record)
 }
@@ -541,15 +548,16 @@ fn in_memory_or_file<K: redb::Key + 'static>(
 fn find_by_upstream(
     layers: &Layers<'_>,
     txn: &ReadTransaction,
-    key: &UpstreamKey,
+    upstream_id: &str,
+    upstream_payment_id: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
-    let in_memory = layers.payment(key);
+    let in_memory = layers.payment(upstream_id, upstream_payment_id);
     in_memory_or_file(
         layers,
         in_memory,
         txn,
         BY_PROVIDER_ID,
-        provider_key(&key.0, &key.1),
+        provider_key(upstream_id, upstream_payment_id),
     )
 }
 
@@ -1056,7 +1064,11 @@ impl<'txn> IndexTables<'txn> {
             .split_first()
             .ok_or_else(|| StoreError::Internal("empty journal entry".to_owned()))?;
         match kind {
-            REDO_CREATE => self.insert_payment(&decode_payment(body)?, body).map(drop),
+            REDO_CREATE => {
+                let keys: StoredKeys = serde_json::from_slice(body)
+                    .map_err(|e| StoreError::Internal(format!("corrupt payment record: {e}")))?;
+                self.insert_payment(&keys, body).map(drop)
+            }
             REDO_STATUS => self
                 .set_status(&serde_json::from_slice(body).map_err(internal)?)
                 .map(drop),
@@ -1069,33 +1081,32 @@ impl<'txn> IndexTables<'txn> {
         }
     }
 
-    /// Records a created payment, or finds the one already recorded under its upstream key
-    /// or merchant reference (`Some`, and nothing changes); `encoded` is `record` as stored.
-    fn insert_payment(
-        &mut self,
-        record: &PaymentRecord,
-        encoded: &[u8],
-    ) -> StoreResult<Option<PaymentRecord>> {
+    /// Records a created payment (`encoded`, as stored; `keys`, read from it), unless one is
+    /// already recorded under its upstream key or merchant reference: `false` then, and
+    /// nothing changes.
+    fn insert_payment(&mut self, keys: &StoredKeys<'_>, encoded: &[u8]) -> StoreResult<bool> {
         // All checks before any change: a refused write must leave nothing behind.
-        let provider_key = provider_key(&record.upstream_id, &record.upstream_payment_id);
-        if let Some(id) = self.by_provider_id.get(provider_key).map_err(internal)? {
-            return payment_by_id(&self.payments, id.value())?
-                .map(Some)
-                .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
-        }
-        if let Some(r) = &record.merchant_ref
-            && let Some(id) = self
-                .by_ref
-                .get((record.merchant_id.as_str(), r.as_str()))
-                .map_err(internal)?
+        let provider_key = provider_key(&keys.upstream_id, &keys.upstream_payment_id);
+        if self
+            .by_provider_id
+            .get(provider_key)
+            .map_err(internal)?
+            .is_some()
         {
-            return payment_by_id(&self.payments, id.value())?
-                .map(Some)
-                .ok_or_else(|| StoreError::Internal("vanished payment".to_owned()));
+            return Ok(false);
+        }
+        let merchant_ref = keys
+            .merchant_ref
+            .as_deref()
+            .map(|r| (keys.merchant_id.as_ref(), r));
+        if let Some(key) = merchant_ref
+            && self.by_ref.get(key).map_err(internal)?.is_some()
+        {
+            return Ok(false);
         }
         if self
             .by_token
-            .get(record.relay_token.as_str())
+            .get(keys.relay_token.as_ref())
             .map_err(internal)?
             .is_some()
         {
@@ -1111,26 +1122,16 @@ impl<'txn> IndexTables<'txn> {
         self.by_provider_id
             .insert(provider_key, id)
             .map_err(internal)?;
-        if let Some(r) = &record.merchant_ref {
-            self.by_ref
-                .insert((record.merchant_id.as_str(), r.as_str()), id)
-                .map_err(internal)?;
+        if let Some(key) = merchant_ref {
+            self.by_ref.insert(key, id).map_err(internal)?;
         }
         self.by_token
-            .insert(record.relay_token.as_str(), id)
+            .insert(keys.relay_token.as_ref(), id)
             .map_err(internal)?;
         self.by_merchant_time
-            .insert(
-                (
-                    record.merchant_id.as_str(),
-                    to_micros(record.created_at),
-                    id,
-                ),
-                (),
-            )
+            .insert((keys.merchant_id.as_ref(), keys.created_at_us, id), ())
             .map_err(internal)?;
-        // Recorded now; `None` for "this record".
-        Ok(None)
+        Ok(true)
     }
 
     /// Sets a recorded payment's status; `false` when no payment has that upstream key.
@@ -1252,7 +1253,9 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// A record as stored: times in µs, the echo in base64 (JSON has no bytes).
-#[derive(Serialize, Deserialize)]
+/// A payment as the file and the journal hold it (JSON). Written from borrowed fields, read
+/// into owned ones; the two structs must stay field for field the same.
+#[derive(Deserialize)]
 struct StoredPayment {
     merchant_id: String,
     inbound_dialect: String,
@@ -1271,26 +1274,70 @@ struct StoredPayment {
     status: String,
 }
 
+#[derive(Serialize)]
+struct StoredPaymentOut<'a> {
+    merchant_id: &'a str,
+    inbound_dialect: &'a str,
+    merchant_ref: Option<&'a str>,
+    route_id: &'a str,
+    upstream_id: &'a str,
+    upstream_dialect: &'a str,
+    upstream_payment_id: &'a str,
+    upstream_ref: &'a str,
+    echo_b64: String,
+    callback_success_url: Option<&'a str>,
+    callback_failure_url: Option<&'a str>,
+    relay_token: &'a str,
+    created_at_us: i64,
+    updated_at_us: i64,
+    status: &'a str,
+}
+
+/// What a checkpoint needs of a stored create to index it, read without the rest (the echo,
+/// the callback URLs): borrowed from the entry unless a string holds an escape.
+#[derive(Deserialize)]
+struct StoredKeys<'a> {
+    #[serde(borrow)]
+    merchant_id: Cow<'a, str>,
+    #[serde(borrow)]
+    merchant_ref: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    upstream_id: Cow<'a, str>,
+    #[serde(borrow)]
+    upstream_payment_id: Cow<'a, str>,
+    #[serde(borrow)]
+    relay_token: Cow<'a, str>,
+    created_at_us: i64,
+}
+
 fn encode_payment(r: &PaymentRecord) -> StoreResult<Vec<u8>> {
     use base64::Engine;
-    let stored = StoredPayment {
-        merchant_id: r.merchant_id.clone(),
-        inbound_dialect: r.inbound_dialect.clone(),
-        merchant_ref: r.merchant_ref.clone(),
-        route_id: r.route_id.clone(),
-        upstream_id: r.upstream_id.clone(),
-        upstream_dialect: r.upstream_dialect.clone(),
-        upstream_payment_id: r.upstream_payment_id.clone(),
-        upstream_ref: r.upstream_ref.clone(),
+    let stored = StoredPaymentOut {
+        merchant_id: &r.merchant_id,
+        inbound_dialect: &r.inbound_dialect,
+        merchant_ref: r.merchant_ref.as_deref(),
+        route_id: &r.route_id,
+        upstream_id: &r.upstream_id,
+        upstream_dialect: &r.upstream_dialect,
+        upstream_payment_id: &r.upstream_payment_id,
+        upstream_ref: &r.upstream_ref,
         echo_b64: base64::engine::general_purpose::STANDARD.encode(&r.echo),
-        callback_success_url: r.callback_success_url.clone(),
-        callback_failure_url: r.callback_failure_url.clone(),
-        relay_token: r.relay_token.clone(),
+        callback_success_url: r.callback_success_url.as_deref(),
+        callback_failure_url: r.callback_failure_url.as_deref(),
+        relay_token: &r.relay_token,
         created_at_us: to_micros(r.created_at),
         updated_at_us: to_micros(r.updated_at),
-        status: r.status.clone(),
+        status: &r.status,
     };
     serde_json::to_vec(&stored).map_err(internal)
+}
+
+/// `record` as [`decode_payment`] gives it back after [`encode_payment`]: every field keeps
+/// its value, and the times keep whole microseconds (in UTC).
+fn as_stored(mut record: PaymentRecord) -> PaymentRecord {
+    record.created_at = from_micros(to_micros(record.created_at));
+    record.updated_at = from_micros(to_micros(record.updated_at));
+    record
 }
 
 fn decode_payment(bytes: &[u8]) -> StoreResult<PaymentRecord> {
@@ -1495,10 +1542,10 @@ impl StoreBackend for EmbeddedStore {
             .merchant_ref
             .clone()
             .map(|r| (record.merchant_id.clone(), r));
-        // Encoded, and read back as a reader will get it (times to the microsecond), before the
+        // Encoded, and as a reader will get it back (times to the microsecond), before the
         // writer's serial section.
         let encoded = encode_payment(&record)?;
-        let record = Box::new(decode_payment(&encoded)?);
+        let record = Box::new(as_stored(record));
         let stored = self
             .journaled(|reply| JournaledWrite::Create {
                 record,
@@ -1576,9 +1623,12 @@ impl StoreBackend for EmbeddedStore {
         upstream_id: &str,
         upstream_payment_id: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        let key = (upstream_id.to_owned(), upstream_payment_id.to_owned());
-        self.read_payments(move |layers, txn| find_by_upstream(layers, txn, &key))
-            .await
+        let (upstream_id, upstream_payment_id) =
+            (upstream_id.to_owned(), upstream_payment_id.to_owned());
+        self.read_payments(move |layers, txn| {
+            find_by_upstream(layers, txn, &upstream_id, &upstream_payment_id)
+        })
+        .await
     }
 
     async fn list_by_merchant(
@@ -1877,6 +1927,43 @@ mod tests {
         meta.get(JOURNAL_EPOCH)
             .expect("get")
             .map_or(0, |g| g.value())
+    }
+
+    /// A create is answered with `as_stored(record)` and indexed from `StoredKeys`, neither of
+    /// which decodes what was encoded: both must agree with what a decode gives, also for
+    /// strings that JSON escapes and times finer than a microsecond, away from UTC.
+    #[test]
+    fn a_record_as_stored_and_its_keys_match_what_decoding_gives() {
+        let mut r = record(7);
+        r.merchant_id = "m \"quoted\" \\ back".to_owned();
+        r.merchant_ref = Some("ref\u{1}\ttab é 😀".to_owned());
+        r.upstream_payment_id = "pay/7\n".to_owned();
+        r.created_at = time::macros::datetime!(2026-12-02 10:11:12.123456789 +03:00);
+        r.updated_at = time::macros::datetime!(2026-12-02 10:11:13.000000999 -05:30);
+        let encoded = encode_payment(&r).expect("encode");
+        let decoded = decode_payment(&encoded).expect("decode");
+        let stored = as_stored(r.clone());
+        assert_eq!(stored, decoded);
+        // 2026-12-02 07:11:12 UTC is 1796195472 s after the epoch.
+        assert_eq!(to_micros(stored.created_at), 1_796_195_472_123_456);
+        assert_eq!(stored.updated_at.nanosecond(), 0);
+        assert_ne!(stored, r, "the times lost their nanoseconds");
+
+        let keys: StoredKeys = serde_json::from_slice(&encoded).expect("keys");
+        assert_eq!(keys.merchant_id, decoded.merchant_id);
+        assert_eq!(
+            keys.merchant_ref.as_deref(),
+            decoded.merchant_ref.as_deref()
+        );
+        assert_eq!(keys.upstream_id, decoded.upstream_id);
+        assert_eq!(keys.upstream_payment_id, decoded.upstream_payment_id);
+        assert_eq!(keys.relay_token, decoded.relay_token);
+        assert_eq!(keys.created_at_us, to_micros(decoded.created_at));
+        assert!(matches!(keys.relay_token, Cow::Borrowed(_)));
+        assert!(
+            matches!(keys.merchant_id, Cow::Owned(_)),
+            "escaped, so copied"
+        );
     }
 
     /// What a crash leaves: writes in the journal that the file's last durable commit lacks.

@@ -7,18 +7,45 @@
 //! commit is visible, readers find the write here. A lookup asks the generations newest first
 //! (the writer's batch, the active generation, the one being checkpointed), then the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+// foldhash (randomly seeded per process) rather than SipHash: these maps take several inserts
+// and lookups per create on the journal writer's thread.
+use hashbrown::{Equivalent, HashMap};
 
 use super::PaymentRecord;
 
-/// (upstream id, upstream payment id): what identifies a payment everywhere.
-pub(super) type UpstreamKey = (String, String);
+/// Two strings as one map key: (upstream id, upstream payment id), (merchant, reference), ...
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Pair(pub String, pub String);
+
+/// A [`Pair`] borrowed, to look one up without copying its strings. It must hash exactly as
+/// `Pair` does: both derive `Hash` over the same two strings, in the same order.
+#[derive(Hash)]
+pub(super) struct PairRef<'a>(pub &'a str, pub &'a str);
+
+impl Equivalent<Pair> for PairRef<'_> {
+    fn equivalent(&self, key: &Pair) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
+impl Equivalent<Arc<Pair>> for PairRef<'_> {
+    fn equivalent(&self, key: &Arc<Pair>) -> bool {
+        self.equivalent(&**key)
+    }
+}
+
+/// (upstream id, upstream payment id): what identifies a payment everywhere. Shared by every
+/// map entry that points at the payment, so a create copies these strings once.
+pub(super) type UpstreamKey = Arc<Pair>;
 
 pub(super) fn upstream_key(record: &PaymentRecord) -> UpstreamKey {
-    (
+    Arc::new(Pair(
         record.upstream_id.clone(),
         record.upstream_payment_id.clone(),
-    )
+    ))
 }
 
 /// A journaled write's change, with its redo entry.
@@ -48,13 +75,15 @@ pub(super) struct Generation {
     entry_bytes: u64,
     /// The newest version of every payment created or changed in this generation.
     payments: HashMap<UpstreamKey, PaymentRecord>,
-    by_ref: HashMap<(String, String), UpstreamKey>,
+    /// (merchant, merchant reference) -> payment.
+    by_ref: HashMap<Pair, UpstreamKey>,
     by_token: HashMap<String, UpstreamKey>,
-    by_provider: HashMap<(String, String), UpstreamKey>,
+    /// (merchant, upstream payment id) -> payment.
+    by_provider: HashMap<Pair, UpstreamKey>,
     /// (merchant, created µs, write sequence) -> payment: the creates, for listing.
     by_merchant_time: BTreeMap<(String, i64, u64), UpstreamKey>,
     /// (key id, nonce) -> when used (µs).
-    nonces: HashMap<(String, String), i64>,
+    nonces: HashMap<Pair, i64>,
 }
 
 impl Generation {
@@ -87,7 +116,7 @@ impl Generation {
                 at_us,
                 entry,
             } => {
-                self.nonces.insert((key_id, nonce), at_us);
+                self.nonces.insert(Pair(key_id, nonce), at_us);
                 self.push_entry(entry);
             }
         }
@@ -97,12 +126,12 @@ impl Generation {
         let key = upstream_key(&record);
         if let Some(r) = &record.merchant_ref {
             self.by_ref
-                .insert((record.merchant_id.clone(), r.clone()), key.clone());
+                .insert(Pair(record.merchant_id.clone(), r.clone()), key.clone());
         }
         self.by_token
             .insert(record.relay_token.clone(), key.clone());
         self.by_provider.insert(
-            (
+            Pair(
                 record.merchant_id.clone(),
                 record.upstream_payment_id.clone(),
             ),
@@ -157,12 +186,17 @@ impl<'a> Layers<'a> {
     }
 
     /// The newest version of a payment held in memory.
-    pub fn payment(&self, key: &UpstreamKey) -> Option<&'a PaymentRecord> {
-        self.newest_first.iter().find_map(|g| g.payments.get(key))
+    pub fn payment(
+        &self,
+        upstream_id: &str,
+        upstream_payment_id: &str,
+    ) -> Option<&'a PaymentRecord> {
+        let key = PairRef(upstream_id, upstream_payment_id);
+        self.newest_first.iter().find_map(|g| g.payments.get(&key))
     }
 
     pub fn by_ref(&self, merchant_id: &str, merchant_ref: &str) -> Option<&'a PaymentRecord> {
-        let key = (merchant_id.to_owned(), merchant_ref.to_owned());
+        let key = PairRef(merchant_id, merchant_ref);
         self.via(|g| g.by_ref.get(&key))
     }
 
@@ -175,12 +209,12 @@ impl<'a> Layers<'a> {
         merchant_id: &str,
         upstream_payment_id: &str,
     ) -> Option<&'a PaymentRecord> {
-        let key = (merchant_id.to_owned(), upstream_payment_id.to_owned());
+        let key = PairRef(merchant_id, upstream_payment_id);
         self.via(|g| g.by_provider.get(&key))
     }
 
     pub fn nonce(&self, key_id: &str, nonce: &str) -> Option<i64> {
-        let key = (key_id.to_owned(), nonce.to_owned());
+        let key = PairRef(key_id, nonce);
         self.newest_first
             .iter()
             .find_map(|g| g.nonces.get(&key).copied())
@@ -193,7 +227,7 @@ impl<'a> Layers<'a> {
         for g in &self.newest_first {
             let range = (m.clone(), i64::MIN, 0)..=(m.clone(), i64::MAX, u64::MAX);
             for ((_, created_us, sequence), key) in g.by_merchant_time.range(range) {
-                if let Some(record) = self.payment(key) {
+                if let Some(record) = self.payment(&key.0, &key.1) {
                     out.push(ListedCreate {
                         created_us: *created_us,
                         sequence: *sequence,
@@ -212,6 +246,6 @@ impl<'a> Layers<'a> {
         index: impl Fn(&'a Generation) -> Option<&'a UpstreamKey>,
     ) -> Option<&'a PaymentRecord> {
         let key = self.newest_first.iter().find_map(|g| index(g))?;
-        self.payment(key)
+        self.payment(&key.0, &key.1)
     }
 }
