@@ -404,10 +404,11 @@ impl Drop for EmbeddedStore {
 /// A write on the request path: made durable by the journal, recorded in memory, and applied
 /// to the file by a later checkpoint.
 enum JournaledWrite {
-    /// `record` as stored (times to the microsecond); `encoded`, its stored bytes.
+    /// `record` as stored (times to the microsecond); `entry`, its redo entry (taken by the
+    /// change that records it).
     Create {
         record: Box<PaymentRecord>,
-        encoded: Vec<u8>,
+        entry: Vec<u8>,
         reply: oneshot::Sender<StoreResult<PaymentRecord>>,
     },
     Status {
@@ -423,6 +424,8 @@ enum JournaledWrite {
 /// What a journaled write answers, before it is durable.
 enum Answer {
     Payment(Box<PaymentRecord>),
+    /// The create's own record: it is new.
+    Created,
     Flag(bool),
 }
 
@@ -431,32 +434,31 @@ impl JournaledWrite {
         // The caller may have given up waiting; nothing to do then.
         let wrong = || StoreError::Internal("a write got another kind's answer".to_owned());
         match self {
-            JournaledWrite::Create { reply, .. } => {
+            JournaledWrite::Create { reply, record, .. } => {
                 let _ = reply.send(result.and_then(|a| match a {
                     Answer::Payment(p) => Ok(*p),
+                    Answer::Created => Ok(*record),
                     Answer::Flag(_) => Err(wrong()),
                 }));
             }
             JournaledWrite::Status { reply, .. } | JournaledWrite::Nonce { reply, .. } => {
                 let _ = reply.send(result.and_then(|a| match a {
                     Answer::Flag(f) => Ok(f),
-                    Answer::Payment(_) => Err(wrong()),
+                    Answer::Payment(_) | Answer::Created => Err(wrong()),
                 }));
             }
         }
     }
 
     /// Decides the write against what is stored (`layers` over `txn`): its answer, and the
-    /// change it makes, if it makes one.
+    /// change it makes, if it makes one (a create's change takes its redo entry).
     fn decide(
-        &self,
+        &mut self,
         layers: &Layers<'_>,
         txn: &ReadTransaction,
     ) -> StoreResult<(Answer, Option<Change>)> {
         match self {
-            JournaledWrite::Create {
-                record, encoded, ..
-            } => {
+            JournaledWrite::Create { record, entry, .. } => {
                 if let Some(existing) = find_by_upstream(
                     layers,
                     txn,
@@ -477,9 +479,9 @@ impl JournaledWrite {
                 }
                 let change = Change::Create {
                     record: (**record).clone(),
-                    entry: redo_create(encoded),
+                    entry: std::mem::take(entry),
                 };
-                Ok((Answer::Payment(record.clone()), Some(change)))
+                Ok((Answer::Created, Some(change)))
             }
             JournaledWrite::Status { change, .. } => {
                 let found = find_by_upstream(
@@ -660,7 +662,7 @@ impl JournalWriter {
         self.shared.read().frozen.is_some()
     }
 
-    fn write_batch(&mut self, batch: Vec<JournaledWrite>) {
+    fn write_batch(&mut self, mut batch: Vec<JournaledWrite>) {
         let mut staged = Generation::default();
         let mut answers = Vec::with_capacity(batch.len());
         {
@@ -675,7 +677,7 @@ impl JournalWriter {
                     return;
                 }
             };
-            for write in &batch {
+            for write in &mut batch {
                 let decided = write.decide(&generations.layers(Some(&staged)), &txn);
                 answers.push(decided.map(|(answer, change)| {
                     if let Some(change) = change {
@@ -1235,11 +1237,11 @@ const REDO_STATUS: u8 = 2;
 const REDO_NONCE: u8 = 3;
 
 /// A create's entry: the record as stored.
-fn redo_create(encoded_payment: &[u8]) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(1 + encoded_payment.len());
+fn redo_create(record: &PaymentRecord) -> StoreResult<Vec<u8>> {
+    let mut entry = Vec::with_capacity(1 + encoded_size_hint(record));
     entry.push(REDO_CREATE);
-    entry.extend_from_slice(encoded_payment);
-    entry
+    write_payment(record, &mut entry)?;
+    Ok(entry)
 }
 
 fn redo_json(kind: u8, write: &impl Serialize) -> StoreResult<Vec<u8>> {
@@ -1311,6 +1313,41 @@ struct StoredKeys<'a> {
 }
 
 fn encode_payment(r: &PaymentRecord) -> StoreResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(encoded_size_hint(r));
+    write_payment(r, &mut out)?;
+    Ok(out)
+}
+
+/// About what a record takes encoded, so that encoding it grows its buffer once at most.
+fn encoded_size_hint(r: &PaymentRecord) -> usize {
+    let strings = [
+        &r.merchant_id,
+        &r.inbound_dialect,
+        &r.route_id,
+        &r.upstream_id,
+        &r.upstream_dialect,
+        &r.upstream_payment_id,
+        &r.upstream_ref,
+        &r.relay_token,
+        &r.status,
+    ];
+    let optional = [
+        &r.merchant_ref,
+        &r.callback_success_url,
+        &r.callback_failure_url,
+    ];
+    let text: usize = strings.iter().map(|s| s.len()).sum::<usize>()
+        + optional
+            .iter()
+            .filter_map(|s| s.as_ref())
+            .map(String::len)
+            .sum::<usize>();
+    // Field names and punctuation ≈ 300 bytes, two times, the echo in base64.
+    text + r.echo.len().div_ceil(3) * 4 + 384
+}
+
+/// Appends `r`'s stored form to `out`.
+fn write_payment(r: &PaymentRecord, out: &mut Vec<u8>) -> StoreResult<()> {
     use base64::Engine;
     let stored = StoredPaymentOut {
         merchant_id: &r.merchant_id,
@@ -1329,7 +1366,7 @@ fn encode_payment(r: &PaymentRecord) -> StoreResult<Vec<u8>> {
         updated_at_us: to_micros(r.updated_at),
         status: &r.status,
     };
-    serde_json::to_vec(&stored).map_err(internal)
+    serde_json::to_writer(out, &stored).map_err(internal)
 }
 
 /// `record` as [`decode_payment`] gives it back after [`encode_payment`]: every field keeps
@@ -1544,12 +1581,12 @@ impl StoreBackend for EmbeddedStore {
             .map(|r| (record.merchant_id.clone(), r));
         // Encoded, and as a reader will get it back (times to the microsecond), before the
         // writer's serial section.
-        let encoded = encode_payment(&record)?;
+        let entry = redo_create(&record)?;
         let record = Box::new(as_stored(record));
         let stored = self
             .journaled(|reply| JournaledWrite::Create {
                 record,
-                encoded,
+                entry,
                 reply,
             })
             .await;
@@ -2078,8 +2115,8 @@ mod tests {
         let lost = record(2);
         let at = OffsetDateTime::from_unix_timestamp(1_750_000_100).expect("time");
         let entries = [
-            redo_create(&encode_payment(&stored).expect("encode")),
-            redo_create(&encode_payment(&lost).expect("encode")),
+            redo_create(&stored).expect("encode"),
+            redo_create(&lost).expect("encode"),
             redo_json(
                 REDO_STATUS,
                 &StatusChange {
