@@ -2102,6 +2102,91 @@ mod tests {
         assert_eq!(payments.len().expect("len"), 2);
     }
 
+    /// When the journal cannot take a batch, the batch is made durable by a checkpoint of the
+    /// index file before it is answered, and the store goes on: every write answered is in
+    /// the index file itself, and the journal is used again once it works.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_journal_is_replaced_by_checkpoints_and_taken_back_when_it_works() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("index.redb");
+        let journals = journal::paths_for(&path);
+        let failures = || {
+            METRICS
+                .store_errors
+                .with_label_values(&["embedded", "journal"])
+                .get()
+        };
+        let fallback_checkpoints = || {
+            METRICS
+                .store_checkpoints
+                .with_label_values(&["fallback"])
+                .get_sample_count()
+        };
+        let store = EmbeddedStore::open(&path).expect("open");
+        store.complete_create(record(1)).await.expect("create 1");
+
+        let (failures_before, fallbacks_before) = (failures(), fallback_checkpoints());
+        for journal in &journals {
+            journal::faults::fail_appends(journal, true);
+        }
+        for n in 2..=4 {
+            let created = store.complete_create(record(n)).await;
+            assert_eq!(
+                created
+                    .expect("answered while the journal fails")
+                    .upstream_payment_id,
+                format!("pay-{n}")
+            );
+        }
+        assert!(failures() > failures_before, "the failure is counted");
+        assert_eq!(
+            fallback_checkpoints() - fallbacks_before,
+            3,
+            "each create was made durable by a checkpoint of its own"
+        );
+
+        // The index file alone, copied while nothing is being written (the last answer came
+        // after its checkpoint), already holds every payment answered: what a crash now keeps.
+        let copy = dir.path().join("copy.redb");
+        std::fs::copy(&path, &copy).expect("copy the index file");
+        {
+            let copied = EmbeddedStore::open(&copy).expect("open the copy");
+            for n in 1..=4 {
+                let found = copied
+                    .get_by_ref("m", &format!("ref-{n}"))
+                    .await
+                    .expect("read the copy");
+                assert!(found.is_some(), "payment {n} is in the index file");
+            }
+        }
+
+        for journal in &journals {
+            journal::faults::fail_appends(journal, false);
+        }
+        let (failures_after, fallbacks_after) = (failures(), fallback_checkpoints());
+        for n in 5..=7 {
+            store.complete_create(record(n)).await.expect("create");
+        }
+        assert_eq!(failures(), failures_after);
+        assert_eq!(
+            fallback_checkpoints(),
+            fallbacks_after,
+            "the journal makes the creates durable again"
+        );
+        drop(store);
+        let reopened = EmbeddedStore::open(&path).expect("reopen");
+        for n in 1..=7 {
+            let found = reopened
+                .get_by_ref("m", &format!("ref-{n}"))
+                .await
+                .expect("read");
+            assert_eq!(
+                found.map(|r| r.upstream_payment_id),
+                Some(format!("pay-{n}"))
+            );
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reopening_applies_the_journal_written_after_the_last_checkpoint() {
         let dir = tempfile::tempdir().expect("dir");

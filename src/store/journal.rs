@@ -130,10 +130,13 @@ impl Journal {
         if buf.is_empty() {
             return Ok(());
         }
-        let written = self
-            .file
-            .write_all_at(&buf, start)
-            .and_then(|()| self.file.sync_data());
+        let written = match faults::injected(&self.path) {
+            Some(e) => Err(e),
+            None => self
+                .file
+                .write_all_at(&buf, start)
+                .and_then(|()| self.file.sync_data()),
+        };
         match written {
             Ok(()) => {
                 self.end = start + buf.len() as u64;
@@ -164,6 +167,41 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Failed appends on demand, for the store's tests of what happens when the disk refuses a
+/// journal write (nothing to inject outside tests).
+pub(super) mod faults {
+    use std::io;
+    use std::path::Path;
+
+    #[cfg(test)]
+    static FAILING: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+    /// Makes every append to `path` fail (`true`) or work again (`false`).
+    #[cfg(test)]
+    pub fn fail_appends(path: &Path, fail: bool) {
+        let mut failing = FAILING.lock().unwrap_or_else(|p| p.into_inner());
+        failing.retain(|p| p != path);
+        if fail {
+            failing.push(path.to_owned());
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn injected(path: &Path) -> Option<io::Error> {
+        let failing = FAILING.lock().unwrap_or_else(|p| p.into_inner());
+        failing
+            .iter()
+            .any(|p| p == path)
+            .then(|| io::Error::other("injected journal write failure"))
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    pub(super) fn injected(_: &Path) -> Option<io::Error> {
+        None
     }
 }
 
