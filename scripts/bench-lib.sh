@@ -76,7 +76,7 @@ trap 'exit 130' INT TERM
 build() {
   log "building (release)"
   (cd "$ROOT" && cargo build --release --locked --bin payglot --example static_upstream \
-    --example passthrough --example loadgen >&2)
+    --example passthrough --example loadgen --example no_index >&2)
   BIN=$ROOT/target/release
   PAYGLOT=$BIN/payglot
 }
@@ -130,8 +130,9 @@ start_upstream() { # sets UPSTREAM (ip:port) and UPSTREAM_PID
   UPSTREAM_PID=$STARTED_PID
 }
 
-start_payglot() { # name config store-file log-level [threads] [log-file]; sets PAYGLOT_PORT
-  local name=$1 config=$2 store=$3 level=$4 threads=${5:-1} metrics
+start_payglot() { # name config store-file log-level [threads] [log-file] [program]; sets PAYGLOT_PORT
+  # `program`: another binary that runs the config as `payglot run` does (examples/no_index).
+  local name=$1 config=$2 store=$3 level=$4 threads=${5:-1} program=${7:-} metrics
   free_port
   PAYGLOT_PORT=$PORT
   free_port
@@ -144,7 +145,7 @@ start_payglot() { # name config store-file log-level [threads] [log-file]; sets 
   log "starting $name on 127.0.0.1:$PAYGLOT_PORT (index $store)"
   BENCH_LISTEN=127.0.0.1:$PAYGLOT_PORT BENCH_METRICS_LISTEN=127.0.0.1:$metrics \
     BENCH_UPSTREAM=$UPSTREAM BENCH_STORE=$store PAYGLOT_LOG=$level START_LOG=${6:-} \
-    start "$name" "$PAYGLOT_PORT" "$PAYGLOT" run --config "$config"
+    start "$name" "$PAYGLOT_PORT" ${program:-"$PAYGLOT" run} --config "$config"
 }
 
 start_nginx() { # name template; sets NGINX_PORT

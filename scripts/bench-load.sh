@@ -16,6 +16,8 @@
 #   payglot-passthrough        payglot, Cryptomus -> Cryptomus
 #   payglot-translate          payglot, AlpPay -> Cryptomus, payment index on a memory filesystem
 #   payglot-translate-index    the same with the index on disk (every create durable, fsync'd)
+#   payglot-translate-noindex  the same proxy on an index that keeps nothing (examples/no_index.rs):
+#                              what the index costs, not a way to run payglot
 #   payglot-lookup             AlpPay GET /v2/payment/{id} on the payglot-translate-index process:
 #                              the index, one Cryptomus payment/info call, the AlpPay get answer
 #   payglot-translate-infolog  payglot-translate with its per-request info log (BENCH_WITH_LOG=0: off)
@@ -23,11 +25,12 @@
 # its own order reference (bench/make-requests.py signs them; a repeated one would be answered
 # from the index instead of created). The other proxies keep no index, so they are compared with
 # payglot-translate, whose index file is on a memory filesystem (the index work done, no disk
-# wait); payglot-translate-index shows what the durable disk write costs.
+# wait); payglot-translate-index shows what the durable disk write costs, and
+# payglot-translate-noindex what the whole index costs.
 #
 # Each target gets, after a short warm-up, in interleaved rounds:
-#   1. max-throughput runs: wrk, 1 thread, 32 connections (closed loop); payglot-translate and
-#      payglot-translate-index also with 128 connections (the group commit's batches grow with
+#   1. max-throughput runs: wrk, 1 thread, 32 connections (closed loop); the three
+#      payglot-translate targets also with 128 connections (the group commit's batches grow with
 #      the creates in flight);
 #   2. fixed-rate runs at half of payglot-translate's max rate: examples/loadgen.rs, 1 thread,
 #      32 connections, latency from the intended send time (coordinated-omission corrected).
@@ -85,6 +88,8 @@ start_payglot payglot-translate-index bench/payglot-translate.yaml "$WORK/index/
 add_target "payglot-translate-index" "http://127.0.0.1:$PAYGLOT_PORT/v2/payment" alppay "$STARTED_PID"
 INDEX_PORT=$PAYGLOT_PORT
 INDEX_PID=$STARTED_PID
+start_payglot payglot-translate-noindex bench/payglot-translate.yaml "(none)" warn 1 "" "$BIN/examples/no_index"
+add_target "payglot-translate-noindex" "http://127.0.0.1:$PAYGLOT_PORT/v2/payment" alppay "$STARTED_PID"
 if [ "$WITH_LOG" = 1 ]; then
   # The per-request log line is formatted and written (one write(2) each), but to /dev/null:
   # a file would add disk write-back stalls that also disturb the other targets' runs.
@@ -132,10 +137,10 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 # The index's group commit shares one disk flush among the creates waiting for it, so its rate
-# grows with the creates in flight: the two index targets again with more connections.
+# grows with the creates in flight: the index targets, and the one without, with more connections.
 if [ "$INDEX_CONNECTIONS" -gt 0 ]; then
   for round in $(seq 1 "$ROUNDS"); do
-    for t in payglot-translate payglot-translate-index; do
+    for t in payglot-translate payglot-translate-index payglot-translate-noindex; do
       [[ " ${TARGETS[*]} " == *" $t "* ]] || continue
       CONNECTIONS=$INDEX_CONNECTIONS measure "max c$INDEX_CONNECTIONS" "c$round" "$t" "$round" \
         "$MAX_COUNT" wrk_with "$t" "$DURATION"
@@ -234,7 +239,8 @@ cp "$RESULTS" target/bench-load/last-raw.tsv
         }
         check("payglot-translate ÷ pingora-passthrough, CPU/req", m, "payglot-translate", "pingora-passthrough", "cpu", 1.15, 1)
         if (m ~ /^max/) {
-          check("payglot-translate-index ÷ payglot-translate, req/s", m, "payglot-translate-index", "payglot-translate", "rps", 0.8, 0)
+          check("payglot-translate-index ÷ payglot-translate-noindex, req/s", m, "payglot-translate-index", "payglot-translate-noindex", "rps", 0.8, 0)
+          check("payglot-translate ÷ payglot-translate-noindex, req/s", m, "payglot-translate", "payglot-translate-noindex", "rps", 0.8, 0)
         }
         check("payglot-lookup ÷ payglot-translate-index, CPU/req", m, "payglot-lookup", "payglot-translate-index", "cpu", 1, 1)
       }

@@ -35,6 +35,17 @@ pub struct Assembly {
 
 /// Builds the services for `config`, loaded from `path` (watched for reloads when given).
 pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
+    // One index for the proxy and the webhook worker: the embedded store is one open file.
+    let index = Arc::new(Index::new(config.store.clone()));
+    assemble_with_index(config, path, index)
+}
+
+/// [`assemble`] on a given payment index.
+pub fn assemble_with_index(
+    config: LoadedConfig,
+    path: Option<&Path>,
+    index: Arc<Index>,
+) -> Assembly {
     METRICS.config_loaded(&config.generation_hash);
     let upstream_ids: Vec<&str> = config.upstreams().iter().map(|u| u.id.as_str()).collect();
     METRICS.prime(&upstream_ids);
@@ -50,8 +61,6 @@ pub fn assemble(config: LoadedConfig, path: Option<&Path>) -> Assembly {
     let shared = Arc::new(ArcSwap::from_pointee(config));
 
     let mut services: Services = Vec::new();
-    // One index for the proxy and the webhook worker: the embedded store is one open file.
-    let index = Arc::new(Index::new(shared.load().store.clone()));
     let guarded = Guarded::new(
         Proxy::new(shared.clone(), index.clone()),
         max_connections,

@@ -33,6 +33,15 @@ impl Index {
         }
     }
 
+    /// An index on a store already open (tools and benchmarks that bring their own backend);
+    /// `config` is only described, never opened.
+    pub fn with_store(config: StoreConfig, store: Store) -> Self {
+        Index {
+            config,
+            store: OnceCell::new_with(Some(store)),
+        }
+    }
+
     /// The store, opened on first use; `StoreUnavailable` while it cannot be reached.
     pub async fn store(&self) -> Result<&Store, ApiError> {
         self.store
