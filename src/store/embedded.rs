@@ -28,6 +28,7 @@
 //! crash is exactly a stale claim, so persisting them would cost an fsync for nothing.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -36,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table,
-    TableDefinition, WriteTransaction,
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, Table, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -450,29 +451,29 @@ impl JournaledWrite {
         }
     }
 
-    /// Decides the write against what is stored (`layers` over `txn`): its answer, and the
+    /// Decides the write against what is stored (`layers` over `file`): its answer, and the
     /// change it makes, if it makes one (a create's change takes its redo entry).
     fn decide(
         &mut self,
         layers: &Layers<'_>,
-        txn: &ReadTransaction,
+        file: &FileTables<'_>,
     ) -> StoreResult<(Answer, Option<Change>)> {
         match self {
             JournaledWrite::Create { record, entry, .. } => {
                 if let Some(existing) = find_by_upstream(
                     layers,
-                    txn,
+                    file,
                     &record.upstream_id,
                     &record.upstream_payment_id,
                 )? {
                     return Ok((Answer::Payment(Box::new(existing)), None));
                 }
                 if let Some(r) = &record.merchant_ref
-                    && let Some(existing) = find_by_ref(layers, txn, &record.merchant_id, r)?
+                    && let Some(existing) = find_by_ref(layers, file, &record.merchant_id, r)?
                 {
                     return Ok((Answer::Payment(Box::new(existing)), None));
                 }
-                if find_by_token(layers, txn, &record.relay_token)?.is_some() {
+                if find_by_token(layers, file, &record.relay_token)?.is_some() {
                     return Err(StoreError::Conflict(
                         "relay token already belongs to another payment".to_owned(),
                     ));
@@ -486,7 +487,7 @@ impl JournaledWrite {
             JournaledWrite::Status { change, .. } => {
                 let found = find_by_upstream(
                     layers,
-                    txn,
+                    file,
                     &change.upstream_id,
                     &change.upstream_payment_id,
                 )?;
@@ -501,7 +502,8 @@ impl JournaledWrite {
             JournaledWrite::Nonce { used, .. } => {
                 let seen = match layers.nonce(&used.key_id, &used.nonce) {
                     Some(at) => Some(at),
-                    None => txn
+                    None => file
+                        .txn
                         .open_table(NONCES)
                         .map_err(internal)?
                         .get((used.key_id.as_str(), used.nonce.as_str()))
@@ -532,53 +534,99 @@ fn newest(layers: &Layers<'_>, record: PaymentRecord) -> PaymentRecord {
         .unwrap_or(record)
 }
 
-/// What memory holds under a key, else what the file's `index` points at (in its newest
-/// version).
-fn in_memory_or_file<K: redb::Key + 'static>(
+/// The file's tables that lookups read, each opened on first use and then kept: the journal
+/// writer decides a whole batch of writes on one set.
+struct FileTables<'t> {
+    txn: &'t ReadTransaction,
+    payments: OnceCell<ReadOnlyTable<u64, &'static [u8]>>,
+    by_provider_id: OnceCell<ReadOnlyTable<(&'static str, &'static str), u64>>,
+    by_ref: OnceCell<ReadOnlyTable<(&'static str, &'static str), u64>>,
+    by_token: OnceCell<ReadOnlyTable<&'static str, u64>>,
+}
+
+impl<'t> FileTables<'t> {
+    fn new(txn: &'t ReadTransaction) -> Self {
+        FileTables {
+            txn,
+            payments: OnceCell::new(),
+            by_provider_id: OnceCell::new(),
+            by_ref: OnceCell::new(),
+            by_token: OnceCell::new(),
+        }
+    }
+
+    fn opened<'c, K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        cell: &'c OnceCell<ReadOnlyTable<K, V>>,
+        table: TableDefinition<K, V>,
+    ) -> StoreResult<&'c ReadOnlyTable<K, V>> {
+        if let Some(opened) = cell.get() {
+            return Ok(opened);
+        }
+        let opened = self.txn.open_table(table).map_err(internal)?;
+        Ok(cell.get_or_init(|| opened))
+    }
+
+    /// The payment an index entry points at.
+    fn payment_via<K: redb::Key + 'static>(
+        &self,
+        index: &ReadOnlyTable<K, u64>,
+        key: K::SelfType<'_>,
+    ) -> StoreResult<Option<PaymentRecord>> {
+        let Some(id) = index.get(key).map_err(internal)?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        payment_by_id(self.opened(&self.payments, PAYMENTS)?, id)
+    }
+}
+
+/// What memory holds, else what the file has (in its newest version).
+fn in_memory_or_file(
     layers: &Layers<'_>,
     in_memory: Option<&PaymentRecord>,
-    txn: &ReadTransaction,
-    index: TableDefinition<K, u64>,
-    key: K::SelfType<'_>,
+    in_file: impl FnOnce() -> StoreResult<Option<PaymentRecord>>,
 ) -> StoreResult<Option<PaymentRecord>> {
     if let Some(found) = in_memory {
         return Ok(Some(found.clone()));
     }
-    Ok(read_payment_via(txn, index, key)?.map(|r| newest(layers, r)))
+    Ok(in_file()?.map(|r| newest(layers, r)))
 }
 
 fn find_by_upstream(
     layers: &Layers<'_>,
-    txn: &ReadTransaction,
+    file: &FileTables<'_>,
     upstream_id: &str,
     upstream_payment_id: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
     let in_memory = layers.payment(upstream_id, upstream_payment_id);
-    in_memory_or_file(
-        layers,
-        in_memory,
-        txn,
-        BY_PROVIDER_ID,
-        provider_key(upstream_id, upstream_payment_id),
-    )
+    in_memory_or_file(layers, in_memory, || {
+        let index = file.opened(&file.by_provider_id, BY_PROVIDER_ID)?;
+        file.payment_via(index, provider_key(upstream_id, upstream_payment_id))
+    })
 }
 
 fn find_by_ref(
     layers: &Layers<'_>,
-    txn: &ReadTransaction,
+    file: &FileTables<'_>,
     merchant_id: &str,
     merchant_ref: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
     let in_memory = layers.by_ref(merchant_id, merchant_ref);
-    in_memory_or_file(layers, in_memory, txn, BY_REF, (merchant_id, merchant_ref))
+    in_memory_or_file(layers, in_memory, || {
+        let index = file.opened(&file.by_ref, BY_REF)?;
+        file.payment_via(index, (merchant_id, merchant_ref))
+    })
 }
 
 fn find_by_token(
     layers: &Layers<'_>,
-    txn: &ReadTransaction,
+    file: &FileTables<'_>,
     token: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
-    in_memory_or_file(layers, layers.by_token(token), txn, BY_TOKEN, token)
+    in_memory_or_file(layers, layers.by_token(token), || {
+        let index = file.opened(&file.by_token, BY_TOKEN)?;
+        file.payment_via(index, token)
+    })
 }
 
 /// The journal writer: decides each journaled write, makes a batch of them durable with one
@@ -677,8 +725,9 @@ impl JournalWriter {
                     return;
                 }
             };
+            let file = FileTables::new(&txn);
             for write in &mut batch {
-                let decided = write.decide(&generations.layers(Some(&staged)), &txn);
+                let decided = write.decide(&generations.layers(Some(&staged)), &file);
                 answers.push(decided.map(|(answer, change)| {
                     if let Some(change) = change {
                         self.sequence += 1;
@@ -1481,19 +1530,6 @@ fn payment_by_id(
     }
 }
 
-fn read_payment_via<K: redb::Key + 'static>(
-    txn: &ReadTransaction,
-    index: TableDefinition<K, u64>,
-    key: K::SelfType<'_>,
-) -> StoreResult<Option<PaymentRecord>> {
-    let index = txn.open_table(index).map_err(internal)?;
-    let Some(id) = index.get(key).map_err(internal)?.map(|g| g.value()) else {
-        return Ok(None);
-    };
-    let payments = txn.open_table(PAYMENTS).map_err(internal)?;
-    payment_by_id(&payments, id)
-}
-
 /// Replaces a stored event, keeping the due index in step with its state and due time.
 fn store_event(
     txn: &WriteTransaction,
@@ -1565,7 +1601,7 @@ impl StoreBackend for EmbeddedStore {
             return Ok(Claim::InProgress);
         }
         let done = read_with_layers(&self.db, &self.shared, |layers, txn| {
-            find_by_ref(layers, txn, merchant_id, merchant_ref)
+            find_by_ref(layers, &FileTables::new(txn), merchant_id, merchant_ref)
         })?;
         if let Some(record) = done {
             return Ok(Claim::Done(Box::new(record)));
@@ -1645,13 +1681,13 @@ impl StoreBackend for EmbeddedStore {
         merchant_ref: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
         let (m, r) = (merchant_id.to_owned(), merchant_ref.to_owned());
-        self.read_payments(move |layers, txn| find_by_ref(layers, txn, &m, &r))
+        self.read_payments(move |layers, txn| find_by_ref(layers, &FileTables::new(txn), &m, &r))
             .await
     }
 
     async fn get_by_relay_token(&self, token: &str) -> StoreResult<Option<PaymentRecord>> {
         let token = token.to_owned();
-        self.read_payments(move |layers, txn| find_by_token(layers, txn, &token))
+        self.read_payments(move |layers, txn| find_by_token(layers, &FileTables::new(txn), &token))
             .await
     }
 
@@ -1663,7 +1699,12 @@ impl StoreBackend for EmbeddedStore {
         let (upstream_id, upstream_payment_id) =
             (upstream_id.to_owned(), upstream_payment_id.to_owned());
         self.read_payments(move |layers, txn| {
-            find_by_upstream(layers, txn, &upstream_id, &upstream_payment_id)
+            find_by_upstream(
+                layers,
+                &FileTables::new(txn),
+                &upstream_id,
+                &upstream_payment_id,
+            )
         })
         .await
     }
