@@ -27,7 +27,6 @@
 //! Create claims live in memory: only this process can open the file, and a claim lost in a
 //! crash is exactly a stale claim, so persisting them would cost an fsync for nothing.
 
-use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,6 +45,7 @@ use tokio::sync::oneshot;
 
 use super::journal::{self, Journal};
 use super::overlay::{Change, Generation, Layers, UpstreamKey, upstream_key};
+use super::record::{self, IndexKeys};
 use super::types::{from_micros, minus, plus, to_micros};
 use super::{
     Claim, Enqueued, EventFilter, EventState, FailedAttempt, OutboxEvent, PaymentRecord,
@@ -1115,11 +1115,9 @@ impl<'txn> IndexTables<'txn> {
             .split_first()
             .ok_or_else(|| StoreError::Internal("empty journal entry".to_owned()))?;
         match kind {
-            REDO_CREATE => {
-                let keys: StoredKeys = serde_json::from_slice(body)
-                    .map_err(|e| StoreError::Internal(format!("corrupt payment record: {e}")))?;
-                self.insert_payment(&keys, body).map(drop)
-            }
+            REDO_CREATE => self
+                .insert_payment(&record::index_keys(body)?, body)
+                .map(drop),
             REDO_STATUS => self
                 .set_status(&serde_json::from_slice(body).map_err(internal)?)
                 .map(drop),
@@ -1135,7 +1133,7 @@ impl<'txn> IndexTables<'txn> {
     /// Records a created payment (`encoded`, as stored; `keys`, read from it), unless one is
     /// already recorded under its upstream key or merchant reference: `false` then, and
     /// nothing changes.
-    fn insert_payment(&mut self, keys: &StoredKeys<'_>, encoded: &[u8]) -> StoreResult<bool> {
+    fn insert_payment(&mut self, keys: &IndexKeys<'_>, encoded: &[u8]) -> StoreResult<bool> {
         // All checks before any change: a refused write must leave nothing behind.
         let provider_key = provider_key(&keys.upstream_id, &keys.upstream_payment_id);
         if self
@@ -1204,7 +1202,7 @@ impl<'txn> IndexTables<'txn> {
         record.status.clone_from(&change.status);
         record.updated_at = from_micros(change.at_us);
         self.payments
-            .insert(id, encode_payment(&record)?.as_slice())
+            .insert(id, record::encode(&record)?.as_slice())
             .map_err(internal)?;
         Ok(true)
     }
@@ -1286,10 +1284,10 @@ const REDO_STATUS: u8 = 2;
 const REDO_NONCE: u8 = 3;
 
 /// A create's entry: the record as stored.
-fn redo_create(record: &PaymentRecord) -> StoreResult<Vec<u8>> {
-    let mut entry = Vec::with_capacity(1 + encoded_size_hint(record));
+fn redo_create(payment: &PaymentRecord) -> StoreResult<Vec<u8>> {
+    let mut entry = Vec::with_capacity(1 + record::size_hint(payment));
     entry.push(REDO_CREATE);
-    write_payment(record, &mut entry)?;
+    record::write(payment, &mut entry)?;
     Ok(entry)
 }
 
@@ -1301,155 +1299,6 @@ fn redo_json(kind: u8, write: &impl Serialize) -> StoreResult<Vec<u8>> {
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
-}
-
-/// A record as stored: times in µs, the echo in base64 (JSON has no bytes).
-/// A payment as the file and the journal hold it (JSON). Written from borrowed fields, read
-/// into owned ones; the two structs must stay field for field the same.
-#[derive(Deserialize)]
-struct StoredPayment {
-    merchant_id: String,
-    inbound_dialect: String,
-    merchant_ref: Option<String>,
-    route_id: String,
-    upstream_id: String,
-    upstream_dialect: String,
-    upstream_payment_id: String,
-    upstream_ref: String,
-    echo_b64: String,
-    callback_success_url: Option<String>,
-    callback_failure_url: Option<String>,
-    relay_token: String,
-    created_at_us: i64,
-    updated_at_us: i64,
-    status: String,
-}
-
-#[derive(Serialize)]
-struct StoredPaymentOut<'a> {
-    merchant_id: &'a str,
-    inbound_dialect: &'a str,
-    merchant_ref: Option<&'a str>,
-    route_id: &'a str,
-    upstream_id: &'a str,
-    upstream_dialect: &'a str,
-    upstream_payment_id: &'a str,
-    upstream_ref: &'a str,
-    echo_b64: String,
-    callback_success_url: Option<&'a str>,
-    callback_failure_url: Option<&'a str>,
-    relay_token: &'a str,
-    created_at_us: i64,
-    updated_at_us: i64,
-    status: &'a str,
-}
-
-/// What a checkpoint needs of a stored create to index it, read without the rest (the echo,
-/// the callback URLs): borrowed from the entry unless a string holds an escape.
-#[derive(Deserialize)]
-struct StoredKeys<'a> {
-    #[serde(borrow)]
-    merchant_id: Cow<'a, str>,
-    #[serde(borrow)]
-    merchant_ref: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    upstream_id: Cow<'a, str>,
-    #[serde(borrow)]
-    upstream_payment_id: Cow<'a, str>,
-    #[serde(borrow)]
-    relay_token: Cow<'a, str>,
-    created_at_us: i64,
-}
-
-fn encode_payment(r: &PaymentRecord) -> StoreResult<Vec<u8>> {
-    let mut out = Vec::with_capacity(encoded_size_hint(r));
-    write_payment(r, &mut out)?;
-    Ok(out)
-}
-
-/// About what a record takes encoded, so that encoding it grows its buffer once at most.
-fn encoded_size_hint(r: &PaymentRecord) -> usize {
-    let strings = [
-        &r.merchant_id,
-        &r.inbound_dialect,
-        &r.route_id,
-        &r.upstream_id,
-        &r.upstream_dialect,
-        &r.upstream_payment_id,
-        &r.upstream_ref,
-        &r.relay_token,
-        &r.status,
-    ];
-    let optional = [
-        &r.merchant_ref,
-        &r.callback_success_url,
-        &r.callback_failure_url,
-    ];
-    let text: usize = strings.iter().map(|s| s.len()).sum::<usize>()
-        + optional
-            .iter()
-            .filter_map(|s| s.as_ref())
-            .map(String::len)
-            .sum::<usize>();
-    // Field names and punctuation ≈ 300 bytes, two times, the echo in base64.
-    text + r.echo.len().div_ceil(3) * 4 + 384
-}
-
-/// Appends `r`'s stored form to `out`.
-fn write_payment(r: &PaymentRecord, out: &mut Vec<u8>) -> StoreResult<()> {
-    use base64::Engine;
-    let stored = StoredPaymentOut {
-        merchant_id: &r.merchant_id,
-        inbound_dialect: &r.inbound_dialect,
-        merchant_ref: r.merchant_ref.as_deref(),
-        route_id: &r.route_id,
-        upstream_id: &r.upstream_id,
-        upstream_dialect: &r.upstream_dialect,
-        upstream_payment_id: &r.upstream_payment_id,
-        upstream_ref: &r.upstream_ref,
-        echo_b64: base64::engine::general_purpose::STANDARD.encode(&r.echo),
-        callback_success_url: r.callback_success_url.as_deref(),
-        callback_failure_url: r.callback_failure_url.as_deref(),
-        relay_token: &r.relay_token,
-        created_at_us: to_micros(r.created_at),
-        updated_at_us: to_micros(r.updated_at),
-        status: &r.status,
-    };
-    serde_json::to_writer(out, &stored).map_err(internal)
-}
-
-/// `record` as [`decode_payment`] gives it back after [`encode_payment`]: every field keeps
-/// its value, and the times keep whole microseconds (in UTC).
-fn as_stored(mut record: PaymentRecord) -> PaymentRecord {
-    record.created_at = from_micros(to_micros(record.created_at));
-    record.updated_at = from_micros(to_micros(record.updated_at));
-    record
-}
-
-fn decode_payment(bytes: &[u8]) -> StoreResult<PaymentRecord> {
-    use base64::Engine;
-    let s: StoredPayment = serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Internal(format!("corrupt payment record: {e}")))?;
-    let echo = base64::engine::general_purpose::STANDARD
-        .decode(&s.echo_b64)
-        .map_err(|e| StoreError::Internal(format!("corrupt payment echo: {e}")))?;
-    Ok(PaymentRecord {
-        merchant_id: s.merchant_id,
-        inbound_dialect: s.inbound_dialect,
-        merchant_ref: s.merchant_ref,
-        route_id: s.route_id,
-        upstream_id: s.upstream_id,
-        upstream_dialect: s.upstream_dialect,
-        upstream_payment_id: s.upstream_payment_id,
-        upstream_ref: s.upstream_ref,
-        echo,
-        callback_success_url: s.callback_success_url,
-        callback_failure_url: s.callback_failure_url,
-        relay_token: s.relay_token,
-        created_at: from_micros(s.created_at_us),
-        updated_at: from_micros(s.updated_at_us),
-        status: s.status,
-    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1523,7 +1372,7 @@ fn payment_by_id(
     id: u64,
 ) -> StoreResult<Option<PaymentRecord>> {
     match payments.get(id).map_err(internal)? {
-        Some(bytes) => decode_payment(bytes.value()).map(Some),
+        Some(bytes) => record::decode(bytes.value()).map(Some),
         None => Err(StoreError::Internal(format!(
             "index points at missing payment {id}"
         ))),
@@ -1618,10 +1467,10 @@ impl StoreBackend for EmbeddedStore {
         // Encoded, and as a reader will get it back (times to the microsecond), before the
         // writer's serial section.
         let entry = redo_create(&record)?;
-        let record = Box::new(as_stored(record));
+        let as_stored = Box::new(record::as_stored(record));
         let stored = self
             .journaled(|reply| JournaledWrite::Create {
-                record,
+                record: as_stored,
                 entry,
                 reply,
             })
@@ -2007,46 +1856,6 @@ mod tests {
             .map_or(0, |g| g.value())
     }
 
-    /// A create is answered with `as_stored(record)` and indexed from `StoredKeys`, neither of
-    /// which decodes what was encoded: both must agree with what a decode gives, also for
-    /// strings that JSON escapes and times finer than a microsecond, away from UTC.
-    #[test]
-    fn a_record_as_stored_and_its_keys_match_what_decoding_gives() {
-        let mut r = record(7);
-        r.merchant_id = "m \"quoted\" \\ back".to_owned();
-        r.merchant_ref = Some("ref\u{1}\ttab é 😀".to_owned());
-        r.upstream_payment_id = "pay/7\n".to_owned();
-        r.created_at = time::macros::datetime!(2026-12-02 10:11:12.123456789 +03:00);
-        r.updated_at = time::macros::datetime!(2026-12-02 10:11:13.000000999 -05:30);
-        let encoded = encode_payment(&r).expect("encode");
-        let decoded = decode_payment(&encoded).expect("decode");
-        let stored = as_stored(r.clone());
-        assert_eq!(stored, decoded);
-        // 2026-12-02 07:11:12 UTC is 1796195472 s after the epoch.
-        assert_eq!(to_micros(stored.created_at), 1_796_195_472_123_456);
-        assert_eq!(stored.updated_at.nanosecond(), 0);
-        assert_ne!(stored, r, "the times lost their nanoseconds");
-
-        let keys: StoredKeys = serde_json::from_slice(&encoded).expect("keys");
-        assert_eq!(keys.merchant_id, decoded.merchant_id);
-        assert_eq!(
-            keys.merchant_ref.as_deref(),
-            decoded.merchant_ref.as_deref()
-        );
-        assert_eq!(keys.upstream_id, decoded.upstream_id);
-        assert_eq!(keys.upstream_payment_id, decoded.upstream_payment_id);
-        assert_eq!(keys.relay_token, decoded.relay_token);
-        assert_eq!(keys.created_at_us, to_micros(decoded.created_at));
-        assert!(matches!(keys.relay_token, Cow::Borrowed(_)));
-        assert!(
-            matches!(keys.merchant_id, Cow::Owned(_)),
-            "escaped, so copied"
-        );
-    }
-
-    /// What a crash leaves: writes in the journal that the file's last durable commit lacks.
-    /// Reopening applies them again, once, in order; a write the file already has (redb may
-    /// have persisted it on close) changes nothing the second time.
     /// A file written by the previous layout (two indexes over the provider's payment id) is
     /// migrated when opened, and every lookup finds its payments afterwards.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2070,7 +1879,8 @@ mod tests {
                 let mut by_token = txn.open_table(BY_TOKEN).expect("by_token");
                 let mut by_time = txn.open_table(BY_MERCHANT_TIME).expect("by_time");
                 for (id, r) in [(1u64, &first), (2, &other_merchant)] {
-                    let encoded = encode_payment(r).expect("encode");
+                    // Layout-1 files hold JSON records.
+                    let encoded = record::encode_json(r);
                     payments.insert(id, encoded.as_slice()).expect("insert");
                     let (u, p) = (r.upstream_id.as_str(), r.upstream_payment_id.as_str());
                     by_upstream.insert((u, p), id).expect("insert");
@@ -2228,6 +2038,9 @@ mod tests {
         }
     }
 
+    /// What a crash leaves: writes in the journal that the file's last durable commit lacks.
+    /// Reopening applies them again, once, in order; a write the file already has (redb may
+    /// have persisted it on close) changes nothing the second time.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reopening_applies_the_journal_written_after_the_last_checkpoint() {
         let dir = tempfile::tempdir().expect("dir");

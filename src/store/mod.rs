@@ -15,6 +15,7 @@ pub mod embedded;
 mod journal;
 mod overlay;
 pub mod postgres;
+mod record;
 mod types;
 
 use std::future::Future;
