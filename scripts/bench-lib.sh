@@ -132,7 +132,8 @@ start_upstream() { # sets UPSTREAM (ip:port) and UPSTREAM_PID
 
 start_payglot() { # name config store-file log-level [threads] [log-file] [program]; sets PAYGLOT_PORT
   # `program`: another binary that runs the config as `payglot run` does (examples/no_index).
-  local name=$1 config=$2 store=$3 level=$4 threads=${5:-1} program=${7:-} metrics
+  local name=$1 config=$2 store=$3 level=$4 threads=${5:-1} metrics command=("$PAYGLOT" run)
+  [ -z "${7:-}" ] || command=("$7")
   free_port
   PAYGLOT_PORT=$PORT
   free_port
@@ -145,7 +146,7 @@ start_payglot() { # name config store-file log-level [threads] [log-file] [progr
   log "starting $name on 127.0.0.1:$PAYGLOT_PORT (index $store)"
   BENCH_LISTEN=127.0.0.1:$PAYGLOT_PORT BENCH_METRICS_LISTEN=127.0.0.1:$metrics \
     BENCH_UPSTREAM=$UPSTREAM BENCH_STORE=$store PAYGLOT_LOG=$level START_LOG=${6:-} \
-    start "$name" "$PAYGLOT_PORT" ${program:-"$PAYGLOT" run} --config "$config"
+    start "$name" "$PAYGLOT_PORT" "${command[@]}" --config "$config"
 }
 
 start_nginx() { # name template; sets NGINX_PORT

@@ -1115,9 +1115,7 @@ impl<'txn> IndexTables<'txn> {
             .split_first()
             .ok_or_else(|| StoreError::Internal("empty journal entry".to_owned()))?;
         match kind {
-            REDO_CREATE => self
-                .insert_payment(&record::index_keys(body)?, body)
-                .map(drop),
+            REDO_CREATE => self.insert_payment(&record::index_keys(body)?, body),
             REDO_STATUS => self
                 .set_status(&serde_json::from_slice(body).map_err(internal)?)
                 .map(drop),
@@ -1131,9 +1129,8 @@ impl<'txn> IndexTables<'txn> {
     }
 
     /// Records a created payment (`encoded`, as stored; `keys`, read from it), unless one is
-    /// already recorded under its upstream key or merchant reference: `false` then, and
-    /// nothing changes.
-    fn insert_payment(&mut self, keys: &IndexKeys<'_>, encoded: &[u8]) -> StoreResult<bool> {
+    /// already recorded under its upstream key or merchant reference: then nothing changes.
+    fn insert_payment(&mut self, keys: &IndexKeys<'_>, encoded: &[u8]) -> StoreResult<()> {
         // All checks before any change: a refused write must leave nothing behind.
         let provider_key = provider_key(&keys.upstream_id, &keys.upstream_payment_id);
         if self
@@ -1142,7 +1139,7 @@ impl<'txn> IndexTables<'txn> {
             .map_err(internal)?
             .is_some()
         {
-            return Ok(false);
+            return Ok(());
         }
         let merchant_ref = keys
             .merchant_ref
@@ -1151,7 +1148,7 @@ impl<'txn> IndexTables<'txn> {
         if let Some(key) = merchant_ref
             && self.by_ref.get(key).map_err(internal)?.is_some()
         {
-            return Ok(false);
+            return Ok(());
         }
         if self
             .by_token
@@ -1180,7 +1177,7 @@ impl<'txn> IndexTables<'txn> {
         self.by_merchant_time
             .insert((keys.merchant_id.as_ref(), keys.created_at_us, id), ())
             .map_err(internal)?;
-        Ok(true)
+        Ok(())
     }
 
     /// Sets a recorded payment's status; `false` when no payment has that upstream key.
