@@ -284,6 +284,7 @@ impl EmbeddedStore {
             retry_at: None,
             last_freeze: Instant::now(),
             sequence: 0,
+            staged: Generation::default(),
         };
         let (journaled, writes) = mpsc::channel();
         let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
@@ -651,6 +652,8 @@ struct JournalWriter {
     last_freeze: Instant,
     /// Orders creates the way the file's ids will.
     sequence: u64,
+    /// Where a batch's writes wait for the journal; empty between batches.
+    staged: Generation,
 }
 
 impl JournalWriter {
@@ -711,7 +714,8 @@ impl JournalWriter {
     }
 
     fn write_batch(&mut self, mut batch: Vec<JournaledWrite>) {
-        let mut staged = Generation::default();
+        // Empty: the last batch's writes went into the active generation.
+        let mut staged = std::mem::take(&mut self.staged);
         let mut answers = Vec::with_capacity(batch.len());
         {
             let generations = self.shared.read();
@@ -719,6 +723,7 @@ impl JournalWriter {
                 Ok(txn) => txn,
                 Err(e) => {
                     drop(generations);
+                    self.staged = staged;
                     for write in batch {
                         write.answer(Err(e.clone()));
                     }
@@ -740,8 +745,9 @@ impl JournalWriter {
         let durable = if staged.is_empty() {
             Ok(())
         } else {
-            self.make_durable(staged)
+            self.make_durable(&mut staged)
         };
+        self.staged = staged;
         for (write, answer) in batch.into_iter().zip(answers) {
             write.answer(durable.clone().and(answer));
         }
@@ -749,7 +755,7 @@ impl JournalWriter {
 
     /// Journals the batch's entries and records them in the active generation; when the
     /// journal cannot take them, a checkpoint that includes them makes them durable instead.
-    fn make_durable(&mut self, staged: Generation) -> StoreResult<()> {
+    fn make_durable(&mut self, staged: &mut Generation) -> StoreResult<()> {
         let appended = match self.files[self.current].as_mut() {
             Some(journal) => journal
                 .append(staged.entries().iter().map(Vec::as_slice))
@@ -823,7 +829,8 @@ impl JournalWriter {
     fn freeze(&mut self, reason: &'static str) {
         let generation = {
             let mut generations = self.shared.write();
-            let generation = Arc::new(std::mem::take(&mut generations.active));
+            let next = Generation::sized_like(&generations.active);
+            let generation = Arc::new(std::mem::replace(&mut generations.active, next));
             generations.frozen = Some(Arc::clone(&generation));
             generation
         };
@@ -1094,6 +1101,8 @@ struct IndexTables<'txn> {
     by_merchant_time: Table<'txn, (&'static str, i64, u64), ()>,
     nonces: Table<'txn, (&'static str, &'static str), i64>,
     nonce_times: Table<'txn, (i64, &'static str, &'static str), ()>,
+    /// See [`IndexTables::next_payment_id`].
+    next_payment_id: Option<u64>,
 }
 
 impl<'txn> IndexTables<'txn> {
@@ -1106,6 +1115,7 @@ impl<'txn> IndexTables<'txn> {
             by_merchant_time: txn.open_table(BY_MERCHANT_TIME).map_err(internal)?,
             nonces: txn.open_table(NONCES).map_err(internal)?,
             nonce_times: txn.open_table(NONCE_TIMES).map_err(internal)?,
+            next_payment_id: None,
         })
     }
 
@@ -1130,54 +1140,76 @@ impl<'txn> IndexTables<'txn> {
 
     /// Records a created payment (`encoded`, as stored; `keys`, read from it), unless one is
     /// already recorded under its upstream key or merchant reference: then nothing changes.
+    ///
+    /// Each unique key is inserted straight away and put back in the rare case that it was
+    /// taken (an entry applied again after a crash, or a duplicate): a lookup before every
+    /// insert walked each B-tree twice. A refused write leaves nothing behind.
     fn insert_payment(&mut self, keys: &IndexKeys<'_>, encoded: &[u8]) -> StoreResult<()> {
-        // All checks before any change: a refused write must leave nothing behind.
+        let id = self.next_payment_id()?;
         let provider_key = provider_key(&keys.upstream_id, &keys.upstream_payment_id);
-        if self
+        let recorded = self
             .by_provider_id
-            .get(provider_key)
+            .insert(provider_key, id)
             .map_err(internal)?
-            .is_some()
-        {
+            .map(|g| g.value());
+        if let Some(recorded) = recorded {
+            self.by_provider_id
+                .insert(provider_key, recorded)
+                .map_err(internal)?;
             return Ok(());
         }
         let merchant_ref = keys
             .merchant_ref
             .as_deref()
             .map(|r| (keys.merchant_id.as_ref(), r));
-        if let Some(key) = merchant_ref
-            && self.by_ref.get(key).map_err(internal)?.is_some()
-        {
+        let recorded = match merchant_ref {
+            Some(key) => self
+                .by_ref
+                .insert(key, id)
+                .map_err(internal)?
+                .map(|g| g.value()),
+            None => None,
+        };
+        if let (Some(key), Some(recorded)) = (merchant_ref, recorded) {
+            self.by_ref.insert(key, recorded).map_err(internal)?;
+            self.by_provider_id.remove(provider_key).map_err(internal)?;
             return Ok(());
         }
-        if self
+        let token = keys.relay_token.as_ref();
+        let owner = self
             .by_token
-            .get(keys.relay_token.as_ref())
+            .insert(token, id)
             .map_err(internal)?
-            .is_some()
-        {
+            .map(|g| g.value());
+        if let Some(owner) = owner {
+            self.by_token.insert(token, owner).map_err(internal)?;
+            if let Some(key) = merchant_ref {
+                self.by_ref.remove(key).map_err(internal)?;
+            }
+            self.by_provider_id.remove(provider_key).map_err(internal)?;
             return Err(StoreError::Conflict(
                 "relay token already belongs to another payment".to_owned(),
             ));
         }
-        let id = match self.payments.last().map_err(internal)? {
-            Some((last, _)) => last.value() + 1,
-            None => 1,
-        };
         self.payments.insert(id, encoded).map_err(internal)?;
-        self.by_provider_id
-            .insert(provider_key, id)
-            .map_err(internal)?;
-        if let Some(key) = merchant_ref {
-            self.by_ref.insert(key, id).map_err(internal)?;
-        }
-        self.by_token
-            .insert(keys.relay_token.as_ref(), id)
-            .map_err(internal)?;
         self.by_merchant_time
             .insert((keys.merchant_id.as_ref(), keys.created_at_us, id), ())
             .map_err(internal)?;
+        self.next_payment_id = Some(id + 1);
         Ok(())
+    }
+
+    /// The id the next payment gets: one more than the last, read once per transaction.
+    fn next_payment_id(&mut self) -> StoreResult<u64> {
+        if let Some(next) = self.next_payment_id {
+            return Ok(next);
+        }
+        let next = match self.payments.last().map_err(internal)? {
+            Some((last, _)) => last.value() + 1,
+            None => 1,
+        };
+        self.next_payment_id = Some(next);
+        Ok(next)
     }
 
     /// Sets a recorded payment's status; `false` when no payment has that upstream key.
@@ -1851,6 +1883,92 @@ mod tests {
         meta.get(JOURNAL_EPOCH)
             .expect("get")
             .map_or(0, |g| g.value())
+    }
+
+    /// A checkpoint inserts each unique key without looking first, and puts it back when it
+    /// was taken: an entry applied again changes nothing, a payment under a recorded reference
+    /// leaves nothing behind, a reused relay token is refused with nothing left of its
+    /// payment, and the next payment still gets the next id.
+    #[test]
+    fn a_checkpoint_keeps_the_first_payment_of_every_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Database::create(dir.path().join("index.redb")).expect("create");
+        let first = record(1);
+        let same_ref = PaymentRecord {
+            merchant_ref: first.merchant_ref.clone(),
+            ..record(2)
+        };
+        let same_token = PaymentRecord {
+            relay_token: first.relay_token.clone(),
+            ..record(3)
+        };
+        let next = record(4);
+        let txn = db.begin_write().expect("write");
+        {
+            let mut tables = IndexTables::open(&txn).expect("tables");
+            let mut apply = |r: &PaymentRecord| tables.apply_redo(&redo_create(r).expect("entry"));
+            assert!(apply(&first).is_ok());
+            assert!(apply(&first).is_ok(), "applied again");
+            assert!(
+                apply(&same_ref).is_ok(),
+                "the first under its reference is kept"
+            );
+            assert!(matches!(apply(&same_token), Err(StoreError::Conflict(_))));
+            assert!(apply(&next).is_ok());
+        }
+        txn.commit().expect("commit");
+
+        let txn = db.begin_read().expect("read");
+        let ids = |table: TableDefinition<(&str, &str), u64>, key: (&str, &str)| {
+            txn.open_table(table)
+                .expect("table")
+                .get(key)
+                .expect("get")
+                .map(|g| g.value())
+        };
+        let by_provider = |r: &PaymentRecord| {
+            ids(
+                BY_PROVIDER_ID,
+                provider_key(&r.upstream_id, &r.upstream_payment_id),
+            )
+        };
+        let by_ref = |r: &PaymentRecord| {
+            ids(
+                BY_REF,
+                (
+                    r.merchant_id.as_str(),
+                    r.merchant_ref.as_deref().unwrap_or(""),
+                ),
+            )
+        };
+        assert_eq!(by_provider(&first), Some(1));
+        assert_eq!(by_ref(&first), Some(1));
+        assert_eq!(by_provider(&same_ref), None);
+        assert_eq!(by_provider(&same_token), None);
+        assert_eq!(by_ref(&same_token), None);
+        assert_eq!(by_provider(&next), Some(2));
+        assert_eq!(by_ref(&next), Some(2));
+        let tokens = txn.open_table(BY_TOKEN).expect("tokens");
+        assert_eq!(
+            tokens
+                .get(first.relay_token.as_str())
+                .expect("get")
+                .map(|g| g.value()),
+            Some(1)
+        );
+        assert_eq!(tokens.len().expect("len"), 2);
+        assert_eq!(
+            txn.open_table(PAYMENTS)
+                .expect("payments")
+                .len()
+                .expect("len"),
+            2
+        );
+        let listed = txn.open_table(BY_MERCHANT_TIME).expect("listing");
+        assert_eq!(listed.len().expect("len"), 2);
+        let stored = txn.open_table(PAYMENTS).expect("payments");
+        let second = payment_by_id(&stored, 2).expect("read").expect("payment 2");
+        assert_eq!(second.upstream_payment_id, next.upstream_payment_id);
     }
 
     /// A file written by the previous layout (two indexes over the provider's payment id) is

@@ -148,16 +148,36 @@ impl Generation {
         self.payments.insert(key, record);
     }
 
-    /// Takes in a newer generation's writes (the writer's batch, once journaled).
-    pub fn absorb(&mut self, newer: Generation) {
-        self.entries.extend(newer.entries);
-        self.entry_bytes += newer.entry_bytes;
-        self.payments.extend(newer.payments);
-        self.by_ref.extend(newer.by_ref);
-        self.by_token.extend(newer.by_token);
-        self.by_provider.extend(newer.by_provider);
-        self.by_merchant_time.extend(newer.by_merchant_time);
-        self.nonces.extend(newer.nonces);
+    /// Takes in a newer generation's writes (the writer's batch, once journaled). `newer` is
+    /// left empty with its room kept: the writer stages every batch in the same one, instead
+    /// of growing fresh maps for each.
+    pub fn absorb(&mut self, newer: &mut Generation) {
+        self.entries.append(&mut newer.entries);
+        self.entry_bytes += std::mem::take(&mut newer.entry_bytes);
+        self.payments.extend(newer.payments.drain());
+        self.by_ref.extend(newer.by_ref.drain());
+        self.by_token.extend(newer.by_token.drain());
+        self.by_provider.extend(newer.by_provider.drain());
+        // Not `append`: that rebuilds the whole tree, for a batch of a few entries.
+        self.by_merchant_time
+            .extend(std::mem::take(&mut newer.by_merchant_time));
+        self.nonces.extend(newer.nonces.drain());
+    }
+
+    /// An empty generation with room for as many writes as `like` holds. Under steady load the
+    /// next epoch takes about as many as the last, so its maps need not grow step by step,
+    /// moving every entry at each step, while the writer holds the readers' lock.
+    pub fn sized_like(like: &Generation) -> Generation {
+        Generation {
+            entries: Vec::with_capacity(like.entries.len()),
+            entry_bytes: 0,
+            payments: HashMap::with_capacity(like.payments.len()),
+            by_ref: HashMap::with_capacity(like.by_ref.len()),
+            by_token: HashMap::with_capacity(like.by_token.len()),
+            by_provider: HashMap::with_capacity(like.by_provider.len()),
+            by_merchant_time: BTreeMap::new(),
+            nonces: HashMap::with_capacity(like.nonces.len()),
+        }
     }
 
     fn push_entry(&mut self, entry: Vec<u8>) {
