@@ -359,7 +359,19 @@ impl EmbeddedStore {
         .map_err(|e| StoreError::Internal(format!("store read task failed: {e}")))?
     }
 
-    /// Like [`Self::read`], with the journaled writes not yet in the file.
+    /// A point lookup (one payment by one key), with the journaled writes not yet in the
+    /// file, on the calling thread, as a create's claim is. It reads a few pages, nearly
+    /// always from memory; handing it to the blocking pool and back cost a lookup more CPU
+    /// than the read itself (two thread wake-ups).
+    fn look_up<R>(
+        &self,
+        read: impl FnOnce(&Layers<'_>, &ReadTransaction) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        read_with_layers(&self.db, &self.shared, read)
+    }
+
+    /// Like [`Self::read`], with the journaled writes not yet in the file: for reads of many
+    /// payments (a merchant's list).
     async fn read_payments<R: Send + 'static>(
         &self,
         read: impl FnOnce(&Layers<'_>, &ReadTransaction) -> StoreResult<R> + Send + 'static,
@@ -1523,10 +1535,8 @@ impl StoreBackend for EmbeddedStore {
         merchant_id: &str,
         upstream_payment_id: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        let (merchant_id, upstream_payment_id) =
-            (merchant_id.to_owned(), upstream_payment_id.to_owned());
-        self.read_payments(move |layers, txn| {
-            let (m, p) = (merchant_id.as_str(), upstream_payment_id.as_str());
+        self.look_up(|layers, txn| {
+            let (m, p) = (merchant_id, upstream_payment_id);
             if let Some(found) = layers.by_provider(m, p) {
                 return Ok(Some(found.clone()));
             }
@@ -1550,7 +1560,6 @@ impl StoreBackend for EmbeddedStore {
             }
             Ok(found.map(|(_, r)| newest(layers, r)))
         })
-        .await
     }
 
     async fn get_by_ref(
@@ -1558,15 +1567,13 @@ impl StoreBackend for EmbeddedStore {
         merchant_id: &str,
         merchant_ref: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        let (m, r) = (merchant_id.to_owned(), merchant_ref.to_owned());
-        self.read_payments(move |layers, txn| find_by_ref(layers, &FileTables::new(txn), &m, &r))
-            .await
+        self.look_up(|layers, txn| {
+            find_by_ref(layers, &FileTables::new(txn), merchant_id, merchant_ref)
+        })
     }
 
     async fn get_by_relay_token(&self, token: &str) -> StoreResult<Option<PaymentRecord>> {
-        let token = token.to_owned();
-        self.read_payments(move |layers, txn| find_by_token(layers, &FileTables::new(txn), &token))
-            .await
+        self.look_up(|layers, txn| find_by_token(layers, &FileTables::new(txn), token))
     }
 
     async fn get_by_upstream(
@@ -1574,17 +1581,14 @@ impl StoreBackend for EmbeddedStore {
         upstream_id: &str,
         upstream_payment_id: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        let (upstream_id, upstream_payment_id) =
-            (upstream_id.to_owned(), upstream_payment_id.to_owned());
-        self.read_payments(move |layers, txn| {
+        self.look_up(|layers, txn| {
             find_by_upstream(
                 layers,
                 &FileTables::new(txn),
-                &upstream_id,
-                &upstream_payment_id,
+                upstream_id,
+                upstream_payment_id,
             )
         })
-        .await
     }
 
     async fn list_by_merchant(
