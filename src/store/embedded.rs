@@ -360,7 +360,7 @@ impl EmbeddedStore {
     }
 
     /// A point lookup (one payment by one key), with the journaled writes not yet in the
-    /// file, on the calling thread, as a create's claim is. It reads a few pages, nearly
+    /// file, on the calling thread (a create's claim is one). It reads a few pages, nearly
     /// always from memory; handing it to the blocking pool and back cost a lookup more CPU
     /// than the read itself (two thread wake-ups).
     fn look_up<R>(
@@ -1490,7 +1490,7 @@ impl StoreBackend for EmbeddedStore {
         {
             return Ok(Claim::InProgress);
         }
-        let done = read_with_layers(&self.db, &self.shared, |layers, txn| {
+        let done = self.look_up(|layers, txn| {
             find_by_ref(layers, &FileTables::new(txn), merchant_id, merchant_ref)
         })?;
         if let Some(record) = done {
