@@ -830,7 +830,33 @@ async fn embedded_store_reopens_with_its_data() {
     let store = open_embedded(&path).await;
     assert_eq!(
         ok(bounded(store.get_by_ref("m", "kept")).await),
-        Some(payment)
+        Some(payment.clone())
     );
     assert_eq!(ok(bounded(store.outbox_depth()).await), 1);
+    // Every unique key is known from the file alone (nothing of it is in memory now): lookups
+    // by each, and the writes that must find the first payment.
+    let found = ok(bounded(store.get_by_upstream("apollo-sandbox", "kept-1")).await);
+    assert_eq!(found.as_ref(), Some(&payment));
+    let found = ok(bounded(store.get_by_relay_token(&payment.relay_token)).await);
+    assert_eq!(found.as_ref(), Some(&payment));
+    assert_eq!(
+        ok(bounded(store.claim_create("m", "kept", at(5), Duration::from_secs(60))).await),
+        Claim::Done(Box::new(payment.clone()))
+    );
+    let mut same_payment = payment.clone();
+    same_payment.merchant_ref = Some("other".to_owned());
+    same_payment.relay_token = new_relay_token();
+    assert_eq!(
+        ok(bounded(store.complete_create(same_payment)).await),
+        payment
+    );
+    let mut same_ref = record("m", Some("kept"), "kept-2", 5);
+    same_ref.status = "other".to_owned();
+    assert_eq!(ok(bounded(store.complete_create(same_ref)).await), payment);
+    let mut same_token = record("m", Some("new"), "kept-3", 5);
+    same_token.relay_token = payment.relay_token.clone();
+    match bounded(store.complete_create(same_token)).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a relay token in the file must conflict, got {other:?}"),
+    }
 }

@@ -44,6 +44,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use super::journal::{self, Journal};
+use super::key_filter::{IndexKey, KeyFilter};
 use super::overlay::{Change, Generation, Layers, UpstreamKey, upstream_key};
 use super::record::{self, IndexKeys};
 use super::types::{from_micros, minus, plus, to_micros};
@@ -139,9 +140,11 @@ pub struct EmbeddedStore {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// What the threads and the readers share: the journaled writes not yet in the file.
+/// What the threads and the readers share: the journaled writes not yet in the file, and
+/// which unique keys the file may hold.
 struct Shared {
     generations: RwLock<Generations>,
+    keys: KeyFilter,
 }
 
 #[derive(Default)]
@@ -263,6 +266,7 @@ impl EmbeddedStore {
 
         let shared = Arc::new(Shared {
             generations: RwLock::new(Generations::default()),
+            keys: keys_in_file(&db)?,
         });
         let (to_committer, committer_inbox) = mpsc::channel();
         let (done, checkpoints_done) = mpsc::channel();
@@ -365,7 +369,7 @@ impl EmbeddedStore {
     /// than the read itself (two thread wake-ups).
     fn look_up<R>(
         &self,
-        read: impl FnOnce(&Layers<'_>, &ReadTransaction) -> StoreResult<R>,
+        read: impl FnOnce(&Layers<'_>, &FileTables<'_>) -> StoreResult<R>,
     ) -> StoreResult<R> {
         read_with_layers(&self.db, &self.shared, read)
     }
@@ -374,7 +378,7 @@ impl EmbeddedStore {
     /// payments (a merchant's list).
     async fn read_payments<R: Send + 'static>(
         &self,
-        read: impl FnOnce(&Layers<'_>, &ReadTransaction) -> StoreResult<R> + Send + 'static,
+        read: impl FnOnce(&Layers<'_>, &FileTables<'_>) -> StoreResult<R> + Send + 'static,
     ) -> StoreResult<R> {
         let (db, shared) = (Arc::clone(&self.db), Arc::clone(&self.shared));
         tokio::task::spawn_blocking(move || read_with_layers(&db, &shared, read))
@@ -390,16 +394,18 @@ impl EmbeddedStore {
 }
 
 /// Runs `read` on the generations in memory and a snapshot of the file taken under the same
-/// lock: a generation leaves memory only after its checkpoint is visible, so every write is
-/// found in one or the other (or both, briefly).
+/// lock (held throughout): a generation leaves memory only after its checkpoint is visible,
+/// so every write is found in one or the other (or both, briefly).
 fn read_with_layers<R>(
     db: &Database,
     shared: &Shared,
-    read: impl FnOnce(&Layers<'_>, &ReadTransaction) -> StoreResult<R>,
+    read: impl FnOnce(&Layers<'_>, &FileTables<'_>) -> StoreResult<R>,
 ) -> StoreResult<R> {
     let generations = shared.read();
-    let txn = db.begin_read().map_err(internal)?;
-    read(&generations.layers(None), &txn)
+    read(
+        &generations.layers(None),
+        &FileTables::new(db, &shared.keys),
+    )
 }
 
 impl Drop for EmbeddedStore {
@@ -516,7 +522,7 @@ impl JournaledWrite {
                 let seen = match layers.nonce(&used.key_id, &used.nonce) {
                     Some(at) => Some(at),
                     None => file
-                        .txn
+                        .txn()?
                         .open_table(NONCES)
                         .map_err(internal)?
                         .get((used.key_id.as_str(), used.nonce.as_str()))
@@ -547,10 +553,13 @@ fn newest(layers: &Layers<'_>, record: PaymentRecord) -> PaymentRecord {
         .unwrap_or(record)
 }
 
-/// The file's tables that lookups read, each opened on first use and then kept: the journal
-/// writer decides a whole batch of writes on one set.
+/// A snapshot of the file, taken on first use, and the tables that lookups read, each opened
+/// on first use and then kept: the journal writer decides a whole batch of writes on one set.
+/// A lookup of a key the file cannot hold ([`KeyFilter`]) takes no snapshot at all.
 struct FileTables<'t> {
-    txn: &'t ReadTransaction,
+    db: &'t Database,
+    keys: &'t KeyFilter,
+    txn: OnceCell<ReadTransaction>,
     payments: OnceCell<ReadOnlyTable<u64, &'static [u8]>>,
     by_provider_id: OnceCell<ReadOnlyTable<(&'static str, &'static str), u64>>,
     by_ref: OnceCell<ReadOnlyTable<(&'static str, &'static str), u64>>,
@@ -558,14 +567,25 @@ struct FileTables<'t> {
 }
 
 impl<'t> FileTables<'t> {
-    fn new(txn: &'t ReadTransaction) -> Self {
+    fn new(db: &'t Database, keys: &'t KeyFilter) -> Self {
         FileTables {
-            txn,
+            db,
+            keys,
+            txn: OnceCell::new(),
             payments: OnceCell::new(),
             by_provider_id: OnceCell::new(),
             by_ref: OnceCell::new(),
             by_token: OnceCell::new(),
         }
+    }
+
+    /// The snapshot. Taken while the caller holds the generations' lock, like the layers.
+    fn txn(&self) -> StoreResult<&ReadTransaction> {
+        if let Some(txn) = self.txn.get() {
+            return Ok(txn);
+        }
+        let txn = self.db.begin_read().map_err(internal)?;
+        Ok(self.txn.get_or_init(|| txn))
     }
 
     fn opened<'c, K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -576,7 +596,7 @@ impl<'t> FileTables<'t> {
         if let Some(opened) = cell.get() {
             return Ok(opened);
         }
-        let opened = self.txn.open_table(table).map_err(internal)?;
+        let opened = self.txn()?.open_table(table).map_err(internal)?;
         Ok(cell.get_or_init(|| opened))
     }
 
@@ -591,6 +611,48 @@ impl<'t> FileTables<'t> {
         };
         payment_by_id(self.opened(&self.payments, PAYMENTS)?, id)
     }
+}
+
+/// The filter of the unique keys the file holds, read from its index tables at open. At about
+/// a million payments this takes about a second (BENCHMARKS.md).
+fn keys_in_file(db: &Database) -> StoreResult<KeyFilter> {
+    let txn = db.begin_read().map_err(internal)?;
+    let by_provider_id = txn.open_table(BY_PROVIDER_ID).map_err(internal)?;
+    let by_ref = txn.open_table(BY_REF).map_err(internal)?;
+    let by_token = txn.open_table(BY_TOKEN).map_err(internal)?;
+    let held = [
+        by_provider_id.len().map_err(internal)?,
+        by_ref.len().map_err(internal)?,
+        by_token.len().map_err(internal)?,
+    ];
+    let keys = KeyFilter::with_room_for(usize::try_from(held.iter().sum::<u64>()).unwrap_or(0));
+    for entry in by_provider_id.iter().map_err(internal)? {
+        let (key, _) = entry.map_err(internal)?;
+        let (upstream_payment_id, upstream_id) = key.value();
+        keys.insert(&IndexKey::Provider(upstream_id, upstream_payment_id));
+    }
+    for entry in by_ref.iter().map_err(internal)? {
+        let (key, _) = entry.map_err(internal)?;
+        let (merchant_id, merchant_ref) = key.value();
+        keys.insert(&IndexKey::Ref(merchant_id, merchant_ref));
+    }
+    for entry in by_token.iter().map_err(internal)? {
+        let (key, _) = entry.map_err(internal)?;
+        keys.insert(&IndexKey::Token(key.value()));
+    }
+    Ok(keys)
+}
+
+/// Adds a new payment's unique keys to the filter.
+fn insert_keys(keys: &KeyFilter, record: &PaymentRecord) {
+    keys.insert(&IndexKey::Provider(
+        &record.upstream_id,
+        &record.upstream_payment_id,
+    ));
+    if let Some(r) = &record.merchant_ref {
+        keys.insert(&IndexKey::Ref(&record.merchant_id, r));
+    }
+    keys.insert(&IndexKey::Token(&record.relay_token));
 }
 
 /// What memory holds, else what the file has (in its newest version).
@@ -613,6 +675,12 @@ fn find_by_upstream(
 ) -> StoreResult<Option<PaymentRecord>> {
     let in_memory = layers.payment(upstream_id, upstream_payment_id);
     in_memory_or_file(layers, in_memory, || {
+        if !file
+            .keys
+            .may_hold(&IndexKey::Provider(upstream_id, upstream_payment_id))
+        {
+            return Ok(None);
+        }
         let index = file.opened(&file.by_provider_id, BY_PROVIDER_ID)?;
         file.payment_via(index, provider_key(upstream_id, upstream_payment_id))
     })
@@ -626,6 +694,12 @@ fn find_by_ref(
 ) -> StoreResult<Option<PaymentRecord>> {
     let in_memory = layers.by_ref(merchant_id, merchant_ref);
     in_memory_or_file(layers, in_memory, || {
+        if !file
+            .keys
+            .may_hold(&IndexKey::Ref(merchant_id, merchant_ref))
+        {
+            return Ok(None);
+        }
         let index = file.opened(&file.by_ref, BY_REF)?;
         file.payment_via(index, (merchant_id, merchant_ref))
     })
@@ -637,6 +711,9 @@ fn find_by_token(
     token: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
     in_memory_or_file(layers, layers.by_token(token), || {
+        if !file.keys.may_hold(&IndexKey::Token(token)) {
+            return Ok(None);
+        }
         let index = file.opened(&file.by_token, BY_TOKEN)?;
         file.payment_via(index, token)
     })
@@ -731,22 +808,15 @@ impl JournalWriter {
         let mut answers = Vec::with_capacity(batch.len());
         {
             let generations = self.shared.read();
-            let txn = match self.db.begin_read().map_err(internal) {
-                Ok(txn) => txn,
-                Err(e) => {
-                    drop(generations);
-                    self.staged = staged;
-                    for write in batch {
-                        write.answer(Err(e.clone()));
-                    }
-                    return;
-                }
-            };
-            let file = FileTables::new(&txn);
+            let file = FileTables::new(&self.db, &self.shared.keys);
             for write in &mut batch {
                 let decided = write.decide(&generations.layers(Some(&staged)), &file);
                 answers.push(decided.map(|(answer, change)| {
                     if let Some(change) = change {
+                        if let Change::Create { record, .. } = &change {
+                            // Before any reader can find it in memory, so before its checkpoint.
+                            insert_keys(&self.shared.keys, record);
+                        }
                         self.sequence += 1;
                         staged.record(change, self.sequence);
                     }
@@ -1490,9 +1560,8 @@ impl StoreBackend for EmbeddedStore {
         {
             return Ok(Claim::InProgress);
         }
-        let done = self.look_up(|layers, txn| {
-            find_by_ref(layers, &FileTables::new(txn), merchant_id, merchant_ref)
-        })?;
+        let done =
+            self.look_up(|layers, file| find_by_ref(layers, file, merchant_id, merchant_ref))?;
         if let Some(record) = done {
             return Ok(Claim::Done(Box::new(record)));
         }
@@ -1535,15 +1604,15 @@ impl StoreBackend for EmbeddedStore {
         merchant_id: &str,
         upstream_payment_id: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        self.look_up(|layers, txn| {
+        self.look_up(|layers, file| {
             let (m, p) = (merchant_id, upstream_payment_id);
             if let Some(found) = layers.by_provider(m, p) {
                 return Ok(Some(found.clone()));
             }
             // Every upstream's payment under this id (nearly always one); the merchant's
             // newest.
-            let index = txn.open_table(BY_PROVIDER_ID).map_err(internal)?;
-            let payments = txn.open_table(PAYMENTS).map_err(internal)?;
+            let index = file.opened(&file.by_provider_id, BY_PROVIDER_ID)?;
+            let payments = file.opened(&file.payments, PAYMENTS)?;
             let mut found: Option<(u64, PaymentRecord)> = None;
             for entry in index.range((p, "")..).map_err(internal)? {
                 let (key, id) = entry.map_err(internal)?;
@@ -1551,7 +1620,7 @@ impl StoreBackend for EmbeddedStore {
                     break;
                 }
                 let id = id.value();
-                if let Some(record) = payment_by_id(&payments, id)?
+                if let Some(record) = payment_by_id(payments, id)?
                     && record.merchant_id == m
                     && found.as_ref().is_none_or(|(newest_id, _)| id > *newest_id)
                 {
@@ -1567,13 +1636,11 @@ impl StoreBackend for EmbeddedStore {
         merchant_id: &str,
         merchant_ref: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        self.look_up(|layers, txn| {
-            find_by_ref(layers, &FileTables::new(txn), merchant_id, merchant_ref)
-        })
+        self.look_up(|layers, file| find_by_ref(layers, file, merchant_id, merchant_ref))
     }
 
     async fn get_by_relay_token(&self, token: &str) -> StoreResult<Option<PaymentRecord>> {
-        self.look_up(|layers, txn| find_by_token(layers, &FileTables::new(txn), token))
+        self.look_up(|layers, file| find_by_token(layers, file, token))
     }
 
     async fn get_by_upstream(
@@ -1581,13 +1648,8 @@ impl StoreBackend for EmbeddedStore {
         upstream_id: &str,
         upstream_payment_id: &str,
     ) -> StoreResult<Option<PaymentRecord>> {
-        self.look_up(|layers, txn| {
-            find_by_upstream(
-                layers,
-                &FileTables::new(txn),
-                upstream_id,
-                upstream_payment_id,
-            )
+        self.look_up(|layers, file| {
+            find_by_upstream(layers, file, upstream_id, upstream_payment_id)
         })
     }
 
@@ -1598,7 +1660,8 @@ impl StoreBackend for EmbeddedStore {
         offset: usize,
     ) -> StoreResult<Vec<PaymentRecord>> {
         let merchant_id = merchant_id.to_owned();
-        self.read_payments(move |layers, txn| {
+        self.read_payments(move |layers, file| {
+            let txn = file.txn()?;
             let m = merchant_id.as_str();
             let in_memory = layers.creates_of(m);
             // A checkpoint just made visible may be in both; memory's copy is the one kept.

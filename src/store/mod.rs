@@ -13,6 +13,7 @@
 
 pub mod embedded;
 mod journal;
+mod key_filter;
 mod overlay;
 pub mod postgres;
 mod record;
