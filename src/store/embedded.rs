@@ -30,6 +30,7 @@
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -135,6 +136,8 @@ pub struct EmbeddedStore {
     durable: Option<mpsc::Sender<ToCommitter>>,
     /// (merchant id, reference) -> when claimed.
     claims: Mutex<HashMap<(String, String), OffsetDateTime>>,
+    /// Tells the thread filling the key filter from the file to give up (the store closes).
+    stop_filling: Arc<AtomicBool>,
     /// Joined on drop (journal writer first), so that the file is closed when the last handle
     /// goes.
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -264,9 +267,11 @@ impl EmbeddedStore {
             files[i] = Some(journal);
         }
 
+        // The file as the key filter is filled from it; every later key goes through the writer.
+        let snapshot = db.begin_read().map_err(internal)?;
         let shared = Arc::new(Shared {
             generations: RwLock::new(Generations::default()),
-            keys: keys_in_file(&db)?,
+            keys: key_filter_for(&snapshot)?,
         });
         let (to_committer, committer_inbox) = mpsc::channel();
         let (done, checkpoints_done) = mpsc::channel();
@@ -302,13 +307,24 @@ impl EmbeddedStore {
             Box::new(move || committer.run(committer_inbox)),
         )?;
         let writer_thread = spawn("payglot-store-writer", Box::new(move || writer.run(writes)))?;
+        let stop_filling = Arc::new(AtomicBool::new(false));
+        let filler_thread = spawn("payglot-store-keys", {
+            let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop_filling));
+            Box::new(move || {
+                if let Err(e) = fill_key_filter(&snapshot, &shared.keys, &stop) {
+                    // Lookups go on reading the file for every key, as without a filter.
+                    tracing::error!(error = %e, "payment index: cannot read its keys into the filter");
+                }
+            })
+        })?;
         Ok(EmbeddedStore {
             db,
             shared,
             journaled: Some(journaled),
             durable: Some(to_committer),
             claims: Mutex::new(HashMap::new()),
-            threads: vec![writer_thread, committer_thread],
+            stop_filling,
+            threads: vec![writer_thread, committer_thread, filler_thread],
         })
     }
 
@@ -413,6 +429,7 @@ impl Drop for EmbeddedStore {
         // Closing the channels ends the threads once they have answered what they hold and
         // made it durable (nobody is left to send more: this was the last handle). The journal
         // writer goes first: its last checkpoint needs the committer.
+        self.stop_filling.store(true, Ordering::Relaxed);
         drop(self.journaled.take());
         drop(self.durable.take());
         for thread in self.threads.drain(..) {
@@ -613,34 +630,84 @@ impl<'t> FileTables<'t> {
     }
 }
 
-/// The filter of the unique keys the file holds, read from its index tables at open. At about
-/// a million payments this takes about a second (BENCHMARKS.md).
-fn keys_in_file(db: &Database) -> StoreResult<KeyFilter> {
-    let txn = db.begin_read().map_err(internal)?;
-    let by_provider_id = txn.open_table(BY_PROVIDER_ID).map_err(internal)?;
-    let by_ref = txn.open_table(BY_REF).map_err(internal)?;
-    let by_token = txn.open_table(BY_TOKEN).map_err(internal)?;
-    let held = [
-        by_provider_id.len().map_err(internal)?,
-        by_ref.len().map_err(internal)?,
-        by_token.len().map_err(internal)?,
-    ];
-    let keys = KeyFilter::with_room_for(usize::try_from(held.iter().sum::<u64>()).unwrap_or(0));
-    for entry in by_provider_id.iter().map_err(internal)? {
+/// An empty, incomplete filter sized for the unique keys the file holds.
+fn key_filter_for(txn: &ReadTransaction) -> StoreResult<KeyFilter> {
+    let mut held = 0u64;
+    held += txn
+        .open_table(BY_PROVIDER_ID)
+        .map_err(internal)?
+        .len()
+        .map_err(internal)?;
+    held += txn
+        .open_table(BY_REF)
+        .map_err(internal)?
+        .len()
+        .map_err(internal)?;
+    held += txn
+        .open_table(BY_TOKEN)
+        .map_err(internal)?
+        .len()
+        .map_err(internal)?;
+    Ok(KeyFilter::with_room_for(
+        usize::try_from(held).unwrap_or(usize::MAX),
+    ))
+}
+
+/// Reads the unique keys of the file as of `txn` into the filter, then marks it complete.
+/// Keys checkpointed after `txn` were recorded by the journal writer, which put them in the
+/// filter itself. Gives up (leaving the filter incomplete) when `stop` is set or on an error.
+fn fill_key_filter(txn: &ReadTransaction, keys: &KeyFilter, stop: &AtomicBool) -> StoreResult<()> {
+    let started = Instant::now();
+    let mut read = 0u64;
+    let mut more = || {
+        read += 1;
+        !(read % 4096 == 0 && stop.load(Ordering::Relaxed))
+    };
+    for entry in txn
+        .open_table(BY_PROVIDER_ID)
+        .map_err(internal)?
+        .iter()
+        .map_err(internal)?
+    {
         let (key, _) = entry.map_err(internal)?;
         let (upstream_payment_id, upstream_id) = key.value();
         keys.insert(&IndexKey::Provider(upstream_id, upstream_payment_id));
+        if !more() {
+            return Ok(());
+        }
     }
-    for entry in by_ref.iter().map_err(internal)? {
+    for entry in txn
+        .open_table(BY_REF)
+        .map_err(internal)?
+        .iter()
+        .map_err(internal)?
+    {
         let (key, _) = entry.map_err(internal)?;
         let (merchant_id, merchant_ref) = key.value();
         keys.insert(&IndexKey::Ref(merchant_id, merchant_ref));
+        if !more() {
+            return Ok(());
+        }
     }
-    for entry in by_token.iter().map_err(internal)? {
+    for entry in txn
+        .open_table(BY_TOKEN)
+        .map_err(internal)?
+        .iter()
+        .map_err(internal)?
+    {
         let (key, _) = entry.map_err(internal)?;
         keys.insert(&IndexKey::Token(key.value()));
+        if !more() {
+            return Ok(());
+        }
     }
-    Ok(keys)
+    keys.mark_complete();
+    tracing::info!(
+        keys = read,
+        seconds = started.elapsed().as_secs_f64(),
+        "payment index: the filter of its keys is ready"
+    );
+    Ok(())
 }
 
 /// Adds a new payment's unique keys to the filter.
@@ -1950,6 +2017,86 @@ mod tests {
         meta.get(JOURNAL_EPOCH)
             .expect("get")
             .map_or(0, |g| g.value())
+    }
+
+    /// After an open, the key filter is filled from the file in the background; once it is
+    /// complete, every key of the file is still found through it (by lookups and by the
+    /// writes that must find the first payment), and a key never recorded is not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_key_filter_filled_from_the_file_finds_every_key_in_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("index.redb");
+        let kept: Vec<PaymentRecord> = (0..50).map(record).collect();
+        {
+            let store = EmbeddedStore::open(&path).expect("open");
+            for r in &kept {
+                store.complete_create(r.clone()).await.expect("create");
+            }
+        }
+        let store = EmbeddedStore::open(&path).expect("reopen");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !store.shared.keys.is_complete() {
+            assert!(Instant::now() < deadline, "the filter was never filled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            store.shared.read().active.is_empty(),
+            "all of it is in the file"
+        );
+        let stored = |r: &PaymentRecord| Some(record::as_stored(r.clone()));
+        for r in &kept {
+            let by_ref = store.get_by_ref("m", r.merchant_ref.as_deref().unwrap_or_default());
+            assert_eq!(by_ref.await.expect("by ref"), stored(r));
+            let by_upstream = store.get_by_upstream("u", &r.upstream_payment_id);
+            assert_eq!(by_upstream.await.expect("by upstream"), stored(r));
+            let by_token = store.get_by_relay_token(&r.relay_token);
+            assert_eq!(by_token.await.expect("by token"), stored(r));
+        }
+        let first = &kept[0];
+        let claim = store.claim_create(
+            "m",
+            first.merchant_ref.as_deref().unwrap_or_default(),
+            OffsetDateTime::now_utc(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            claim.await.expect("claim"),
+            Claim::Done(Box::new(record::as_stored(first.clone())))
+        );
+        let same_payment = PaymentRecord {
+            merchant_ref: Some("another".to_owned()),
+            relay_token: new_relay_token(),
+            ..first.clone()
+        };
+        let answer = store.complete_create(same_payment).await.expect("repeat");
+        assert_eq!(answer, record::as_stored(first.clone()));
+        let same_ref = PaymentRecord {
+            merchant_ref: kept[1].merchant_ref.clone(),
+            ..record(100)
+        };
+        let answer = store
+            .complete_create(same_ref)
+            .await
+            .expect("same reference");
+        assert_eq!(answer, record::as_stored(kept[1].clone()));
+        let same_token = PaymentRecord {
+            relay_token: kept[2].relay_token.clone(),
+            ..record(101)
+        };
+        assert!(matches!(
+            store.complete_create(same_token).await,
+            Err(StoreError::Conflict(_))
+        ));
+        // New keys are new.
+        assert_eq!(
+            store.get_by_ref("m", "ref-100").await.expect("by ref"),
+            None
+        );
+        let fresh = record(102);
+        assert_eq!(
+            store.complete_create(fresh.clone()).await.expect("create"),
+            record::as_stored(fresh)
+        );
     }
 
     /// A checkpoint inserts each unique key without looking first, and puts it back when it
