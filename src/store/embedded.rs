@@ -661,7 +661,7 @@ fn fill_key_filter(txn: &ReadTransaction, keys: &KeyFilter, stop: &AtomicBool) -
     let mut read = 0u64;
     let mut more = || {
         read += 1;
-        !(read % 4096 == 0 && stop.load(Ordering::Relaxed))
+        !(read.is_multiple_of(4096) && stop.load(Ordering::Relaxed))
     };
     for entry in txn
         .open_table(BY_PROVIDER_ID)
