@@ -4,7 +4,8 @@
 //! A create is decided against the file before it is journaled (a repeated create finds the
 //! first; a taken relay token is refused), and its claim looks its reference up first. Nearly
 //! every create's keys are new, and proving that from the file costs a B-tree walk per key:
-//! 40 % of the journal writer's instructions. The filter proves it in memory; only a key the
+//! 43 % of the journal writer's instructions with random provider ids (callgrind, BENCHMARKS.md).
+//! The filter proves it in memory; only a key the
 //! filter may hold (a real repeat, or about 1 % of new keys) is looked up in the file.
 //!
 //! The filter may hold more than the file (keys are added when a create is recorded in memory,
