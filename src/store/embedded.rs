@@ -617,12 +617,19 @@ impl<'t> FileTables<'t> {
         Ok(cell.get_or_init(|| opened))
     }
 
-    /// The payment an index entry points at.
+    /// The payment a unique index (`table`, kept in `cell`) maps `key` to. Nothing is read
+    /// when the key filter says that the file cannot hold `unique` (the same key).
     fn payment_via<K: redb::Key + 'static>(
         &self,
-        index: &ReadOnlyTable<K, u64>,
+        unique: &IndexKey<'_>,
+        cell: &OnceCell<ReadOnlyTable<K, u64>>,
+        table: TableDefinition<K, u64>,
         key: K::SelfType<'_>,
     ) -> StoreResult<Option<PaymentRecord>> {
+        if !self.keys.may_hold(unique) {
+            return Ok(None);
+        }
+        let index = self.opened(cell, table)?;
         let Some(id) = index.get(key).map_err(internal)?.map(|g| g.value()) else {
             return Ok(None);
         };
@@ -742,14 +749,12 @@ fn find_by_upstream(
 ) -> StoreResult<Option<PaymentRecord>> {
     let in_memory = layers.payment(upstream_id, upstream_payment_id);
     in_memory_or_file(layers, in_memory, || {
-        if !file
-            .keys
-            .may_hold(&IndexKey::Provider(upstream_id, upstream_payment_id))
-        {
-            return Ok(None);
-        }
-        let index = file.opened(&file.by_provider_id, BY_PROVIDER_ID)?;
-        file.payment_via(index, provider_key(upstream_id, upstream_payment_id))
+        file.payment_via(
+            &IndexKey::Provider(upstream_id, upstream_payment_id),
+            &file.by_provider_id,
+            BY_PROVIDER_ID,
+            provider_key(upstream_id, upstream_payment_id),
+        )
     })
 }
 
@@ -761,14 +766,12 @@ fn find_by_ref(
 ) -> StoreResult<Option<PaymentRecord>> {
     let in_memory = layers.by_ref(merchant_id, merchant_ref);
     in_memory_or_file(layers, in_memory, || {
-        if !file
-            .keys
-            .may_hold(&IndexKey::Ref(merchant_id, merchant_ref))
-        {
-            return Ok(None);
-        }
-        let index = file.opened(&file.by_ref, BY_REF)?;
-        file.payment_via(index, (merchant_id, merchant_ref))
+        file.payment_via(
+            &IndexKey::Ref(merchant_id, merchant_ref),
+            &file.by_ref,
+            BY_REF,
+            (merchant_id, merchant_ref),
+        )
     })
 }
 
@@ -778,11 +781,7 @@ fn find_by_token(
     token: &str,
 ) -> StoreResult<Option<PaymentRecord>> {
     in_memory_or_file(layers, layers.by_token(token), || {
-        if !file.keys.may_hold(&IndexKey::Token(token)) {
-            return Ok(None);
-        }
-        let index = file.opened(&file.by_token, BY_TOKEN)?;
-        file.payment_via(index, token)
+        file.payment_via(&IndexKey::Token(token), &file.by_token, BY_TOKEN, token)
     })
 }
 
