@@ -666,47 +666,18 @@ fn key_filter_for(txn: &ReadTransaction) -> StoreResult<KeyFilter> {
 fn fill_key_filter(txn: &ReadTransaction, keys: &KeyFilter, stop: &AtomicBool) -> StoreResult<()> {
     let started = Instant::now();
     let mut read = 0u64;
-    let mut more = || {
+    let mut insert = |key: IndexKey<'_>| {
+        keys.insert(&key);
         read += 1;
         !(read.is_multiple_of(4096) && stop.load(Ordering::Relaxed))
     };
-    for entry in txn
-        .open_table(BY_PROVIDER_ID)
-        .map_err(internal)?
-        .iter()
-        .map_err(internal)?
-    {
-        let (key, _) = entry.map_err(internal)?;
-        let (upstream_payment_id, upstream_id) = key.value();
-        keys.insert(&IndexKey::Provider(upstream_id, upstream_payment_id));
-        if !more() {
-            return Ok(());
-        }
-    }
-    for entry in txn
-        .open_table(BY_REF)
-        .map_err(internal)?
-        .iter()
-        .map_err(internal)?
-    {
-        let (key, _) = entry.map_err(internal)?;
-        let (merchant_id, merchant_ref) = key.value();
-        keys.insert(&IndexKey::Ref(merchant_id, merchant_ref));
-        if !more() {
-            return Ok(());
-        }
-    }
-    for entry in txn
-        .open_table(BY_TOKEN)
-        .map_err(internal)?
-        .iter()
-        .map_err(internal)?
-    {
-        let (key, _) = entry.map_err(internal)?;
-        keys.insert(&IndexKey::Token(key.value()));
-        if !more() {
-            return Ok(());
-        }
+    let complete = each_key(txn, BY_PROVIDER_ID, |(upstream_payment_id, upstream_id)| {
+        insert(IndexKey::Provider(upstream_id, upstream_payment_id))
+    })? && each_key(txn, BY_REF, |(merchant_id, merchant_ref)| {
+        insert(IndexKey::Ref(merchant_id, merchant_ref))
+    })? && each_key(txn, BY_TOKEN, |token| insert(IndexKey::Token(token)))?;
+    if !complete {
+        return Ok(());
     }
     keys.mark_complete();
     tracing::info!(
@@ -715,6 +686,27 @@ fn fill_key_filter(txn: &ReadTransaction, keys: &KeyFilter, stop: &AtomicBool) -
         "payment index: the filter of its keys is ready"
     );
     Ok(())
+}
+
+/// Calls `visit` with each key of `table` in order while it answers `true`; `false` when it
+/// stopped early.
+fn each_key<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<K, V>,
+    mut visit: impl FnMut(K::SelfType<'_>) -> bool,
+) -> StoreResult<bool> {
+    for entry in txn
+        .open_table(table)
+        .map_err(internal)?
+        .iter()
+        .map_err(internal)?
+    {
+        let (key, _) = entry.map_err(internal)?;
+        if !visit(key.value()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Adds a new payment's unique keys to the filter.
