@@ -423,6 +423,81 @@ fn a_client_that_drips_or_stalls_its_header_is_cut_off() {
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
+/// Reads until the proxy closes the connection; false if it is still open after [`BOUND`].
+fn closed_by_proxy(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(BOUND)).expect("timeout");
+    let mut sink = [0u8; 256];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn an_idle_connection_is_closed_quietly_at_the_header_deadline_before_and_between_requests() {
+    let stack = stack::start(&stack::base_config("", "").replacen(
+        "  graceful_shutdown_timeout_secs: 1\n",
+        "  graceful_shutdown_timeout_secs: 1\n  header_timeout_ms: 500\n",
+        1,
+    ));
+    let cut_off = || {
+        metric(
+            &stack,
+            "payglot_client_timeouts_total",
+            &[("phase", "header")],
+        )
+    };
+    let before = cut_off();
+    let raw_request = || {
+        let body = alppay_body(next());
+        let mut raw = b"POST /v2/payment HTTP/1.1\r\nHost: x\r\nX-Test-Target: alppay\r\n".to_vec();
+        for (name, value) in sign::headers("alppay", &body) {
+            raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        raw.extend_from_slice(&body);
+        raw
+    };
+
+    // Opened, and not a byte sent.
+    let mut fresh = TcpStream::connect(stack.proxy).expect("connect");
+    assert!(
+        closed_by_proxy(&mut fresh),
+        "a silent connection stayed open"
+    );
+
+    // One request answered, then nothing.
+    let mut kept = TcpStream::connect(stack.proxy).expect("connect");
+    kept.set_read_timeout(Some(BOUND)).expect("timeout");
+    kept.write_all(&raw_request()).expect("write");
+    let mut reader = std::io::BufReader::new(kept.try_clone().expect("clone"));
+    let answer = http::read_one(&mut reader).expect("an answer");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(
+        closed_by_proxy(&mut kept),
+        "an idle kept-alive connection stayed open"
+    );
+
+    // Idle connections are not clients cut off mid-header.
+    assert_eq!(cut_off(), before);
+
+    // A request whose first byte comes a moment after the connection opened is served, and so
+    // is the next one on the same connection.
+    let mut late = TcpStream::connect(stack.proxy).expect("connect");
+    late.set_read_timeout(Some(BOUND)).expect("timeout");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut reader = std::io::BufReader::new(late.try_clone().expect("clone"));
+    for _ in 0..2 {
+        late.write_all(&raw_request()).expect("write");
+        let answer = http::read_one(&mut reader).expect("an answer");
+        assert_eq!(answer.status, 200, "{}", answer.text());
+    }
+}
+
 #[test]
 fn a_client_that_drips_its_body_gets_408() {
     let stack = stack::start(&stack::base_config("", "").replacen(

@@ -329,7 +329,25 @@ impl GetSocketDigest for HeaderDeadline {
 
 #[async_trait]
 impl Peek for HeaderDeadline {
+    /// Waits for the next request's first bytes (payglot's keep-alive loop does, before it
+    /// makes a session) under the same deadline as reading them.
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        let HeaderDeadline {
+            inner, deadline, ..
+        } = self;
+        let Some(at) = deadline else {
+            return inner.try_peek(buf).await;
+        };
+        tokio::select! {
+            biased;
+            () = at.as_mut() => {
+                *deadline = None;
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request header did not arrive in time",
+                ))
+            }
+            peeked = inner.try_peek(buf) => peeked,
+        }
     }
 }

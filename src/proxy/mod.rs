@@ -1,10 +1,11 @@
 //! The pingora glue: read the body, run the core, call the upstream, run the core, answer. It
 //! knows no provider's field names; those live in `dialect`.
 //!
-//! payglot is pingora's HTTP server app ([`HttpServerApp`]), not a `ProxyHttp`: it makes the
-//! upstream call itself through pingora's pooled connector, so it sees the whole upstream answer
-//! before choosing the caller's status, and knows whether a failed exchange sent anything
-//! (failover safety). A connection carries none of pingora's proxy state machine.
+//! payglot is a pingora server app ([`ServerApp`]) running its own HTTP/1.1 keep-alive loop on
+//! pingora's sessions, not a `ProxyHttp`: it makes the upstream call itself through pingora's
+//! pooled connector, so it sees the whole upstream answer before choosing the caller's status,
+//! and knows whether a failed exchange sent anything (failover safety). A connection carries
+//! none of pingora's proxy state machine, and between requests only its stream.
 
 pub mod client;
 pub mod endpoint;
@@ -18,9 +19,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::apps::{HttpPersistentSettings, ServerApp};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::{Shutdown, Stream};
 use pingora::server::ShutdownWatch;
 use time::OffsetDateTime;
 
@@ -1055,7 +1057,7 @@ impl RequestCtx {
 impl Proxy {
     /// One request on a session whose header has been read: answered, counted, logged, and the
     /// connection handed back when it can carry another request.
-    async fn exchange(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
+    async fn exchange(&self, mut session: ServerSession) -> Option<KeptAlive> {
         let mut ctx = RequestCtx::new();
         let written = self.respond(&mut session, &mut ctx).await;
         self.log(&ctx, written.as_ref().err().map(|e| &**e));
@@ -1063,7 +1065,19 @@ impl Proxy {
         written.ok()?;
         let settings = HttpPersistentSettings::for_session(&session);
         match session.finish().await {
-            Ok(reusable) => reusable.map(|s| ReusedHttpStream::from_reusable_stream(s, settings)),
+            Ok(reusable) => reusable.map(|s| {
+                let (stream, pipelined) = s.into_parts();
+                let mut settings = settings;
+                let next_request_read = pipelined.as_ref().is_some_and(|p| !p.is_empty());
+                if let Some(prefix) = pipelined {
+                    settings.set_pipelined_prefix(prefix);
+                }
+                KeptAlive {
+                    stream,
+                    settings,
+                    next_request_read,
+                }
+            }),
             Err(e) => {
                 tracing::debug!(request_id = %ctx.request_id, error = %e, "connection not reusable");
                 None
@@ -1137,29 +1151,72 @@ impl Proxy {
     }
 }
 
-/// payglot as pingora's HTTP server app: one call per request on a connection; pingora runs
-/// the keep-alive loop around it. Nothing of pingora's proxy state machine is carried.
+/// A connection between two requests, with what carries over to the next.
+struct KeptAlive {
+    stream: Stream,
+    settings: HttpPersistentSettings,
+    /// Bytes of the next request were read with the last one (a pipelining client).
+    next_request_read: bool,
+}
+
+/// pingora's keep-alive timeout for each read of a kept-alive connection's request, seconds (its
+/// default). The wait for a request's first byte is bounded by the header deadline
+/// ([`listener::HeaderDeadline`]) instead.
+const KEEPALIVE_SECONDS: u64 = 60;
+
+/// payglot's keep-alive loop over pingora's HTTP/1.1 sessions, one request at a time.
+///
+/// Between requests a connection holds its stream and this loop's state only: a session (and
+/// the 4 KiB header buffer it takes as it starts reading) is made once the next request's first
+/// byte has come, and each request's handling is boxed for its duration. pingora's own loop for
+/// HTTP apps also carried an HTTP/2 handshake's state and a session through every idle wait
+/// (BENCHMARKS.md: memory per idle connection).
 #[async_trait]
-impl HttpServerApp for Proxy {
-    async fn process_new_http(
+impl ServerApp for Proxy {
+    async fn process_new(
         self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // What the last request's session leaves to the next one; nothing before the first.
+        let mut carried: Option<HttpPersistentSettings> = None;
+        let mut next_request_read = false;
+        loop {
+            if !next_request_read && !next_request_begins(&mut stream, shutdown).await {
+                return None;
+            }
+            let mut session = ServerSession::new_http1(stream);
+            match carried.take() {
+                Some(settings) => settings.apply_to_session(&mut session),
+                None => session.set_keepalive(Some(KEEPALIVE_SECONDS)),
+            }
+            let kept = Box::pin(self.serve(session, shutdown)).await?;
+            stream = kept.stream;
+            carried = Some(kept.settings);
+            next_request_read = kept.next_request_read;
+        }
+    }
+}
+
+impl Proxy {
+    /// Reads a request's header and serves it; the connection when it can carry another.
+    async fn serve(
+        &self,
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream> {
+    ) -> Option<KeptAlive> {
         // Requests a client sends before reading the answers are served in order.
         session.set_pipelining_enabled(true);
-        // Between requests only this future is held, so what it keeps across the read is the
-        // memory of an idle connection; the request's handling is boxed below for that reason.
         let mut stopping = shutdown.clone();
         let read = tokio::select! {
             biased;
             read = session.read_request() => read,
-            // A kept-alive connection awaiting its next request is closed at shutdown.
+            // A connection whose request has not come whole is closed at shutdown.
             _ = stopping.wait_for(|stop| *stop) => return None,
         };
         match read {
             Ok(true) => {}
-            // Closed before a request: the usual end of a kept-alive connection.
+            // Closed, or silent past pingora's keep-alive timeout, before a whole header.
             Ok(false) => return None,
             Err(e) => {
                 if e.etype() == &pingora::ErrorType::InvalidHTTPHeader {
@@ -1175,6 +1232,31 @@ impl HttpServerApp for Proxy {
             // No more requests on this connection once the server is stopping.
             session.set_keepalive(None);
         }
-        Box::pin(self.exchange(session)).await
+        self.exchange(session).await
+    }
+}
+
+/// Waits for the first byte of a connection's next request, leaving it to be read; false when
+/// the connection is to end instead: the client closed it, the header deadline passed, or the
+/// server is stopping.
+async fn next_request_begins(stream: &mut Stream, shutdown: &ShutdownWatch) -> bool {
+    let mut stopping = shutdown.clone();
+    let mut first = [0u8; 1];
+    let peeked = tokio::select! {
+        biased;
+        peeked = stream.try_peek(&mut first) => Some(peeked),
+        _ = stopping.wait_for(|stop| *stop) => None,
+    };
+    match peeked {
+        // `Ok(false)`: a stream that cannot peek; the session's read will wait instead.
+        Some(Ok(_)) => true,
+        Some(Err(e)) => {
+            if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                tracing::debug!(error = %e, "no next request on a kept-alive connection");
+            }
+            Shutdown::shutdown(&mut **stream).await;
+            false
+        }
+        None => false,
     }
 }
