@@ -186,6 +186,14 @@ impl fmt::Debug for HeaderDeadline {
     }
 }
 
+/// What a read or a peek of a header past its deadline fails with.
+fn header_timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the request header did not arrive in time",
+    )
+}
+
 impl AsyncRead for HeaderDeadline {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -205,10 +213,7 @@ impl AsyncRead for HeaderDeadline {
                     "client cut off: its request header did not arrive in time"
                 );
             }
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the request header did not arrive in time",
-            )));
+            return Poll::Ready(Err(header_timed_out()));
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -342,10 +347,7 @@ impl Peek for HeaderDeadline {
             biased;
             () = at.as_mut() => {
                 *deadline = None;
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the request header did not arrive in time",
-                ))
+                Err(header_timed_out())
             }
             peeked = inner.try_peek(buf) => peeked,
         }

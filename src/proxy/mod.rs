@@ -1063,11 +1063,10 @@ impl Proxy {
         self.log(&ctx, written.as_ref().err().map(|e| &**e));
         // An answer that did not leave whole leaves the connection in an unknown state.
         written.ok()?;
-        let settings = HttpPersistentSettings::for_session(&session);
+        let mut settings = HttpPersistentSettings::for_session(&session);
         match session.finish().await {
             Ok(reusable) => reusable.map(|s| {
                 let (stream, pipelined) = s.into_parts();
-                let mut settings = settings;
                 let next_request_read = pipelined.as_ref().is_some_and(|p| !p.is_empty());
                 if let Some(prefix) = pipelined {
                     settings.set_pipelined_prefix(prefix);
