@@ -5,8 +5,8 @@
 //! first; a taken relay token is refused), and its claim looks its reference up first. Nearly
 //! every create's keys are new, and proving that from the file costs a B-tree walk per key:
 //! 43 % of the journal writer's instructions with random provider ids (callgrind, BENCHMARKS.md).
-//! The filter proves it in memory; only a key the
-//! filter may hold (a real repeat, or about 1 % of new keys) is looked up in the file.
+//! The filter proves it in memory; only a key the filter may hold (a real repeat, or about 1 %
+//! of new keys) is looked up in the file.
 //!
 //! The filter may hold more than the file (keys are added when a create is recorded in memory,
 //! before its checkpoint), never less: a key in the file was in memory first. The file's keys
