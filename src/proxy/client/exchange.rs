@@ -5,12 +5,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use pingora::connectors::http::Connector;
+use pingora::connectors::TransportConnector;
 use pingora::http::RequestHeader;
-use pingora::protocols::http::client::HttpSession;
-use pingora::upstreams::peer::HttpPeer;
+use pingora::protocols::Stream;
+use pingora::protocols::http::v1::client::{HttpSession, http_req_header_to_wire};
+use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::{ErrorType, prelude::*};
+use tokio::io::AsyncWriteExt;
 
 use super::resolve::Resolver;
 use crate::config::Upstream;
@@ -51,10 +52,10 @@ fn peer(upstream: &Upstream, address: SocketAddr) -> HttpPeer {
 }
 
 /// Sends `request` and reads the whole answer. A pooled connection that turns out to be dead
-/// before the request header could be written is replaced once by a fresh one: nothing reached
-/// the upstream on it.
+/// before the request could be written is replaced once by a fresh one: no whole request
+/// reached the upstream on it.
 pub async fn call(
-    connector: &Connector,
+    connector: &TransportConnector,
     resolver: &Resolver,
     upstream: &Upstream,
     request: &UpstreamRequest,
@@ -68,46 +69,43 @@ pub async fn call(
         .await
         .map_err(CallError::Connect)?;
     let peer = peer(upstream, address);
-    let header = request_header(upstream, request, request_id)
-        .map_err(|e| CallError::Connect(e.to_string()))?;
+    let wire = request_bytes(upstream, request, request_id)?;
     let mut attempt = 0;
-    let mut session = loop {
+    let stream = loop {
         attempt += 1;
-        let (mut session, reused) = connector
-            .get_http_session(&peer)
+        let (mut stream, reused) = connector
+            .get_stream(&peer)
             .await
             .map_err(|e| CallError::Connect(e.to_string()))?;
-        // The peer's timeouts are not applied to sessions taken from the connector directly.
-        session.set_read_timeout(Some(upstream.read_timeout));
-        session.set_write_timeout(Some(upstream.write_timeout));
-        match session.write_request_header(Box::new(header.clone())).await {
-            Ok(()) => break session,
+        match send(&mut stream, &wire, upstream.write_timeout).await {
+            Ok(()) => break stream,
             Err(_) if reused && attempt == 1 => continue,
-            Err(e) => return Err(CallError::Connect(e.to_string())),
+            Err(e) => return Err(CallError::Connect(e)),
         }
     };
-    exchange(&mut session, request).await?;
-    let status = session
-        .response_header()
-        .map(|h| h.status.as_u16())
-        .unwrap_or(0);
+    let mut session = HttpSession::new_with_options(stream, &peer);
+    session.read_timeout = Some(upstream.read_timeout);
+    session.write_timeout = Some(upstream.write_timeout);
+    read_answer_header(&mut session).await?;
+    let status = session.get_status().map_or(0, |s| s.as_u16());
     let mut body = Vec::new();
     loop {
-        match session.read_response_body().await {
+        match session.read_body_ref().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > max_answer_bytes {
                     return Err(CallError::TooLarge);
                 }
-                body.extend_from_slice(&chunk);
+                body.extend_from_slice(chunk);
             }
             Ok(None) => break,
             Err(e) => return Err(after_send(e)),
         }
     }
-    if session.response_done() {
-        connector
-            .release_http_session(session, &peer, Some(upstream.idle_timeout))
-            .await;
+    if session.is_body_done() {
+        session.respect_keepalive();
+        if let Some(stream) = session.reuse().await {
+            connector.release_stream(stream, peer.reuse_hash(), Some(upstream.idle_timeout));
+        }
     }
     Ok(Reply {
         status,
@@ -116,17 +114,49 @@ pub async fn call(
     })
 }
 
-async fn exchange(session: &mut HttpSession, request: &UpstreamRequest) -> Result<(), CallError> {
-    session
-        .write_request_body(Bytes::copy_from_slice(&request.body), true)
-        .await
-        .map_err(after_send)?;
-    session.finish_request_body().await.map_err(after_send)?;
+/// The request line, headers and body, to go out in one write: one segment on the wire and one
+/// wake-up of the provider for a request that fits, where pingora's client flushes the header
+/// and the body separately.
+fn request_bytes(
+    upstream: &Upstream,
+    request: &UpstreamRequest,
+    request_id: &str,
+) -> Result<Vec<u8>, CallError> {
+    let header = request_header(upstream, request, request_id)
+        .map_err(|e| CallError::Connect(e.to_string()))?;
+    let head = http_req_header_to_wire(&header).ok_or_else(|| {
+        CallError::Connect("the request line holds a byte HTTP/1.1 forbids".to_owned())
+    })?;
+    let mut wire = Vec::with_capacity(head.len() + request.body.len());
+    wire.extend_from_slice(&head);
+    wire.extend_from_slice(&request.body);
+    Ok(wire)
+}
+
+/// Writes the whole request. An error means the upstream did not get all of it, so it cannot
+/// have acted on it: a request whose body is cut short is never a request.
+async fn send(stream: &mut Stream, wire: &[u8], limit: Duration) -> Result<(), String> {
+    let written = async {
+        stream.write_all(wire).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(limit, written).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("writing the request: {e}")),
+        Err(_) => Err(format!(
+            "writing the request: not written within {} ms",
+            limit.as_millis()
+        )),
+    }
+}
+
+/// Reads the answer's header, past interim (1xx) answers.
+async fn read_answer_header(session: &mut HttpSession) -> Result<(), CallError> {
     // Interim answers (`100 Continue`, `103 Early Hints`) come before the real one; pingora
     // sets up no body reader for them, so reading a body after one would panic.
     for _ in 0..MAX_INTERIM_ANSWERS {
-        session.read_response_header().await.map_err(after_send)?;
-        match session.response_header().map(|h| h.status.as_u16()) {
+        session.read_response().await.map_err(after_send)?;
+        match session.get_status().map(|s| s.as_u16()) {
             Some(101) => {
                 return Err(CallError::Broken(
                     "the provider switched protocols (101)".to_owned(),

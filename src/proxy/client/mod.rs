@@ -9,8 +9,7 @@ mod resolve;
 
 use std::time::Instant;
 
-use pingora::connectors::ConnectorOptions;
-use pingora::connectors::http::Connector;
+use pingora::connectors::{ConnectorOptions, TransportConnector};
 
 use crate::config::{LoadedConfig, Upstream};
 use crate::error::{ApiError, ErrorKind};
@@ -26,7 +25,7 @@ use resolve::Resolver;
 const DEFAULT_KEEPALIVE_POOL: usize = 128;
 
 pub struct UpstreamClient {
-    connector: Connector,
+    connector: TransportConnector,
     resolver: Resolver,
     breakers: Breakers,
 }
@@ -46,7 +45,7 @@ impl UpstreamClient {
             ..ConnectorOptions::new(DEFAULT_KEEPALIVE_POOL)
         });
         UpstreamClient {
-            connector: Connector::new(options),
+            connector: TransportConnector::new(options),
             resolver: Resolver::default(),
             breakers: Breakers::default(),
         }
