@@ -202,7 +202,7 @@ impl Metrics {
             ),
             failovers: counter(
                 "payglot_failovers_total",
-                "Requests moved to the next upstream after a connect failure",
+                "Requests moved to the next upstream after a connect failure, or when the request could not be sent to it whole",
                 &["route", "from_upstream"],
             ),
             breaker_open: gauge_vec(

@@ -1,6 +1,7 @@
 //! One exchange with an upstream provider through pingora's pooled connector. The result says
 //! precisely how far a failed exchange got, because that decides whether failing over to
-//! another upstream is safe for a payment-creating POST: only when nothing was sent.
+//! another upstream is safe for a payment-creating POST: only when the upstream cannot have
+//! received the whole request.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -29,11 +30,12 @@ pub struct Reply {
 
 #[derive(Debug)]
 pub enum CallError {
-    /// No connection could be made: nothing was sent, failing over is safe.
+    /// No connection could be made, or the request could not be written whole: the upstream
+    /// cannot have acted on it, failing over is safe.
     Connect(String),
-    /// The upstream did not answer within the read timeout, after the request was sent.
+    /// The upstream did not answer within the read timeout, after the whole request was sent.
     Timeout(String),
-    /// The exchange broke after bytes may have left.
+    /// The exchange broke after the whole request had left.
     Broken(String),
     /// The answer is larger than payglot reads.
     TooLarge,

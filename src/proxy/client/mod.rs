@@ -1,7 +1,8 @@
 //! The upstream client: one entry point, [`UpstreamClient::send`], that tries a route's upstreams
 //! in order — resolving hosts, taking pooled connections, skipping upstreams whose circuit is
 //! open — and fails over to the next one only while that is safe for a payment-creating POST:
-//! when nothing was sent. Everything it learns about an upstream's health is counted here.
+//! when the upstream cannot have received the whole request. Everything it learns about an
+//! upstream's health is counted here.
 
 mod breaker;
 mod exchange;
@@ -53,8 +54,9 @@ impl UpstreamClient {
 
     /// Tries the selection's upstreams in order. `plan` writes the request for an upstream
     /// (called once per upstream actually tried; its error ends the attempt, as a translation
-    /// that cannot be made is not the upstream's fault). Only a failure to connect moves on to
-    /// the next upstream; once bytes may have left, the error is final. Every failure counts
+    /// that cannot be made is not the upstream's fault). Only a failure to connect, or to write
+    /// the whole request, moves on to the next upstream; once the request has left whole, the
+    /// error is final. Every failure counts
     /// towards the upstream's circuit breaker.
     pub async fn send<'c, T>(
         &self,
@@ -142,7 +144,7 @@ impl UpstreamClient {
                         "the payment provider could not be reached",
                     ));
                 }
-                // Once bytes may have left, another upstream could create a second payment.
+                // Once the whole request has left, another upstream could create a second payment.
                 CallError::Timeout(detail) => {
                     tracing::warn!(request_id, upstream = %upstream.id, error = %detail, "upstream timed out");
                     return Err(ApiError::new(
