@@ -104,7 +104,9 @@ impl Proxy {
         let path = session.req_header().uri.path().to_owned();
         let method = session.req_header().method.as_str().to_owned();
         if let Some(relay_path) = crate::webhooks::RelayPath::parse(&path) {
-            return self.relay(session, ctx, config, relay_path).await;
+            // Boxed: a webhook relayed inline holds a delivery's future, which every other
+            // request's future would otherwise carry.
+            return Box::pin(self.relay(session, ctx, config, relay_path)).await;
         }
         let Some(endpoint) = endpoint_for(&method, &path) else {
             let error = ApiError::new(

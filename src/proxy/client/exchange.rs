@@ -75,8 +75,7 @@ pub async fn call(
     let mut attempt = 0;
     let stream = loop {
         attempt += 1;
-        let (mut stream, reused) = connector
-            .get_stream(&peer)
+        let (mut stream, reused) = take_stream(connector, &peer)
             .await
             .map_err(|e| CallError::Connect(e.to_string()))?;
         match send(&mut stream, &wire, upstream.write_timeout).await {
@@ -114,6 +113,22 @@ pub async fn call(
         body,
         elapsed: started.elapsed(),
     })
+}
+
+/// A pooled connection to the peer, else a new one, and whether it was pooled. Opening a
+/// connection (a TLS handshake's state included) is a future of about 8 KB that every
+/// request's future would otherwise hold, and copy into its box, though most requests find a
+/// pooled connection: it is boxed, and made only when none is.
+async fn take_stream(
+    connector: &TransportConnector,
+    peer: &HttpPeer,
+) -> pingora::Result<(Stream, bool)> {
+    if let Some(stream) = connector.reused_stream(peer).await {
+        return Ok((stream, true));
+    }
+    Box::pin(connector.new_stream(peer))
+        .await
+        .map(|stream| (stream, false))
 }
 
 /// The request line, headers and body, to go out in one write: one segment on the wire and one
