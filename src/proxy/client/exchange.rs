@@ -84,6 +84,8 @@ pub async fn call(
             Err(e) => return Err(CallError::Connect(e)),
         }
     };
+    // The session does not know the request: pingora would use it only to read a HEAD
+    // answer (no body) and to honour `Connection: close`, and payglot sends a provider neither.
     let mut session = HttpSession::new_with_options(stream, &peer);
     session.read_timeout = Some(upstream.read_timeout);
     session.write_timeout = Some(upstream.write_timeout);
