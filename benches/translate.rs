@@ -28,6 +28,9 @@ use payglot::sandbox::demo;
 use payglot::secret::Credentials;
 use payglot::translate;
 
+// The proxy's allocator, so that the figures are the proxy's (the core allocates per request).
+payglot::use_allocator!();
+
 /// A merchant's create request in its own dialect.
 fn request_body(dialect: Dialect) -> &'static [u8] {
     match dialect {

@@ -18,6 +18,9 @@ use payglot::network::NetworkTable;
 use payglot::sandbox::demo;
 use payglot::translate;
 
+// The proxy's allocator, so that the counts are the proxy's.
+payglot::use_allocator!();
+
 fn request_body(dialect: Dialect) -> &'static [u8] {
     match dialect {
         Dialect::AlpPay => include_bytes!("../bench/bodies/alppay-request.json"),
