@@ -13,7 +13,16 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
     // HMAC accepts keys of any length, so construction cannot fail.
     let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
+    lower_hex(&mac.finalize().into_bytes())
+}
+
+/// Lowercase hex of a digest. `hex::encode` goes through a char iterator and a growing
+/// `String`; a signature is made on every request.
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
+    let mut digits = vec![0; bytes.len() * 2];
+    // Cannot fail: the buffer holds two digits per byte.
+    let _ = hex::encode_to_slice(bytes, &mut digits);
+    String::from_utf8(digits).unwrap_or_default()
 }
 
 /// Checks a hex HMAC-SHA256 (either case) in constant time.

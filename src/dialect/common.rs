@@ -10,7 +10,7 @@ use crate::model::{CreatePayment, Funds, PaymentStatus};
 use crate::money::Quantity;
 use crate::secret::Credentials;
 
-use super::{Dialect, Note, NoteAction, RenderContext};
+use super::{Dialect, Note, NoteAction, RenderContext, encoding};
 use crate::field::{Field, FieldRef, NoteField};
 
 /// Refusals and drops that apply whatever the target, for a request crossing dialects:
@@ -369,7 +369,7 @@ fn check_lookup_text(
 ) -> Result<(), ApiError> {
     let problem = if value.trim().is_empty() {
         Some(("validation.required", format!("{name} must not be empty")))
-    } else if value.chars().count() > max {
+    } else if encoding::longer_than(value, max) {
         Some((
             "validation.max.string",
             format!("{name} must not be longer than {max} characters"),

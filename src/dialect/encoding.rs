@@ -17,21 +17,22 @@ use super::{Codec, Field};
 pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result<T, ApiError> {
     // The whole body must be JSON (UTF-8, complete, nothing after it) before any field is
     // judged: a truncated or garbled body is malformed, not "missing a field". Strings of
-    // unknown fields are checked too, as they may pass through to the provider.
-    if std::str::from_utf8(body).is_err() {
+    // unknown fields are checked too, as they may pass through to the provider. Every pass
+    // below reads the checked text, so serde_json does not check each string again.
+    let Ok(text) = std::str::from_utf8(body) else {
         return Err(ApiError::new(
             ErrorKind::MalformedBody,
             "the body is not UTF-8",
         ));
-    }
+    };
     // Valid requests are the common case: one plain typed pass. Only a body that fails it
     // pays for the passes below, which tell malformed from invalid and name the field.
     if body.trim_ascii_start().starts_with(b"{")
-        && let Ok(value) = serde_json::from_slice::<T>(body)
+        && let Ok(value) = serde_json::from_str::<T>(text)
     {
         return Ok(value);
     }
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
         return Err(ApiError::new(
             ErrorKind::MalformedBody,
             format!("the body is not valid JSON: {e}"),
@@ -45,7 +46,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], codec: &dyn Codec) -> Result
             "the body must be a JSON object",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -104,6 +105,17 @@ fn duplicate_field_name(message: &str) -> Option<&str> {
         .and_then(|rest| rest.split('`').next())
 }
 
+/// More than `max` characters. A character is 1 to 4 bytes, so a text of at most `max` bytes is
+/// not counted; fields are checked on every request.
+pub fn longer_than(value: &str, max: usize) -> bool {
+    value.len() > max && value.chars().count() > max
+}
+
+/// Fewer than `min` characters, counting no further than `min`.
+pub fn shorter_than(value: &str, min: usize) -> bool {
+    value.len() < min.saturating_mul(4) && value.chars().take(min).count() < min
+}
+
 /// Checks a free-text field: not empty, not longer than `max` characters.
 /// Messages name the field as the codec's dialect does.
 pub fn text_field(
@@ -120,7 +132,7 @@ pub fn text_field(
             format!("{name} must not be empty"),
         ));
     }
-    if value.chars().count() > max {
+    if longer_than(value, max) {
         return Err(ApiError::field(
             canonical,
             "validation.max.string",
@@ -279,8 +291,18 @@ pub fn format_offset(t: OffsetDateTime) -> String {
 /// Serialises a wire struct compactly. Wire structs hold only strings, numbers and options,
 /// so this cannot fail; an empty body would be refused by the upstream rather than hidden.
 pub fn to_compact_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+    // Sized for a whole request or answer: serde_json starts at 128 bytes and grows by
+    // copying, four times for a typical body.
+    let mut out = Vec::with_capacity(COMPACT_JSON_CAPACITY);
+    if serde_json::to_writer(&mut out, value).is_err() {
+        return String::new();
+    }
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
 }
+
+/// What [`to_compact_json`] reserves: the bodies payglot writes are 0.3 to 1.5 KB.
+const COMPACT_JSON_CAPACITY: usize = 1024;
 
 /// A JSON object's members in the order sent, each value's exact text kept.
 struct Members(Vec<(String, Box<RawValue>)>);
@@ -386,6 +408,15 @@ fn replace_in(value: &str, from: &str, restore: &[(&str, Option<&str>)]) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn character_bounds_agree_with_counting(text in "[a-z\u{e9}\u{20ac}\u{1f600}]{0,12}", bound in 0usize..14) {
+            let count = text.chars().count();
+            proptest::prop_assert_eq!(longer_than(&text, bound), count > bound);
+            proptest::prop_assert_eq!(shorter_than(&text, bound), count < bound);
+        }
+    }
 
     #[test]
     fn string_members_are_set_in_place_order_and_text_kept() {

@@ -134,7 +134,7 @@ pub fn derive_order_id(reference: &str) -> String {
         sanitised.push(next);
     }
     let trimmed = sanitised.trim_matches('-');
-    let digest = hex::encode(&Sha256::digest(reference.as_bytes())[..8]);
+    let digest = crate::signature::lower_hex(&Sha256::digest(reference.as_bytes())[..8]);
     if trimmed.is_empty() {
         format!("ref-{digest}")
     } else {
@@ -258,7 +258,7 @@ impl Codec for Cryptomus {
             (Field::SuccessUrl, &wire.url_success),
         ] {
             if let Some(url) = value {
-                if url.chars().count() < facts::URL_MIN {
+                if encoding::shorter_than(url, facts::URL_MIN) {
                     return Err(ApiError::field(
                         field,
                         "validation.min.string",
@@ -427,7 +427,7 @@ impl Codec for Cryptomus {
         // Cryptomus refuses URLs under 6 characters (as payglot does when it reads them); other
         // dialects take any text, so such a value is left out rather than sent to be refused.
         let mut url = |value: Option<&'a str>, field: &'static str| match value {
-            Some(v) if v.chars().count() < facts::URL_MIN => {
+            Some(v) if encoding::shorter_than(v, facts::URL_MIN) => {
                 notes.push(Note::new(
                     NoteField::Named(field),
                     NoteAction::Dropped,

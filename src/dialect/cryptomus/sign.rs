@@ -8,12 +8,12 @@ use std::io::Write as _;
 use md5::{Digest as _, Md5};
 use subtle::ConstantTimeEq;
 
-use crate::signature::decode_hex;
+use crate::signature::{decode_hex, lower_hex};
 
 /// Cryptomus `sign`: lowercase hex of md5(base64(body) ‖ key), standard base64 with padding.
 pub fn cryptomus_sign(key: &[u8], body: &[u8]) -> String {
     let state = remembered_state(body).unwrap_or_else(|| body_state(body));
-    hex::encode(with_key(state, key))
+    lower_hex(&with_key(state, key))
 }
 
 /// md5 over base64(body): the part of a `sign` that depends on the body alone. The base64 text
@@ -98,9 +98,10 @@ pub fn php_json_escape(compact_json: &str) -> String {
     let bytes = compact_json.as_bytes();
     let mut out = String::with_capacity(compact_json.len() + 16);
     let mut copied = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
-        let escape = match b {
+    // A vectorised search for `/` and the first byte of U+2028/U+2029 (E2 80 A8, E2 80 A9 in
+    // UTF-8): a body holds a few of them among hundreds of bytes.
+    for i in memchr::memchr2_iter(b'/', 0xE2, bytes) {
+        let escape = match bytes[i] {
             b'/' => Some(("\\/", 1)),
             0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA8) => {
                 Some(("\\u2028", 3))
@@ -270,5 +271,18 @@ mod tests {
             php_json_escape("\"a/b\u{2028}\u{2029}\""),
             "\"a\\/b\\u2028\\u2029\""
         );
+        // Other characters that start with E2 stay as they are.
+        assert_eq!(php_json_escape("\u{20ac}\u{2026}//"), "\u{20ac}\u{2026}\\/\\/");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn php_escape_equals_replacing_each_character(text in "[a-z/\u{2026}\u{2028}\u{2029}\u{20ac}\"]{0,80}") {
+            let expected = text
+                .replace('/', "\\/")
+                .replace('\u{2028}', "\\u2028")
+                .replace('\u{2029}', "\\u2029");
+            proptest::prop_assert_eq!(php_json_escape(&text), expected);
+        }
     }
 }
