@@ -269,23 +269,98 @@ fn in_utc(t: OffsetDateTime) -> OffsetDateTime {
 
 /// `2025-05-20T12:34:56Z` (AlpPay).
 pub fn format_seconds_z(t: OffsetDateTime) -> String {
-    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    in_utc(t).format(&fmt).unwrap_or_default()
+    let t = in_utc(t);
+    match date_time_digits(t) {
+        Some(mut text) => {
+            text.push('Z');
+            text
+        }
+        None => formatted(
+            t,
+            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+        ),
+    }
 }
 
 /// `2024-10-15T16:41:27.596Z` (Apollo).
 pub fn format_millis_z(t: OffsetDateTime) -> String {
-    let fmt =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    in_utc(t).format(&fmt).unwrap_or_default()
+    let t = in_utc(t);
+    match date_time_digits(t) {
+        Some(mut text) => {
+            text.push('.');
+            push_digits(&mut text, u32::from(t.millisecond()), 3);
+            text.push('Z');
+            text
+        }
+        None => formatted(
+            t,
+            format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ),
+        ),
+    }
 }
 
 /// `2023-07-11T20:23:52+00:00` (Cryptomus).
 pub fn format_offset(t: OffsetDateTime) -> String {
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
-    );
-    in_utc(t).format(&fmt).unwrap_or_default()
+    let t = in_utc(t);
+    match date_time_digits(t).filter(|_| t.offset().is_utc()) {
+        Some(mut text) => {
+            text.push_str("+00:00");
+            text
+        }
+        None => formatted(
+            t,
+            format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+            ),
+        ),
+    }
+}
+
+fn formatted(
+    t: OffsetDateTime,
+    format: &[time::format_description::BorrowedFormatItem<'_>],
+) -> String {
+    t.format(format).unwrap_or_default()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of `t` as written, digit by digit: the time crate's formatting
+/// interprets its description on every call, and every answer carries a timestamp or two.
+/// `None` for a year outside 0..=9999, which that formatting writes with a sign.
+fn date_time_digits(t: OffsetDateTime) -> Option<String> {
+    let year = u32::try_from(t.year()).ok().filter(|&y| y <= 9999)?;
+    let mut text = String::with_capacity(32);
+    push_digits(&mut text, year, 4);
+    for (separator, value) in [
+        ('-', u8::from(t.month())),
+        ('-', t.day()),
+        ('T', t.hour()),
+        (':', t.minute()),
+        (':', t.second()),
+    ] {
+        text.push(separator);
+        push_digits(&mut text, u32::from(value), 2);
+    }
+    Some(text)
+}
+
+/// `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        text.push(char::from(b'0' + digit as u8));
+    }
+}
+
+/// Reads a provider's JSON answer. The body is checked as UTF-8 once, as a whole, instead of
+/// string by string as serde_json does over bytes; a body that is not UTF-8 is read as bytes,
+/// so that its error is serde_json's own.
+pub fn from_json_bytes<'a, T: Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
 }
 
 /// Serialises a wire struct compactly. Wire structs hold only strings, numbers and options,
@@ -408,6 +483,28 @@ fn replace_in(value: &str, from: &str, restore: &[(&str, Option<&str>)]) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn timestamps_are_written_as_the_time_crate_writes_them(
+            seconds in -80_000_000_000i64..260_000_000_000,
+            nanos in 0u32..1_000_000_000,
+            offset_minutes in -1439i32..1440,
+        ) {
+            let offset = UtcOffset::from_whole_seconds(offset_minutes * 60).unwrap();
+            let Ok(t) = OffsetDateTime::from_unix_timestamp(seconds) else { return Ok(()) };
+            let Some(t) = t.replace_nanosecond(nanos).ok().and_then(|t| t.checked_to_offset(offset)) else {
+                return Ok(());
+            };
+            let u = in_utc(t);
+            let seconds_z = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+            let millis_z = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+            let with_offset = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]");
+            proptest::prop_assert_eq!(format_seconds_z(t), u.format(&seconds_z).unwrap());
+            proptest::prop_assert_eq!(format_millis_z(t), u.format(&millis_z).unwrap());
+            proptest::prop_assert_eq!(format_offset(t), u.format(&with_offset).unwrap());
+        }
+    }
 
     proptest::proptest! {
         #[test]

@@ -299,9 +299,9 @@ impl Codec for AlpPay {
         }
         // The create answer is a bare object; the get answer wraps it in `{"data": …}`, and on
         // it `checkoutUrl` and `paymentRedirectUrl` swap roles (dialect reference §1b).
-        let (wire, shape) = match serde_json::from_slice::<PaymentIn>(body) {
+        let (wire, shape) = match encoding::from_json_bytes::<PaymentIn>(body) {
             Ok(payment) => (payment, Shape::Create),
-            Err(bare_error) => serde_json::from_slice::<Wrapped>(body)
+            Err(bare_error) => encoding::from_json_bytes::<Wrapped>(body)
                 .ok()
                 .and_then(|w| serde_json::from_str::<PaymentIn>(w.data.get()).ok())
                 .map(|payment| (payment, Shape::Get))

@@ -344,7 +344,7 @@ impl Codec for Apollo {
         body: &[u8],
         networks: &NetworkTable,
     ) -> Result<Payment, ApiError> {
-        let envelope: Envelope = match serde_json::from_slice(body) {
+        let envelope: Envelope = match encoding::from_json_bytes(body) {
             Ok(e) => e,
             Err(e) if (200..300).contains(&status) => {
                 return Err(ApiError::new(
