@@ -277,7 +277,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn php_escape_equals_replacing_each_character(text in "[a-z/\u{2026}\u{2028}\u{2029}\u{20ac}\"]{0,80}") {
+        fn php_escape_equals_replacing_each_character(
+            text in "[a-z/\u{2026}\u{2028}\u{2029}\u{20ac}\"]{0,80}",
+        ) {
             let expected = text
                 .replace('/', "\\/")
                 .replace('\u{2028}', "\\u2028")

@@ -56,8 +56,7 @@ impl UpstreamClient {
     /// (called once per upstream actually tried; its error ends the attempt, as a translation
     /// that cannot be made is not the upstream's fault). Only a failure to connect, or to write
     /// the whole request, moves on to the next upstream; once the request has left whole, the
-    /// error is final. Every failure counts
-    /// towards the upstream's circuit breaker.
+    /// error is final. Every failure counts towards the upstream's circuit breaker.
     pub async fn send<'c, T>(
         &self,
         config: &'c LoadedConfig,
