@@ -37,9 +37,10 @@ pub struct BundledPorts {
     pub sandbox: SocketAddr,
 }
 
-/// The bundled config with its fixed addresses moved to `ports`. Panics if the bundled file
-/// no longer has them exactly where expected, rather than leaving a fixed port in place.
-pub fn bundled_config_on(ports: BundledPorts) -> String {
+/// The bundled config with its fixed addresses moved to `ports` and its payment index into
+/// `dir` (the test's own directory, removed with it). Panics if the bundled file no longer has
+/// them exactly where expected, rather than leaving a fixed port in place.
+pub fn bundled_config_on(ports: BundledPorts, dir: &Path) -> String {
     let mut text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/payglot.yaml"))
             .expect("bundled config");
@@ -69,12 +70,7 @@ pub fn bundled_config_on(ports: BundledPorts) -> String {
             1,
             format!(
                 "path: {}",
-                std::env::temp_dir()
-                    .join(format!(
-                        "payglot-bundled-index-{}-{}.redb",
-                        std::process::id(),
-                        ports.proxy.port()
-                    ))
+                dir.join(format!("index-{}.redb", ports.proxy.port()))
                     .display()
             ),
         ),
@@ -103,7 +99,7 @@ pub fn bundled_config_on(ports: BundledPorts) -> String {
 pub fn bundled_config_file(dir: &Path) -> (PathBuf, BundledPorts) {
     let config = dir.join("payglot.yaml");
     let ports = pick_ports();
-    std::fs::write(&config, bundled_config_on(ports)).expect("write config");
+    std::fs::write(&config, bundled_config_on(ports, dir)).expect("write config");
     (config, ports)
 }
 
@@ -123,7 +119,7 @@ pub fn run_bundled(dir: &Path, stdio: impl Fn() -> (Stdio, Stdio)) -> RunningBin
     let mut refusals = Vec::new();
     for _ in 0..START_ATTEMPTS {
         let ports = pick_ports();
-        std::fs::write(&config, bundled_config_on(ports)).expect("write config");
+        std::fs::write(&config, bundled_config_on(ports, dir)).expect("write config");
         let loaded = payglot::config::load_file(&config)
             .unwrap_or_else(|errors| panic!("the test config does not load:\n{errors}"));
         assert_eq!(loaded.server.listen, ports.proxy);
