@@ -127,6 +127,14 @@ const IDLE_CHECKPOINT: Duration = Duration::from_millis(50);
 /// How long after a failed checkpoint the next try waits.
 const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
 
+/// Every file an embedded store at `path` keeps: the index file and the two journal files
+/// beside it. Whoever moves, copies or removes a store moves all of them.
+pub fn store_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_owned()];
+    files.extend(journal::paths_for(path));
+    files
+}
+
 pub struct EmbeddedStore {
     db: Arc<Database>,
     shared: Arc<Shared>,

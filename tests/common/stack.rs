@@ -106,7 +106,9 @@ impl Drop for Stack {
         if let Some(running) = self.running.take() {
             running.stop();
         }
-        let _ = std::fs::remove_file(store_path(self.proxy));
+        for file in payglot::store::embedded::store_files(&store_path(self.proxy)) {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
