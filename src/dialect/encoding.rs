@@ -113,7 +113,7 @@ pub fn longer_than(value: &str, max: usize) -> bool {
 
 /// Fewer than `min` characters, counting no further than `min`.
 pub fn shorter_than(value: &str, min: usize) -> bool {
-    value.len() < min.saturating_mul(4) && value.chars().take(min).count() < min
+    value.chars().take(min).count() < min
 }
 
 /// Checks a free-text field: not empty, not longer than `max` characters.
@@ -267,6 +267,17 @@ fn in_utc(t: OffsetDateTime) -> OffsetDateTime {
     t.checked_to_offset(UtcOffset::UTC).unwrap_or(t)
 }
 
+type TimeFormat = &'static [time::format_description::BorrowedFormatItem<'static>];
+
+/// The three timestamp forms, as the time crate writes them: the reference for the digit-by-digit
+/// writing below, and what it falls back to outside years 0..=9999.
+const SECONDS_Z: TimeFormat = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+const MILLIS_Z: TimeFormat =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+const WITH_OFFSET: TimeFormat = format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+);
+
 /// `2025-05-20T12:34:56Z` (AlpPay).
 pub fn format_seconds_z(t: OffsetDateTime) -> String {
     let t = in_utc(t);
@@ -275,10 +286,7 @@ pub fn format_seconds_z(t: OffsetDateTime) -> String {
             text.push('Z');
             text
         }
-        None => formatted(
-            t,
-            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
-        ),
+        None => formatted(t, SECONDS_Z),
     }
 }
 
@@ -292,12 +300,7 @@ pub fn format_millis_z(t: OffsetDateTime) -> String {
             text.push('Z');
             text
         }
-        None => formatted(
-            t,
-            format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ),
-        ),
+        None => formatted(t, MILLIS_Z),
     }
 }
 
@@ -309,19 +312,11 @@ pub fn format_offset(t: OffsetDateTime) -> String {
             text.push_str("+00:00");
             text
         }
-        None => formatted(
-            t,
-            format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
-            ),
-        ),
+        None => formatted(t, WITH_OFFSET),
     }
 }
 
-fn formatted(
-    t: OffsetDateTime,
-    format: &[time::format_description::BorrowedFormatItem<'_>],
-) -> String {
+fn formatted(t: OffsetDateTime, format: TimeFormat) -> String {
     t.format(format).unwrap_or_default()
 }
 
@@ -501,26 +496,10 @@ mod tests {
                 return Ok(());
             };
             // The reference: the time crate's own formatting of the same descriptions.
-            let reference = |format: &[time::format_description::BorrowedFormatItem<'_>]| {
-                in_utc(t).format(format).unwrap()
-            };
-            proptest::prop_assert_eq!(
-                format_seconds_z(t),
-                reference(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
-            );
-            proptest::prop_assert_eq!(
-                format_millis_z(t),
-                reference(format_description!(
-                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-                ))
-            );
-            proptest::prop_assert_eq!(
-                format_offset(t),
-                reference(format_description!(
-                    "[year]-[month]-[day]T[hour]:[minute]:[second]\
-                     [offset_hour sign:mandatory]:[offset_minute]"
-                ))
-            );
+            let reference = |format: TimeFormat| in_utc(t).format(format).unwrap();
+            proptest::prop_assert_eq!(format_seconds_z(t), reference(SECONDS_Z));
+            proptest::prop_assert_eq!(format_millis_z(t), reference(MILLIS_Z));
+            proptest::prop_assert_eq!(format_offset(t), reference(WITH_OFFSET));
         }
     }
 
