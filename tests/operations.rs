@@ -1,5 +1,5 @@
 //! Operating the proxy over real sockets: live reload under traffic, refused reloads, metrics
-//! and health endpoints, failover only when nothing was sent, circuit breaking, weighted split.
+//! and health endpoints, failover only when no whole request reached the upstream, circuit breaking, weighted split.
 
 mod common;
 
@@ -584,6 +584,113 @@ fn failover_happens_only_when_nothing_was_sent() {
         "a sent payment must not be retried elsewhere"
     );
     drop(silent);
+}
+
+/// A loopback listener whose connections take only a few dozen KiB before they stop: a small
+/// receive buffer and a small segment size (which also keeps the sender's buffer small), and
+/// nothing ever reads. A request of 60 KiB cannot be written to it whole (about 40 KiB goes in).
+fn listener_that_takes_little() -> (std::net::TcpListener, std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+    // Both before listening, so that accepted connections inherit them.
+    socket.set_recv_buffer_size(1024).expect("SO_RCVBUF");
+    socket.set_tcp_mss(536).expect("TCP_MAXSEG");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind a loopback port");
+    socket.listen(8).expect("listen");
+    let listener: std::net::TcpListener = socket.into();
+    let addr = listener.local_addr().expect("addr");
+    (listener, addr)
+}
+
+/// A Cryptomus create of `size` bytes: a member Cryptomus does not know, which a same-dialect
+/// route forwards as the merchant sent it, makes up the size; so the upstream request is as
+/// large.
+fn padded_cryptomus_body(n: u64, size: usize) -> Vec<u8> {
+    let body = cryptomus_body(n);
+    let mut padded = body[..body.len() - 1].to_vec();
+    padded.extend_from_slice(br#","padding":""#);
+    padded.resize(size - 2, b'x');
+    padded.extend_from_slice(br#""}"#);
+    padded
+}
+
+#[test]
+fn a_request_the_upstream_could_not_take_whole_fails_over() {
+    let (stalling, stalling_addr) = listener_that_takes_little();
+    let (resetting, resetting_addr) = listener_that_takes_little();
+    let upstreams = format!(
+        r#"  - id: stalling
+    dialect: cryptomus
+    base_url: "http://{stalling_addr}/cryptomus/v1"
+    credentials: {{ key_id: k, secret: s }}
+    write_timeout_ms: 500
+    read_timeout_ms: 500
+  - id: resetting
+    dialect: cryptomus
+    base_url: "http://{resetting_addr}/cryptomus/v1"
+    credentials: {{ key_id: k, secret: s }}
+    read_timeout_ms: 500
+"#
+    );
+    let routes = r#"  - name: try-stalling
+    match: { header: { name: X-Test-Target, value: stalling-first } }
+    to: stalling
+    failover: [cryptomus-sandbox]
+  - name: try-resetting
+    match: { header: { name: X-Test-Target, value: resetting-first } }
+    to: resetting
+    failover: [cryptomus-sandbox]
+"#;
+    let stack = stack::start(&stack::base_config(&upstreams, routes));
+
+    // The upstream took part of the request and then nothing more, until the write timeout:
+    // it cannot have acted on a body cut short, so the next upstream serves the payment.
+    let before = stack.sandbox.journal().len();
+    let body = padded_cryptomus_body(next(), 60 * 1024);
+    let answer = send_cryptomus(&stack, &body, &[("X-Test-Target", "stalling-first")]);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(stack.sandbox.journal().len(), before + 1);
+    let (held, _) = stalling
+        .accept()
+        .expect("payglot connected to the stalling upstream");
+    drop(held);
+    assert_eq!(
+        metric(
+            &stack,
+            "payglot_failovers_total",
+            &[("route", "try-stalling"), ("from_upstream", "stalling")]
+        ),
+        1.0
+    );
+
+    // The upstream reset the connection partway through the request: the same.
+    let resetter = std::thread::spawn(move || {
+        let (connection, _) = resetting.accept().expect("payglot connects");
+        // Let the first part of the request arrive, then reset rather than close.
+        let mut first = [0u8; 256];
+        let _ = std::io::Read::read(&mut &connection, &mut first);
+        let connection = socket2::Socket::from(connection);
+        connection
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER");
+        drop(connection);
+    });
+    let before = stack.sandbox.journal().len();
+    let body = padded_cryptomus_body(next(), 60 * 1024);
+    let answer = send_cryptomus(&stack, &body, &[("X-Test-Target", "resetting-first")]);
+    resetter.join().expect("the resetting upstream");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(stack.sandbox.journal().len(), before + 1);
+    assert_eq!(
+        metric(
+            &stack,
+            "payglot_failovers_total",
+            &[("route", "try-resetting"), ("from_upstream", "resetting")]
+        ),
+        1.0
+    );
 }
 
 #[test]
