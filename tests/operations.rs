@@ -1,5 +1,6 @@
 //! Operating the proxy over real sockets: live reload under traffic, refused reloads, metrics
-//! and health endpoints, failover only when no whole request reached the upstream, circuit breaking, weighted split.
+//! and health endpoints, failover only when no whole request reached the upstream, circuit
+//! breaking, weighted split.
 
 mod common;
 
