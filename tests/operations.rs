@@ -605,6 +605,24 @@ fn listener_that_takes_little() -> (std::net::TcpListener, std::net::SocketAddr)
     (listener, addr)
 }
 
+/// The connection waiting on `listener`, or a panic after `limit`: a test never waits forever
+/// for a connection that does not come.
+fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> std::net::TcpStream {
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let deadline = Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((connection, _)) => return connection,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("no connection within {limit:?}: {e}"),
+        }
+    }
+}
+
 /// A Cryptomus create of `size` bytes: a member Cryptomus does not know, which a same-dialect
 /// route forwards as the merchant sent it, makes up the size; so the upstream request is as
 /// large.
@@ -653,10 +671,8 @@ fn a_request_the_upstream_could_not_take_whole_fails_over() {
     let answer = send_cryptomus(&stack, &body, &[("X-Test-Target", "stalling-first")]);
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(stack.sandbox.journal().len(), before + 1);
-    let (held, _) = stalling
-        .accept()
-        .expect("payglot connected to the stalling upstream");
-    drop(held);
+    // payglot did connect there first (the connection waits in the listener's queue).
+    drop(accept_within(&stalling, Duration::ZERO));
     assert_eq!(
         metric(
             &stack,
@@ -668,8 +684,11 @@ fn a_request_the_upstream_could_not_take_whole_fails_over() {
 
     // The upstream reset the connection partway through the request: the same.
     let resetter = std::thread::spawn(move || {
-        let (connection, _) = resetting.accept().expect("payglot connects");
+        let connection = accept_within(&resetting, Duration::from_secs(5));
         // Let the first part of the request arrive, then reset rather than close.
+        connection
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a read timeout");
         let mut first = [0u8; 256];
         let _ = std::io::Read::read(&mut &connection, &mut first);
         let connection = socket2::Socket::from(connection);
