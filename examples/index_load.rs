@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use payglot::store::embedded::EmbeddedStore;
+use payglot::store::embedded::{EmbeddedStore, store_files};
 use payglot::store::{PaymentRecord, StoreBackend, new_relay_token};
 use time::OffsetDateTime;
 
@@ -102,10 +102,8 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    for suffix in ["", "-wal", "-wal2"] {
-        let mut name = args.path.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(name));
+    for file in store_files(&args.path) {
+        let _ = std::fs::remove_file(file);
     }
     let store = Arc::new(match args.cache_mib {
         Some(mib) => EmbeddedStore::open_with_cache(&args.path, mib * 1024 * 1024)?,
