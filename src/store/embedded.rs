@@ -7,8 +7,9 @@
 //!   against what is stored (a repeated create finds the first), appends the batch's redo
 //!   entries to the write-ahead journal ([`super::journal`]) with one `fdatasync` of a
 //!   sequential write, records them in the active generation in memory ([`super::overlay`]),
-//!   and only then answers each caller (group commit). When writes come in together, it waits
-//!   [`GATHER`] first, so that more of them share the append.
+//!   and only then answers each caller (group commit). When writes come in together and an
+//!   append costs a disk flush, it waits [`GATHER`] first, so that more of them share the
+//!   next one.
 //! - **The committer** is the only thread that writes to the file. A checkpoint applies a
 //!   frozen generation to redb in one durable commit, which also names the next journal epoch;
 //!   the generation then leaves memory. The journal writer freezes the active generation every
@@ -117,11 +118,24 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// holds in memory every index page it changes (random keys: several per create), so the
 /// bound is kept small: about 3,000 creates.
 const CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
-/// How long the writer waits for more writes to join an append when the last one had company.
-/// Part of an append's cost is per append (an `fdatasync`), not per write: in the load
-/// benchmark batches grow from about 5 writes to about 12, for at most this much latency. A
-/// lone write (the last append had no company) never waits.
+/// How long the writer waits for more writes to join an append when the last one had company
+/// and took at least [`GATHER_MIN_APPEND`]. Part of an append's cost is per append (an
+/// `fdatasync`), not per write: on disk, in the load benchmark, batches grow from about 5
+/// writes to about 12, for at most this much latency. A lone write (the last append had no
+/// company) never waits.
 const GATHER: Duration = Duration::from_micros(150);
+/// Appends faster than this flush nothing worth sharing (a journal on a memory filesystem
+/// takes a few µs): gathering for them only delays every create. A disk flush takes longer.
+const GATHER_MIN_APPEND: Duration = Duration::from_micros(50);
+
+/// How long to gather writes before an append, given how long the last append took.
+fn gather_for(last_append: Duration) -> Duration {
+    if last_append < GATHER_MIN_APPEND {
+        Duration::ZERO
+    } else {
+        GATHER
+    }
+}
 /// A checkpoint after this long without a write, so that a quiet store has an empty journal.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(50);
 /// How long after a failed checkpoint the next try waits.
@@ -300,6 +314,7 @@ impl EmbeddedStore {
             in_flight: false,
             retry_at: None,
             last_freeze: Instant::now(),
+            last_append: GATHER,
             sequence: 0,
             staged: Generation::default(),
         };
@@ -805,6 +820,8 @@ struct JournalWriter {
     /// After a failed checkpoint: when to try it again.
     retry_at: Option<Instant>,
     last_freeze: Instant,
+    /// How long the last journal append took, its flush included.
+    last_append: Duration,
     /// Orders creates the way the file's ids will.
     sequence: u64,
     /// Where a batch's writes wait for the journal; empty between batches.
@@ -831,9 +848,14 @@ impl JournalWriter {
                     Err(_) => break,
                 }
             };
-            if gather {
+            let wait = if gather {
+                gather_for(self.last_append)
+            } else {
+                Duration::ZERO
+            };
+            if !wait.is_zero() {
                 // Others are writing too: let more of them join this append.
-                std::thread::sleep(GATHER);
+                std::thread::sleep(wait);
             }
             if self.in_flight && self.shared.read().active.entry_bytes() >= CHECKPOINT_BYTES {
                 // The committer is behind: wait for it rather than hold ever more in memory.
@@ -904,6 +926,7 @@ impl JournalWriter {
     /// Journals the batch's entries and records them in the active generation; when the
     /// journal cannot take them, a checkpoint that includes them makes them durable instead.
     fn make_durable(&mut self, staged: &mut Generation) -> StoreResult<()> {
+        let started = Instant::now();
         let appended = match self.files[self.current].as_mut() {
             Some(journal) => journal
                 .append(staged.entries().iter().map(Vec::as_slice))
@@ -913,6 +936,7 @@ impl JournalWriter {
                 }),
             None => Err(()),
         };
+        self.last_append = started.elapsed();
         if appended.is_err() && self.files[self.current].take().is_some() {
             journal_failed();
         }
@@ -2016,6 +2040,19 @@ mod tests {
         meta.get(JOURNAL_EPOCH)
             .expect("get")
             .map_or(0, |g| g.value())
+    }
+
+    #[test]
+    fn writes_are_gathered_only_for_appends_that_flush_a_disk() {
+        // A memory filesystem's append: nothing to share, no wait.
+        assert_eq!(gather_for(Duration::from_micros(4)), Duration::ZERO);
+        assert_eq!(
+            gather_for(GATHER_MIN_APPEND - Duration::from_nanos(1)),
+            Duration::ZERO
+        );
+        // A disk flush: wait for company.
+        assert_eq!(gather_for(GATHER_MIN_APPEND), GATHER);
+        assert_eq!(gather_for(Duration::from_millis(8)), GATHER);
     }
 
     /// After an open, the key filter is filled from the file in the background; once it is
