@@ -128,14 +128,12 @@ const GATHER: Duration = Duration::from_micros(150);
 /// takes a few µs): gathering for them only delays every create. A disk flush takes longer.
 const GATHER_MIN_APPEND: Duration = Duration::from_micros(50);
 
-/// How long to gather writes before an append, given how long the last append took.
-fn gather_for(last_append: Duration) -> Duration {
-    if last_append < GATHER_MIN_APPEND {
-        Duration::ZERO
-    } else {
-        GATHER
-    }
+/// Whether an append that took this long flushed a disk, so that gathering writes for the
+/// next one is worth its wait.
+fn flushed_a_disk(append_took: Duration) -> bool {
+    append_took >= GATHER_MIN_APPEND
 }
+
 /// A checkpoint after this long without a write, so that a quiet store has an empty journal.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(50);
 /// How long after a failed checkpoint the next try waits.
@@ -314,7 +312,7 @@ impl EmbeddedStore {
             in_flight: false,
             retry_at: None,
             last_freeze: Instant::now(),
-            last_append: GATHER,
+            last_append_flushed: true,
             sequence: 0,
             staged: Generation::default(),
         };
@@ -820,8 +818,8 @@ struct JournalWriter {
     /// After a failed checkpoint: when to try it again.
     retry_at: Option<Instant>,
     last_freeze: Instant,
-    /// How long the last journal append took, its flush included.
-    last_append: Duration,
+    /// The last journal append took long enough to have flushed a disk ([`flushed_a_disk`]).
+    last_append_flushed: bool,
     /// Orders creates the way the file's ids will.
     sequence: u64,
     /// Where a batch's writes wait for the journal; empty between batches.
@@ -848,14 +846,9 @@ impl JournalWriter {
                     Err(_) => break,
                 }
             };
-            let wait = if gather {
-                gather_for(self.last_append)
-            } else {
-                Duration::ZERO
-            };
-            if !wait.is_zero() {
+            if gather && self.last_append_flushed {
                 // Others are writing too: let more of them join this append.
-                std::thread::sleep(wait);
+                std::thread::sleep(GATHER);
             }
             if self.in_flight && self.shared.read().active.entry_bytes() >= CHECKPOINT_BYTES {
                 // The committer is behind: wait for it rather than hold ever more in memory.
@@ -936,7 +929,7 @@ impl JournalWriter {
                 }),
             None => Err(()),
         };
-        self.last_append = started.elapsed();
+        self.last_append_flushed = flushed_a_disk(started.elapsed());
         if appended.is_err() && self.files[self.current].take().is_some() {
             journal_failed();
         }
@@ -2045,14 +2038,11 @@ mod tests {
     #[test]
     fn writes_are_gathered_only_for_appends_that_flush_a_disk() {
         // A memory filesystem's append: nothing to share, no wait.
-        assert_eq!(gather_for(Duration::from_micros(4)), Duration::ZERO);
-        assert_eq!(
-            gather_for(GATHER_MIN_APPEND - Duration::from_nanos(1)),
-            Duration::ZERO
-        );
+        assert!(!flushed_a_disk(Duration::from_micros(4)));
+        assert!(!flushed_a_disk(GATHER_MIN_APPEND - Duration::from_nanos(1)));
         // A disk flush: wait for company.
-        assert_eq!(gather_for(GATHER_MIN_APPEND), GATHER);
-        assert_eq!(gather_for(Duration::from_millis(8)), GATHER);
+        assert!(flushed_a_disk(GATHER_MIN_APPEND));
+        assert!(flushed_a_disk(Duration::from_millis(8)));
     }
 
     /// After an open, the key filter is filled from the file in the background; once it is
