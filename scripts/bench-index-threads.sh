@@ -61,7 +61,9 @@ schedstats() { # pid -> one line: run-ns wait-ns for each of THREADS (0 0 when a
   echo "${line[*]}"
 }
 
-RAW=$WORK/rounds.tsv
+OUT=$ROOT/target/bench-index-threads
+mkdir -p "$OUT"
+RAW=$OUT/last-raw.tsv
 : >"$RAW"
 for round in $(seq 1 "$ROUNDS"); do
   for c in $CONCURRENCY; do
@@ -86,9 +88,6 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # Medians over the rounds, and the rate as a ratio to noindex's median at the same concurrency.
-OUT=$ROOT/target/bench-index-threads
-mkdir -p "$OUT"
-cp "$RAW" "$OUT/last-raw.tsv"
 python3 - "$RAW" <<'EOF' | tee "$OUT/last.md"
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
@@ -97,7 +96,8 @@ for r in rows:
     by.setdefault((int(r[0]), r[1]), []).append([float(x) for x in r[3:]])
 print("| connections | target | req/s (÷ noindex) | p50 ms | proxy thread: run / run-queue wait / idle, µs per request | journal writer: run / wait | committer: run / wait |")
 print("|---|---|---|---|---|---|---|")
-for (c, t) in sorted(by, key=lambda k: (k[0], ["index-disk", "index-tmpfs", "noindex"].index(k[1]))):
+# In the order the first round ran them.
+for (c, t) in by:
     m = [statistics.median(col) for col in zip(*by[(c, t)])]
     rps, p50, prun, pwait, wrun, wwait, crun, cwait = m
     base = statistics.median(x[0] for x in by[(c, "noindex")])
@@ -106,5 +106,4 @@ for (c, t) in sorted(by, key=lambda k: (k[0], ["index-disk", "index-tmpfs", "noi
     commit = f"{crun:.1f} / {cwait:.1f}" if t != "noindex" else "-"
     print(f"| {c} | {t} | {rps:.0f} ({rps / base:.2f}) | {p50:.2f} | {prun:.1f} / {pwait:.1f} / {idle:.1f} | {store} | {commit} |")
 EOF
-rm -f "$RAW"
 log "table in target/bench-index-threads/last.md; raw rounds in last-raw.tsv (connections, target, round, req/s, p50 ms, then run and wait µs per request of the proxy thread, journal writer, committer)"
